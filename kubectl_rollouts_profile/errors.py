@@ -1,0 +1,73 @@
+"""The project's one exception family.
+
+Every failure a user can meet is a subclass of ``RolloutsProfileError``; each class carries the process exit code
+and a one-line "what to do next" hint. The CLI's single error boundary turns them into a stderr line and an exit
+status (see ``cli.run``). Exit codes are part of the runbook contract and are documented in the README.
+"""
+
+from __future__ import annotations
+
+
+class RolloutsProfileError(Exception):
+    """Base error: ``str(err)`` is the one-line message, ``hint`` what to do next."""
+
+    exit_code = 1
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = self.default_hint if hint is None else hint
+
+
+class UsageError(RolloutsProfileError):
+    exit_code = 2
+    default_hint = "see --help"
+
+
+class TargetNotFound(RolloutsProfileError):
+    exit_code = 3
+    default_hint = "check the namespace (-n) and context, or name the pod with --pod"
+
+
+class AccessDenied(RolloutsProfileError):
+    exit_code = 4
+    default_hint = "run `kubectl rollouts-profile rbac` for a Role that grants what is missing"
+
+
+class ProfilingUnavailable(RolloutsProfileError):
+    exit_code = 5
+    default_hint = "enable profiling with --enable-pprof-address=:6060 (needs Argo Rollouts >= v1.8.0)"
+
+
+class TargetBusy(RolloutsProfileError):
+    exit_code = 6
+    default_hint = "another capture is running against this process; retry when it has finished"
+
+
+class ConnectionFailed(RolloutsProfileError):
+    exit_code = 7
+    default_hint = "check that the target is running and reachable, then retry"
+
+
+class ProfileError(RolloutsProfileError):
+    """Bytes that are not a usable profile. The message names the stage that failed."""
+
+    exit_code = 8
+    default_hint = "the data is not a valid pprof profile; capture it again"
+
+
+class OutputError(RolloutsProfileError):
+    exit_code = 9
+    default_hint = "choose a writable location with --output-dir or -o, or pass --force to replace a file"
+
+
+class PartialResult(RolloutsProfileError):
+    """Some items of a multi-item run (bundle) failed; the others were written."""
+
+    exit_code = 10
+    default_hint = "see the manifest for the items that failed"
+
+
+class Interrupted(RolloutsProfileError):
+    exit_code = 130
+    default_hint = ""
