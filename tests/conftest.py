@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+pytest_plugins = ["tests.kubeapi.fixtures"]
+
 from tests.goproc import GoTarget, start_gotarget
 
 

@@ -1,0 +1,5 @@
+"""``python -m kubectl_rollouts_profile`` runs the CLI."""
+
+from kubectl_rollouts_profile.cli import run
+
+run()

@@ -1,0 +1,43 @@
+"""The process's surroundings (streams, terminal-ness, environment variables), passed in so tests can fake them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+
+@dataclass(frozen=True)
+class Environment:
+    stdout: IO[Any] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[Any] = field(default_factory=lambda: sys.stderr)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def stdout_isatty(self) -> bool:
+        return _isatty(self.stdout)
+
+    @property
+    def stderr_isatty(self) -> bool:
+        return _isatty(self.stderr)
+
+    @property
+    def in_ci(self) -> bool:
+        return bool(self.environ.get("CI")) or bool(self.environ.get("KUBERNETES_SERVICE_HOST"))
+
+    def message(self, text: str) -> None:
+        """A line for the person or the log: always stderr, never stdout."""
+        print(text, file=self.stderr, flush=True)
+
+    def result(self, text: str) -> None:
+        """A line of result data (paths, tables, JSON): stdout."""
+        print(text, file=self.stdout, flush=True)
+
+
+def _isatty(stream: IO[Any]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

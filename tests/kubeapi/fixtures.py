@@ -1,0 +1,1 @@
+"""pytest fixtures of the test API server (filled in by its owner)."""
