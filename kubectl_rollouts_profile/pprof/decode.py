@@ -1,0 +1,170 @@
+"""gzip'd or raw profile.proto bytes -> Profile. Every failure is one ProfileError whose message names the stage:
+"decompressing profile: ...", "parsing profile: ..." or "malformed profile: ..."."""
+
+from __future__ import annotations
+
+import zlib
+from types import MappingProxyType
+from typing import Any
+
+from kubectl_rollouts_profile.errors import ProfileError
+from kubectl_rollouts_profile.pprof.model import Function, Label, Line, Location, Mapping, Profile, ValueType
+
+DEFAULT_MAX_DECOMPRESSED = 1 << 30  # 1 GiB: far above real controller profiles, far below a gzip bomb's reach
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def decode_profile(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
+    """Decode a pprof file (gzip'd or not) into a Profile, validating every reference it holds."""
+    raw = _decompress(data, max_decompressed) if data[:2] == _GZIP_MAGIC else bytes(data)
+    if len(raw) > max_decompressed:
+        raise ProfileError(f"parsing profile: {len(raw)} bytes exceed the limit of {max_decompressed}")
+    message = _parse(raw)
+    try:
+        return _build(message)
+    except _Malformed as error:
+        raise ProfileError(f"malformed profile: {error}") from None
+
+
+def _decompress(data: bytes, max_decompressed: int) -> bytes:
+    """gunzip every member, refusing output beyond ``max_decompressed`` before it is produced."""
+    pieces: list[bytes] = []
+    produced = 0
+    remaining = data
+    try:
+        while remaining:
+            inflater = zlib.decompressobj(wbits=31)
+            chunk = remaining
+            while chunk:
+                out = inflater.decompress(chunk, max_decompressed - produced + 1)
+                produced += len(out)
+                pieces.append(out)
+                if produced > max_decompressed:
+                    raise ProfileError(
+                        f"decompressing profile: more than {max_decompressed} bytes once decompressed",
+                        "the file is not a profile or was built to exhaust memory; it was not read further",
+                    )
+                chunk = inflater.unconsumed_tail
+            if not inflater.eof:
+                raise ProfileError("decompressing profile: unexpected end of gzip data")
+            remaining = inflater.unused_data
+            # Trailing zero padding after the last member is tolerated, like gzip(1) does.
+            if remaining and remaining[:2] != _GZIP_MAGIC:
+                if remaining.strip(b"\x00"):
+                    raise ProfileError("decompressing profile: trailing data after the gzip stream")
+                remaining = b""
+    except zlib.error as error:
+        raise ProfileError(f"decompressing profile: {error}") from error
+    return b"".join(pieces)
+
+
+def _parse(raw: bytes) -> Any:
+    from google.protobuf.message import DecodeError
+
+    from kubectl_rollouts_profile.pprof.schema import message_classes
+
+    try:
+        return message_classes()["Profile"].FromString(raw)
+    except (DecodeError, RecursionError, ValueError) as error:
+        raise ProfileError(f"parsing profile: {error or 'not a profile.proto message'}") from error
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _build(message: Any) -> Profile:
+    strings = tuple(message.string_table)
+    if strings and strings[0] != "":
+        raise _Malformed("the string table must start with the empty string")
+    string_count = len(strings)
+
+    def text(index: int, what: str) -> str:
+        if not 0 <= index < string_count:
+            if index == 0:
+                return ""  # an empty profile may omit the string table entirely
+            raise _Malformed(f"{what} names string {index}, the table has {string_count}")
+        return strings[index]
+
+    sample_types = tuple(
+        ValueType(text(vt.type, "sample type"), text(vt.unit, "sample unit")) for vt in message.sample_type
+    )
+    mappings: dict[int, Mapping] = {}
+    for m in message.mapping:
+        if m.id == 0 or m.id in mappings:
+            raise _Malformed(f"mapping id {m.id} is zero or repeated")
+        mappings[m.id] = Mapping(
+            m.id, m.memory_start, m.memory_limit, m.file_offset, text(m.filename, "mapping file"),
+            text(m.build_id, "mapping build id"), m.has_functions, m.has_filenames, m.has_line_numbers,
+            m.has_inline_frames,
+        )  # fmt: skip
+    functions: dict[int, Function] = {}
+    for f in message.function:
+        if f.id == 0 or f.id in functions:
+            raise _Malformed(f"function id {f.id} is zero or repeated")
+        functions[f.id] = Function(
+            f.id, text(f.name, "function name"), text(f.system_name, "function system name"),
+            text(f.filename, "function file"), f.start_line,
+        )  # fmt: skip
+    locations: dict[int, Location] = {}
+    for loc in message.location:
+        if loc.id == 0 or loc.id in locations:
+            raise _Malformed(f"location id {loc.id} is zero or repeated")
+        if loc.mapping_id and loc.mapping_id not in mappings:
+            raise _Malformed(f"location {loc.id} names mapping {loc.mapping_id}, which does not exist")
+        lines = tuple(Line(line.function_id, line.line, line.column) for line in loc.line)
+        for line in lines:
+            if line.function_id not in functions:
+                raise _Malformed(f"location {loc.id} names function {line.function_id}, which does not exist")
+        locations[loc.id] = Location(loc.id, loc.mapping_id, loc.address, lines, loc.is_folded)
+
+    type_count = len(sample_types)
+    sample_locations = []
+    sample_values = []
+    sample_labels = []
+    no_labels: tuple[Label, ...] = ()
+    label_sets: dict[tuple, tuple[Label, ...]] = {}
+    for sample in message.sample:
+        location_ids = tuple(sample.location_id)
+        values = tuple(sample.value)
+        if len(values) != type_count:
+            raise _Malformed(f"a sample has {len(values)} values for {type_count} sample types")
+        sample_locations.append(location_ids)
+        sample_values.append(values)
+        if sample.label:
+            raw_key = tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in sample.label)
+            labels = label_sets.get(raw_key)
+            if labels is None:
+                labels = tuple(
+                    Label(text(k, "label key"), text(s, "label value"), n, text(u, "label unit"))
+                    for k, s, n, u in raw_key
+                )
+                label_sets[raw_key] = labels
+            sample_labels.append(labels)
+        else:
+            sample_labels.append(no_labels)
+    # One pass in C over all frames instead of a Python check per frame.
+    missing = set().union(*sample_locations).difference(locations) if sample_locations else set()
+    if missing:
+        raise _Malformed(f"samples name location {min(missing)}, which does not exist")
+
+    period_type = None
+    if message.HasField("period_type"):
+        period_type = ValueType(text(message.period_type.type, "period type"), text(message.period_type.unit, "period unit"))
+    return Profile(
+        sample_types=sample_types,
+        sample_locations=tuple(sample_locations),
+        sample_values=tuple(sample_values),
+        sample_labels=tuple(sample_labels),
+        locations=MappingProxyType(locations),
+        functions=MappingProxyType(functions),
+        mappings=MappingProxyType(mappings),
+        drop_frames=text(message.drop_frames, "drop frames"),
+        keep_frames=text(message.keep_frames, "keep frames"),
+        time_nanos=message.time_nanos,
+        duration_nanos=message.duration_nanos,
+        period_type=period_type,
+        period=message.period,
+        comments=tuple(text(index, "comment") for index in message.comment),
+        default_sample_type=text(message.default_sample_type, "default sample type"),
+    )
