@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-pytest_plugins = ["tests.kubeapi.fixtures"]
-
 from tests.goproc import GoTarget, start_gotarget
+
+pytest_plugins = ["tests.kubeapi.fixtures"]
 
 
 @pytest.fixture(scope="session")

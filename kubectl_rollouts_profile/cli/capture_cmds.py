@@ -1,9 +1,226 @@
-"""Commands of this area (filled in by the area's owner)."""
+"""The capture commands, one per profile kind: ``kubectl rollouts-profile cpu``, ``heap``, ... ``trace``.
+
+Each parses its flags into a ``CaptureRequest`` and runs the pipeline: target (``--url`` or the cluster path) ->
+capture -> deliver -> report. Results go to stdout (paths, or one JSON object); everything else to stderr.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
 import click
+
+from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
+from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.errors import UsageError
+
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    kind: ProfileKind
+    seconds: int | None
+    url: str | None
+    output: str | None  # exact path, or "-" for stdout
+    output_dir: str | None
+    force: bool
+    as_json: bool
+    quiet: bool
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the pprof server answers (a direct URL or the local end of a tunnel) and what to call the target."""
+
+    base_url: str
+    target_name: str
+
+
+def parse_url(url: str) -> Endpoint:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url must look like http://HOST:PORT, got {url!r}", hint="e.g. --url http://127.0.0.1:6060")
+    if parts.path.rstrip("/") not in ("", "/debug/pprof"):
+        raise UsageError(
+            f"--url is the pprof server's base URL, not a profile path: {url!r}",
+            hint=f"use --url {parts.scheme}://{parts.netloc}",
+        )
+    base_url = f"{parts.scheme}://{parts.netloc}"
+    target_name = f"{parts.hostname}-{parts.port}" if parts.port else parts.hostname
+    return Endpoint(base_url=base_url, target_name=target_name)
+
+
+def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "--url", metavar="URL", help="Capture from this pprof server (http://HOST:PORT) instead of the cluster."
+        ),
+        click.option(
+            "--seconds",
+            type=int,
+            metavar="N",
+            help=f"Capture duration, {MIN_SECONDS}-{MAX_SECONDS} (cpu and trace default to 30; for named profiles "
+            "it makes a delta profile).",
+        ),
+        click.option("-o", "--output", metavar="PATH", help="Write to exactly this file ('-' for stdout)."),
+        click.option("--output-dir", metavar="DIR", help="Directory for the default file name (default: current)."),
+        click.option("--force", is_flag=True, help="Replace an existing output file."),
+        click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object describing the result."),
+        click.option("-q", "--quiet", is_flag=True, help="Print only the written path(s); no progress."),
+        click.option(
+            "--max-bytes",
+            type=click.IntRange(min=1),
+            default=DEFAULT_MAX_BYTES,
+            show_default=True,
+            help="Abort when the profile is larger than this.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureRequest:
+    request = CaptureRequest(
+        kind=kind,
+        seconds=check_seconds(kind, options.pop("seconds")),
+        url=options.pop("url"),
+        output=options.pop("output"),
+        output_dir=options.pop("output_dir"),
+        force=options.pop("force"),
+        as_json=options.pop("as_json"),
+        quiet=options.pop("quiet"),
+        max_bytes=options.pop("max_bytes"),
+    )
+    if request.output is not None and request.output_dir is not None:
+        raise UsageError("-o and --output-dir cannot be used together", hint="-o names the exact file")
+    if request.output == "-" and request.as_json:
+        raise UsageError(
+            "-o - writes the profile to stdout, which --json also needs", hint="write to a file with --json"
+        )
+    return request
+
+
+@contextlib.contextmanager
+def open_endpoint(request: CaptureRequest, env: Environment) -> Iterator[Endpoint]:
+    if request.url is not None:
+        yield parse_url(request.url)
+        return
+    raise UsageError("no target: give --url http://HOST:PORT", hint="see --help")
+
+
+def run_capture(env: Environment, request: CaptureRequest) -> None:
+    from kubectl_rollouts_profile import capture, deliver
+
+    to_stdout = request.output == "-"
+    if to_stdout and env.stdout_isatty:
+        raise UsageError(
+            "refusing to write binary profile data to a terminal", hint="redirect stdout (> file) or use -o FILE"
+        )
+    with open_endpoint(request, env) as endpoint:
+        started = datetime.now(timezone.utc)
+        name = deliver.default_name(endpoint.target_name, request.kind.name, started, request.kind.extension)
+        with contextlib.ExitStack() as stack:
+            if to_stdout:
+                final_path = None
+                dest_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rollouts-profile-")))
+            else:
+                final_path = deliver.output_path(request.output, request.output_dir, name)
+                deliver.check_target(final_path, force=request.force)
+                dest_dir = final_path.parent
+            result = capture.fetch_profile(
+                endpoint.base_url,
+                request.kind,
+                request.seconds,
+                dest_dir,
+                max_bytes=request.max_bytes,
+                progress=None if request.quiet else _progress(env, request),
+            )
+            if final_path is None:
+                deliver.copy_to_stream(result.temp_path, env.stdout)
+                result.temp_path.unlink(missing_ok=True)
+            else:
+                deliver.commit(result.temp_path, final_path, force=request.force)
+    for warning in result.warnings:
+        env.message(f"warning: {warning}")
+    files = {("pprof" if request.kind.pprof_format else "trace"): str(final_path) if final_path else "-"}
+    _report(env, request, endpoint, result, files)
+
+
+def _report(env: Environment, request: CaptureRequest, endpoint: Endpoint, result: Any, files: dict[str, str]) -> None:
+    if request.as_json:
+        env.result(
+            json.dumps(
+                {
+                    "kind": request.kind.name,
+                    "target": endpoint.target_name,
+                    "seconds": result.seconds,
+                    "started_at": result.started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "finished_at": result.finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "files": files,
+                    "bytes": result.size,
+                    "sha256": result.sha256,
+                    "samples": result.sample_count,
+                    "warnings": list(result.warnings),
+                }
+            )
+        )
+        return
+    if request.output == "-":
+        return
+    for path in files.values():
+        env.result(path)
+    if not request.quiet:
+        samples = f", {result.sample_count} samples" if result.sample_count is not None else ""
+        env.message(f"saved {request.kind.name} profile of {endpoint.target_name} ({result.size} bytes{samples})")
+
+
+def _progress(env: Environment, request: CaptureRequest) -> Callable[[str, float, float], None]:
+    """A countdown bar on a terminal; on a log, one line at the start and one at the end."""
+    kind = request.kind.name
+    interactive = env.stderr_isatty
+
+    def report(event: str, elapsed: float, total: float) -> None:
+        if event == "start":
+            what = f"for {int(total)}s" if total else "(snapshot)"
+            if not interactive:
+                env.message(f"capturing {kind} profile {what}")
+        elif event == "tick" and interactive and total:
+            done = min(elapsed / total, 1.0)
+            width = 30
+            bar = "#" * int(done * width) + "-" * (width - int(done * width))
+            left = max(total - elapsed, 0)
+            env.stderr.write(f"\rcapturing {kind} [{bar}] {left:4.0f}s left ")
+            env.stderr.flush()
+        elif event == "stop":
+            if interactive and total:
+                env.stderr.write("\r" + " " * 60 + "\r")
+                env.stderr.flush()
+            env.message(f"{kind} capture finished after {elapsed:.1f}s")
+
+    return report
+
+
+def _make_command(kind: ProfileKind) -> click.Command:
+    @click.command(name=kind.name, help=f"Capture the {kind.name} profile: {kind.description}.")
+    @capture_options
+    @click.pass_obj
+    def command(env: Environment, **options: Any) -> None:
+        run_capture(env, capture_request(kind, options))
+
+    return command
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to the top-level group."""
+    for kind in KINDS.values():
+        group.add_command(_make_command(kind))

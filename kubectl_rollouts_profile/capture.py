@@ -1,0 +1,348 @@
+"""One HTTP fetch of one profile from a Go pprof server: bounded in time and size, streamed to a temp file, checked.
+
+The request paths work in both Argo Rollouts mux layouts: ``/debug/pprof/profile`` and ``/debug/pprof/trace`` are
+exact routes in the v1.8.0-rc1 layout and 301-redirect (query kept) to their trailing-slash routes from v1.8.0 on.
+Named profiles (heap, goroutine, ...) exist only under the ``/debug/pprof/`` index of the newer layout; a 404 for
+one is told apart from "no pprof server here" by asking for the old layout's exact index route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kubectl_rollouts_profile.catalog import KINDS, PPROF_PREFIX, RATE_SETTERS, ProfileKind
+from kubectl_rollouts_profile.errors import (
+    ConnectionFailed,
+    OutputError,
+    ProfileError,
+    ProfilingUnavailable,
+    TargetBusy,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+CONNECT_TIMEOUT = 5.0
+READ_MARGIN = 20.0  # seconds the server may take beyond the capture duration to answer
+CHUNK = 64 * 1024
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+# Messages of Go's net/http/pprof when a CPU profile or trace is already running in the process.
+BUSY_MARKERS = ("cpu profiling already in use", "tracing is already enabled")
+TRACE_MAGIC_PREFIX = b"go 1."
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """A fetched, checked profile in ``temp_path`` (the caller renames it into place or deletes it)."""
+
+    kind: ProfileKind
+    url: str
+    temp_path: Path
+    size: int
+    sha256: str
+    seconds: int | None
+    started_at: datetime
+    finished_at: datetime
+    sample_count: int | None  # None for trace (not pprof)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+Progress = Callable[[str, float, float], None]  # (event, elapsed seconds, total seconds)
+
+
+def profile_url(base_url: str, kind: ProfileKind, seconds: int | None) -> tuple[str, dict[str, str]]:
+    params = {"seconds": str(seconds)} if seconds is not None else {}
+    return base_url.rstrip("/") + kind.path, params
+
+
+def _session() -> requests.Session:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # a proxy from the environment must never see a loopback tunnel's traffic
+    session.headers["User-Agent"] = "kubectl-rollouts-profile"
+    return session
+
+
+def fetch_profile(
+    base_url: str,
+    kind: ProfileKind,
+    seconds: int | None,
+    dest_dir: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Progress | None = None,
+    temp_prefix: str = ".rollouts-profile-",
+) -> CaptureResult:
+    """Capture one profile into a temp file in ``dest_dir`` and check it; nothing is left behind on failure."""
+    import requests
+
+    url, params = profile_url(base_url, kind, seconds)
+    read_timeout = (seconds or 0) + READ_MARGIN
+    started_at = datetime.now(timezone.utc)
+    session = _session()
+    ticker = _Ticker(progress, float(seconds or 0)) if progress else None
+    temp_path: Path | None = None
+    try:
+        if ticker:
+            ticker.start()
+        try:
+            response = session.get(url, params=params, stream=True, timeout=(CONNECT_TIMEOUT, read_timeout))
+        except requests.RequestException as exc:
+            raise _connection_error(base_url, exc) from exc
+        with response:
+            _check_status(session, base_url, kind, response)
+            temp_path = _stream_body(response, dest_dir, temp_prefix, max_bytes, base_url)
+        finished_at = datetime.now(timezone.utc)
+        size, digest = _size_and_digest(temp_path)
+        sample_count, warnings = _check_body(temp_path, kind, response.headers.get("Content-Type", ""))
+        return CaptureResult(
+            kind=kind,
+            url=response.url,
+            temp_path=temp_path,
+            size=size,
+            sha256=digest,
+            seconds=seconds,
+            started_at=started_at,
+            finished_at=finished_at,
+            sample_count=sample_count,
+            warnings=warnings,
+        )
+    except BaseException:
+        if temp_path is not None:
+            temp_path.unlink(missing_ok=True)
+        raise
+    finally:
+        if ticker:
+            ticker.stop()
+        session.close()
+
+
+def fetch_text(base_url: str, path: str, *, timeout: float = 30.0, max_bytes: int = 64 * 1024 * 1024) -> bytes:
+    """GET a small endpoint (metrics, goroutine debug dump) through the same rules; return its body."""
+    import requests
+
+    if path.rstrip("/").endswith("/cmdline"):
+        raise ValueError("the cmdline endpoint is never fetched: it can hold secrets")
+    session = _session()
+    try:
+        response = session.get(base_url.rstrip("/") + path, stream=True, timeout=(CONNECT_TIMEOUT, timeout))
+        with response:
+            if response.status_code != 200:
+                raise ConnectionFailed(
+                    f"{path} answered HTTP {response.status_code}: {_first_line(response)}", hint=""
+                )
+            chunks: list[bytes] = []
+            total = 0
+            for chunk in response.iter_content(CHUNK):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise ProfileError(f"{path}: body larger than {max_bytes} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except requests.RequestException as exc:
+        raise _connection_error(base_url, exc) from exc
+    finally:
+        session.close()
+
+
+def _connection_error(base_url: str, exc: Exception) -> ConnectionFailed:
+    import requests
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return ConnectionFailed(f"connecting to {base_url} timed out")
+    if isinstance(exc, requests.ConnectionError) and "Read timed out" not in str(exc):
+        if _is_refused(exc):
+            return ConnectionFailed(f"cannot connect to {base_url}: connection refused")
+        return ConnectionFailed(f"connection to {base_url} failed: {_short(exc)}")
+    if isinstance(exc, requests.Timeout):
+        return ConnectionFailed(
+            f"{base_url} did not answer in time", hint="retry; if it persists the process may be stuck"
+        )
+    return ConnectionFailed(f"connection to {base_url} failed: {_short(exc)}")
+
+
+def _is_refused(exc: BaseException) -> bool:
+    # requests wraps urllib3's error, which wraps the socket's; the text survives every layer.
+    return "Connection refused" in str(exc) or "[Errno 111]" in str(exc)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _first_line(response: requests.Response) -> str:
+    try:
+        body = response.raw.read(4096, decode_content=True) or b""
+    except Exception:  # the body is only for the message
+        body = b""
+    text = body.decode("utf-8", "replace").strip()
+    return text.splitlines()[0][:200] if text else "(empty body)"
+
+
+def _check_status(session: requests.Session, base_url: str, kind: ProfileKind, response: requests.Response) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    message = _first_line(response)
+    if status == 500 and any(marker in message for marker in BUSY_MARKERS):
+        raise TargetBusy(f"the target is already running a {kind.name} capture ({message})")
+    if status == 400 and "WriteTimeout" in message:
+        raise ProfilingUnavailable(
+            f"the pprof server refused the duration: {message}", hint="use a shorter --seconds"
+        )
+    if status == 404:
+        if kind.named and _serves_old_layout(session, base_url):
+            timed = ", ".join(name for name, other in KINDS.items() if other.timed)
+            raise ProfilingUnavailable(
+                f"this controller's pprof server does not serve {kind.name!r} (older Argo Rollouts layout, "
+                f"v1.8.0-rc1); {timed} are available",
+                hint="upgrade Argo Rollouts to v1.8.0 or later for named profiles",
+            )
+        raise ProfilingUnavailable(
+            f"no pprof server at {base_url}: {kind.path} answered 404",
+            hint="point at the pprof address (--enable-pprof-address), not the metrics or health port",
+        )
+    raise ConnectionFailed(f"{kind.path} answered HTTP {status}: {message}")
+
+
+def _serves_old_layout(session: requests.Session, base_url: str) -> bool:
+    """The v1.8.0-rc1 layout routes the exact path /debug/pprof to the index page (newer ones redirect it)."""
+    import requests
+
+    try:
+        response = session.get(base_url.rstrip("/") + PPROF_PREFIX, allow_redirects=False, timeout=CONNECT_TIMEOUT)
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and "profile" in response.text
+
+
+def _stream_body(
+    response: requests.Response, dest_dir: Path, temp_prefix: str, max_bytes: int, base_url: str
+) -> Path:
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ProfileError(
+            f"the profile is {int(declared)} bytes, over --max-bytes {max_bytes}", hint="raise --max-bytes"
+        )
+    try:
+        handle, name = tempfile.mkstemp(prefix=temp_prefix, suffix=".part", dir=dest_dir)
+    except OSError as exc:
+        raise _output_error(dest_dir, exc) from exc
+    temp_path = Path(name)
+    received = 0
+    chunks = response.raw.stream(CHUNK, decode_content=False)  # gzip bytes as sent: pprof files are gzip'd
+    try:
+        with os.fdopen(handle, "wb") as out:
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                except Exception as exc:  # urllib3's protocol errors are not OSError
+                    raise ConnectionFailed(
+                        f"the connection to {base_url} closed after {received} bytes of the profile",
+                        hint="retry; if a tunnel is in use, check that the pod is still running",
+                    ) from exc
+                received += len(chunk)
+                if received > max_bytes:
+                    raise ProfileError(
+                        f"the profile exceeded --max-bytes ({max_bytes} bytes); capture aborted",
+                        hint="raise --max-bytes",
+                    )
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise _output_error(dest_dir, exc) from exc
+            if declared is not None and declared.isdigit() and received < int(declared):
+                raise ConnectionFailed(
+                    f"the connection to {base_url} closed after {received} of {declared} bytes", hint="retry"
+                )
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+    return temp_path
+
+
+def _output_error(dest_dir: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write in {dest_dir}: {exc.strerror or exc}")
+
+
+def _size_and_digest(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            size += len(chunk)
+            digest.update(chunk)
+    return size, digest.hexdigest()
+
+
+def _check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[int | None, tuple[str, ...]]:
+    """Refuse what is not a profile; return the sample count and warnings worth a person's time."""
+    with path.open("rb") as handle:
+        head = handle.read(512)
+    if not head:
+        raise ProfileError(f"the {kind.name} profile is empty (0 bytes)")
+    if "text/html" in content_type or head.lstrip()[:1] == b"<":
+        raise ProfileError(
+            f"got an HTML page instead of a {kind.name} profile", hint="check that the URL is the pprof server"
+        )
+    if not kind.pprof_format:
+        if not head.startswith(TRACE_MAGIC_PREFIX) or b" trace" not in head[:16]:
+            raise ProfileError(f"the {kind.name} data is not a Go execution trace (no trace header)")
+        return None, ()
+    if head[:2] != b"\x1f\x8b":
+        raise ProfileError("decompressing profile: not gzip data (no gzip magic)")
+    sample_count = _sample_count(path)
+    warnings: tuple[str, ...] = ()
+    if sample_count == 0 and kind.name in RATE_SETTERS:
+        warnings = (
+            f"the {kind.name} profile has no samples: the process has not called {RATE_SETTERS[kind.name]} "
+            f"(Argo Rollouts leaves it off), so the profile is empty",
+        )
+    return sample_count, warnings
+
+
+def _sample_count(path: Path) -> int:
+    from kubectl_rollouts_profile.pprof.decode import decode_profile
+
+    return decode_profile(path.read_bytes()).sample_count
+
+
+class _Ticker:
+    """Calls ``progress`` about twice a second while a capture runs, from a daemon thread."""
+
+    def __init__(self, progress: Progress, total: float) -> None:
+        self._progress = progress
+        self._total = total
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture-progress", daemon=True)
+        self._started = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._progress("start", 0.0, self._total)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(0.5):
+            self._progress("tick", time.monotonic() - self._started, self._total)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=2)
+        self._progress("stop", time.monotonic() - self._started, self._total)
+

@@ -1,0 +1,37 @@
+"""Running the installed plugin as a user would: a subprocess of the console script, with captured streams."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN = Path(sys.executable).parent / "kubectl-rollouts_profile"
+
+
+def plugin_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KUBE")}
+    env["PATH"] = f"{PLUGIN.parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(extra)
+    return env
+
+
+def run_plugin(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(PLUGIN), *args],
+        cwd=cwd,
+        env=env or plugin_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def files_in(directory: Path) -> list[str]:
+    """Every entry in a directory, hidden temp files included."""
+    return sorted(path.name for path in directory.iterdir())

@@ -1,0 +1,111 @@
+"""Loopback helpers for fault tests: a TCP relay that records requests and can cut a response short, and a
+server that answers every request with a fixed HTTP response."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+
+
+def _listener() -> socket.socket:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    return server
+
+
+@dataclass
+class CuttingRelay:
+    """Relays 127.0.0.1:port to ``upstream``; records request lines; closes a response after ``cut_after`` bytes."""
+
+    upstream: tuple[str, int]
+    cut_after: int | None = None
+    request_lines: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._server = _listener()
+        self.port = self._server.getsockname()[1]
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(self.upstream)
+        threading.Thread(target=self._pump_requests, args=(client, upstream), daemon=True).start()
+        sent = 0
+        try:
+            while chunk := upstream.recv(65536):
+                if self.cut_after is not None and sent + len(chunk) > self.cut_after:
+                    client.sendall(chunk[: self.cut_after - sent])
+                    break
+                client.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def _pump_requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        try:
+            while chunk := client.recv(65536):
+                for line in chunk.split(b"\r\n"):
+                    if line.startswith((b"GET ", b"POST ", b"HEAD ")):
+                        self.request_lines.append(line.decode("latin-1"))
+                upstream.sendall(chunk)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+
+
+class FixedResponseServer:
+    """Answers every request with the same status, headers and body (e.g. an HTML page where pprof is expected)."""
+
+    def __init__(self, status: str, content_type: str, body: bytes) -> None:
+        self._response = (
+            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode() + body
+        self._server = _listener()
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            with client:
+                try:
+                    client.recv(65536)
+                    client.sendall(self._response)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._server.close()

@@ -1,0 +1,316 @@
+"""The capture core end to end: the console script against the real Go pprof target, in both mux layouts."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import pty
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.clitools import PLUGIN, files_in, plugin_env, run_plugin
+from tests.netfaults import CuttingRelay, FixedResponseServer
+
+NAMED = ["heap", "allocs", "goroutine", "block", "mutex", "threadcreate"]
+NAME_RE = r"127\.0\.0\.1-\d+-{kind}-\d{{8}}T\d{{6}}Z{ext}"
+
+
+def go_tool_pprof_reads(path: Path) -> str:
+    """go tool pprof is the reference decoder: a file it cannot read is not a profile."""
+    result = subprocess.run(
+        [shutil.which("go") or "go", "tool", "pprof", "-raw", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def assert_private(path: Path) -> None:
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("kind", ["cpu", *NAMED])
+def test_every_pprof_kind_new_layout(go_rates, tmp_path, kind):
+    seconds = ["--seconds", "1"] if kind == "cpu" else []
+    result = run_plugin(kind, "--url", go_rates.base_url, *seconds, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = Path(tmp_path / result.stdout.strip())
+    assert re.fullmatch(NAME_RE.format(kind=kind, ext=r"\.pb\.gz"), written.name)
+    assert files_in(tmp_path) == [written.name]
+    assert_private(written)
+    assert gzip.decompress(written.read_bytes())
+    raw = go_tool_pprof_reads(written)
+    assert "Samples:" in raw or "samples/count" in raw or "PeriodType" in raw
+
+
+def test_trace_new_layout(go_new, tmp_path):
+    result = run_plugin("trace", "--url", go_new.base_url, "--seconds", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / result.stdout.strip()
+    assert re.fullmatch(NAME_RE.format(kind="trace", ext=r"\.trace"), written.name)
+    assert written.read_bytes().startswith(b"go 1.")
+    assert_private(written)
+
+
+@pytest.mark.parametrize("kind", ["cpu", "trace"])
+def test_timed_kinds_old_layout(go_old, tmp_path, kind):
+    result = run_plugin(kind, "--url", go_old.base_url, "--seconds", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / result.stdout.strip()
+    assert written.stat().st_size > 0
+    if kind == "cpu":
+        go_tool_pprof_reads(written)
+
+
+@pytest.mark.parametrize("kind", NAMED)
+def test_named_kinds_not_served_by_old_layout(go_old, tmp_path, kind):
+    result = run_plugin(kind, "--url", go_old.base_url, cwd=tmp_path)
+    assert result.returncode == 5
+    assert (
+        f"error: this controller's pprof server does not serve '{kind}' (older Argo Rollouts layout, v1.8.0-rc1); "
+        "cpu, trace are available" in result.stderr
+    )
+    assert files_in(tmp_path) == []
+
+
+def test_redirect_is_followed_with_query_kept(go_new, tmp_path):
+    relay = CuttingRelay(upstream=("127.0.0.1", go_new.pprof_port))
+    try:
+        result = run_plugin("cpu", "--url", relay.base_url, "--seconds", "1", "--json", cwd=tmp_path)
+    finally:
+        relay.close()
+    assert result.returncode == 0, result.stderr
+    assert relay.request_lines[:2] == [
+        "GET /debug/pprof/profile?seconds=1 HTTP/1.1",
+        "GET /debug/pprof/profile/?seconds=1 HTTP/1.1",
+    ]
+    assert json.loads(result.stdout)["seconds"] == 1
+
+
+@pytest.mark.parametrize("seconds", ["0", "301", "-5"])
+def test_seconds_out_of_bounds_is_a_usage_error_before_any_contact(tmp_path, seconds):
+    relay_nobody = "http://127.0.0.1:9"  # nothing listens: a contact attempt would give exit 7
+    result = run_plugin("cpu", "--url", relay_nobody, "--seconds", seconds, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--seconds must be between 1 and 300" in result.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_stdout_output_refused_on_a_terminal(go_new, tmp_path):
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.run(
+            [str(PLUGIN), "heap", "--url", go_new.base_url, "-o", "-"],
+            cwd=tmp_path,
+            env=plugin_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert process.returncode == 2
+    assert "refusing to write binary profile data to a terminal" in process.stderr
+
+
+def test_stdout_output_when_redirected(go_new, tmp_path):
+    result = subprocess.run(
+        [str(PLUGIN), "heap", "--url", go_new.base_url, "-o", "-"],
+        cwd=tmp_path,
+        env=plugin_env(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout[:2] == b"\x1f\x8b"
+    assert files_in(tmp_path) == []
+
+
+def test_connection_refused(tmp_path):
+    result = run_plugin("heap", "--url", "http://127.0.0.1:9", cwd=tmp_path)
+    assert result.returncode == 7
+    assert "connection refused" in result.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_connection_closed_mid_body(go_new, tmp_path):
+    relay = CuttingRelay(upstream=("127.0.0.1", go_new.pprof_port), cut_after=600)
+    try:
+        result = run_plugin("heap", "--url", relay.base_url, cwd=tmp_path)
+    finally:
+        relay.close()
+    assert result.returncode == 7, result.stderr
+    assert "closed after" in result.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_html_instead_of_a_profile(tmp_path):
+    server = FixedResponseServer("200 OK", "text/html; charset=utf-8", b"<html><body>login</body></html>")
+    try:
+        result = run_plugin("heap", "--url", server.base_url, cwd=tmp_path)
+    finally:
+        server.close()
+    assert result.returncode == 8
+    assert "got an HTML page instead of a heap profile" in result.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_body_over_max_bytes(go_new, tmp_path):
+    result = run_plugin("heap", "--url", go_new.base_url, "--max-bytes", "100", cwd=tmp_path)
+    assert result.returncode == 8
+    assert "--max-bytes" in result.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_second_concurrent_cpu_capture_is_busy(go_factory, tmp_path):
+    target = go_factory()
+    stop = threading.Event()
+    first = requests.Session()
+
+    def long_capture() -> None:
+        try:
+            first.get(target.base_url + "/debug/pprof/profile/?seconds=60", timeout=90)
+        except requests.RequestException:
+            pass
+
+    worker = threading.Thread(target=long_capture, daemon=True)
+    worker.start()
+    # Wait until the first capture really holds the profiler: a short probe then answers 500.
+    for _ in range(50):
+        probe = requests.get(target.base_url + "/debug/pprof/profile/?seconds=1", timeout=10)
+        if probe.status_code == 500:
+            break
+    else:
+        pytest.fail("the first capture never held the CPU profiler")
+    result = run_plugin("cpu", "--url", target.base_url, "--seconds", "1", cwd=tmp_path)
+    stop.set()
+    first.close()
+    target.stop()
+    assert result.returncode == 6
+    assert "cpu profiling already in use" in result.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_unwritable_output_directory(go_new, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    command = [str(PLUGIN), "heap", "--url", go_new.base_url, "--output-dir", str(locked)]
+    if os.geteuid() == 0:
+        # root ignores directory permissions: run as nobody, as a runbook's unprivileged user would.
+        tmp_path.chmod(0o755)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    result = subprocess.run(command, cwd="/", env=plugin_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 9, result.stderr
+    assert "is not writable" in result.stderr
+    assert files_in(locked) == []
+
+
+def test_missing_output_directory(go_new, tmp_path):
+    result = run_plugin("heap", "--url", go_new.base_url, "--output-dir", str(tmp_path / "nope"), cwd=tmp_path)
+    assert result.returncode == 9
+    assert "does not exist" in result.stderr
+
+
+def test_existing_file_is_kept_unless_forced(go_new, tmp_path):
+    target_file = tmp_path / "heap.pb.gz"
+    target_file.write_bytes(b"keep me")
+    refused = run_plugin("heap", "--url", go_new.base_url, "-o", str(target_file), cwd=tmp_path)
+    assert refused.returncode == 9
+    assert target_file.read_bytes() == b"keep me"
+    forced = run_plugin("heap", "--url", go_new.base_url, "-o", str(target_file), "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert target_file.read_bytes()[:2] == b"\x1f\x8b"
+    assert files_in(tmp_path) == ["heap.pb.gz"]
+    assert_private(target_file)
+
+
+def test_sigint_during_cpu_capture(go_factory, tmp_path):
+    target = go_factory()
+    process = subprocess.Popen(
+        [str(PLUGIN), "cpu", "--url", target.base_url, "--seconds", "60"],
+        cwd=tmp_path,
+        env=plugin_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    first_line = process.stderr.readline()  # the capture has started once it says so
+    assert "capturing cpu profile for 60s" in first_line
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert stdout == ""
+    assert files_in(tmp_path) == []
+
+
+def test_json_matches_the_file_on_disk(go_new, tmp_path):
+    result = run_plugin("goroutine", "--url", go_new.base_url, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # exactly one JSON object, nothing else on stdout
+    expected = {"kind", "target", "seconds", "started_at", "finished_at", "files", "bytes", "sha256", "warnings"}
+    assert set(report) >= expected
+    written = Path(tmp_path / report["files"]["pprof"])
+    data = written.read_bytes()
+    assert report["bytes"] == len(data)
+    assert report["sha256"] == hashlib.sha256(data).hexdigest()
+    assert report["kind"] == "goroutine"
+    assert report["warnings"] == []
+
+
+def test_quiet_prints_only_the_path(go_new, tmp_path):
+    result = run_plugin("heap", "--url", go_new.base_url, "--quiet", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [path.name for path in tmp_path.iterdir()]
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("kind", ["block", "mutex"])
+def test_empty_block_and_mutex_profiles_warn(go_new, tmp_path, kind):
+    result = run_plugin(kind, "--url", go_new.base_url, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["warnings"]) == 1
+    assert "has not called runtime.Set" in report["warnings"][0]
+    assert "warning: the " + kind in result.stderr
+
+
+def test_rate_enabled_block_profile_does_not_warn(go_rates, tmp_path):
+    result = run_plugin("block", "--url", go_rates.base_url, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["warnings"] == []
+
+
+def test_url_must_be_a_base_url(tmp_path):
+    result = run_plugin("heap", "--url", "http://127.0.0.1:6060/debug/pprof/heap", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--url http://127.0.0.1:6060" in result.stderr
+
+
+def test_help_does_not_import_heavy_modules(tmp_path):
+    probe = (
+        "import sys\n"
+        "from kubectl_rollouts_profile.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('kubernetes', 'google.protobuf', 'requests') if m in sys.modules]\n"
+        "print(heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run([str(PLUGIN.parent / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stderr.strip() == "[]"
+    for command in ("cpu", "heap"):
+        sub = run_plugin(command, "--help", cwd=tmp_path)
+        assert sub.returncode == 0 and "--seconds" in sub.stdout
