@@ -13,7 +13,7 @@ def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int]
     names = [frame.name for frame in table.frames]
     flat: dict[str, int] = {}
     cum: dict[str, int] = {}
-    for stack, (value,) in zip(table.stacks, table.values):
+    for stack, (value,) in zip(table.stacks, table.values, strict=True):
         if not stack or value == 0:
             continue
         leaf = names[stack[-1]]

@@ -150,7 +150,8 @@ def _build(message: Any) -> Profile:
 
     period_type = None
     if message.HasField("period_type"):
-        period_type = ValueType(text(message.period_type.type, "period type"), text(message.period_type.unit, "period unit"))
+        period = message.period_type
+        period_type = ValueType(text(period.type, "period type"), text(period.unit, "period unit"))
     return Profile(
         sample_types=sample_types,
         sample_locations=tuple(sample_locations),

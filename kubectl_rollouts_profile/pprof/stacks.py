@@ -27,9 +27,9 @@ class StackTable:
     sample_indexes: tuple[int, ...]
 
     def totals(self) -> tuple[int, ...]:
-        return tuple(sum(column) for column in zip(*self.values)) if self.values else (0,) * len(
-            self.sample_indexes
-        )
+        if not self.values:
+            return (0,) * len(self.sample_indexes)
+        return tuple(sum(column) for column in zip(*self.values, strict=True))
 
 
 def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None) -> StackTable:
@@ -43,11 +43,11 @@ def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None)
         (only,) = sample_indexes
         single: dict[tuple[int, ...], int] = {}
         get = single.get
-        for location_ids, values in zip(profile.sample_locations, profile.sample_values):
+        for location_ids, values in zip(profile.sample_locations, profile.sample_values, strict=True):
             single[location_ids] = get(location_ids, 0) + values[only]
         by_locations = {key: [value] for key, value in single.items()}
     else:
-        for location_ids, values in zip(profile.sample_locations, profile.sample_values):
+        for location_ids, values in zip(profile.sample_locations, profile.sample_values, strict=True):
             picked = [values[i] for i in sample_indexes]
             known = by_locations.get(location_ids)
             if known is None:
