@@ -1,0 +1,1 @@
+"""Browser support for the tests: headless Chromium driven over the DevTools protocol."""
