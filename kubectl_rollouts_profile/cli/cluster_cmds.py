@@ -1,9 +1,223 @@
-"""Commands of this area (filled in by the area's owner)."""
+"""Cluster commands: ``targets`` (the controller pods), ``check`` (RBAC preflight, also for a ServiceAccount),
+``rbac`` (least-privilege Role YAML) and ``forward`` (hold a port-forward to the leader's pprof port).
+"""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
+from typing import Any
+
 import click
+
+from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
+from kubectl_rollouts_profile.environment import Environment
+
+
+@click.command("targets")
+@cluster_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of the table.")
+@click.pass_obj
+def targets_command(env: Environment, as_json: bool, **options: Any) -> None:
+    """List the Argo Rollouts controller pods: ready, leader, pprof address, image tag, restarts, age."""
+    from kubectl_rollouts_profile.cluster.config import resolve_config
+    from kubectl_rollouts_profile.cluster.locate import survey
+
+    request = cluster_request(**options)
+    config = resolve_config(request, env.environ)
+    api_client = config.api_client()
+    try:
+        found = survey(api_client, config.namespace, instance_id=request.instance_id)
+    finally:
+        api_client.close()
+    now = datetime.now(timezone.utc)
+    rows = [
+        {
+            "pod": pod.name,
+            "namespace": pod.namespace,
+            "ready": pod.ready,
+            "phase": pod.phase,
+            "leader": pod.name == found.leader_name,
+            "pprofAddress": pod.pprof_address,
+            "pprofPort": pod.pprof_port,
+            "metricsPort": pod.metrics_port,
+            "image": pod.image,
+            "imageTag": pod.image_tag,
+            "restarts": pod.restarts,
+            "created": pod.created.isoformat() if pod.created else None,
+            "age": _age(now, pod.created),
+        }
+        for pod in found.pods
+    ]
+    if as_json:
+        env.result(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        env.message(f"no Argo Rollouts controller pods in namespace {config.namespace}")
+        return
+    if found.lease_problem:
+        env.message(f"note: {found.lease_problem}")
+    table = [("POD", "READY", "LEADER", "PPROF", "IMAGE TAG", "RESTARTS", "AGE")]
+    table += [
+        (
+            row["pod"],
+            "yes" if row["ready"] else f"no ({row['phase']})",
+            "*" if row["leader"] else "",
+            row["pprofAddress"] or "profiling off",
+            row["imageTag"],
+            str(row["restarts"]),
+            row["age"],
+        )
+        for row in rows
+    ]
+    for line in _format_table(table):
+        env.result(line)
+
+
+@click.command("check")
+@cluster_options
+@click.option(
+    "--serviceaccount",
+    metavar="NS/NAME",
+    help="Check this ServiceAccount (e.g. a runbook Job's) instead of yourself.",
+)
+@click.option("--with-lock", is_flag=True, help="Also check the Lease rules of the runbook's capture lock.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def check_command(env: Environment, serviceaccount: str | None, with_lock: bool, as_json: bool, **options: Any) -> None:
+    """Check the RBAC permissions a capture needs (exit 4 when one is missing)."""
+    from kubectl_rollouts_profile.cluster.access import (
+        capture_permissions,
+        lock_permissions,
+        parse_serviceaccount,
+        preflight,
+        review_serviceaccount,
+    )
+    from kubectl_rollouts_profile.cluster.config import resolve_config
+    from kubectl_rollouts_profile.cluster.locate import lease_names
+
+    request = cluster_request(**options)
+    subject = parse_serviceaccount(serviceaccount) if serviceaccount else None
+    config = resolve_config(request, env.environ)
+    permissions = capture_permissions(lease_names(request.instance_id))
+    if with_lock:
+        permissions += lock_permissions()
+    api_client = config.api_client()
+    try:
+        if subject:
+            report = review_serviceaccount(api_client, config, config.namespace, subject, permissions)
+        else:
+            report = preflight(api_client, config.namespace, permissions, subject=config.subject)
+    finally:
+        api_client.close()
+    if as_json:
+        env.result(json.dumps(report.as_json(), indent=2))
+    else:
+        env.message(
+            f"{report.subject} in namespace {report.namespace} (API server {report.server_version or 'unknown'}, "
+            f"{report.method}):"
+        )
+        table = [("PERMISSION", "ALLOWED", "REQUIRED", "FOR")]
+        table += [
+            (
+                check.permission.label,
+                "yes" if check.allowed else "NO",
+                "yes" if check.required else "no",
+                check.permission.purpose,
+            )
+            for check in report.checks
+        ]
+        for line in _format_table(table):
+            env.result(line)
+    if not report.ok:
+        raise report.denied_error()
+
+
+@click.command("rbac")
+@click.option("--serviceaccount", required=True, metavar="NS/NAME", help="The ServiceAccount to bind the Role to.")
+@click.option(
+    "-n",
+    "--namespace",
+    default="argo-rollouts",
+    show_default=True,
+    help="Namespace of the Argo Rollouts controller (where the Role goes).",
+)
+@click.option("--instance-id", metavar="ID", help="The controller's --instance-id (its Lease name).")
+@click.option("--name", "role_name", default="rollouts-profile", show_default=True, help="Name of the Role.")
+@click.option("--with-lock", is_flag=True, help="Add the Lease rules of the runbook's capture lock.")
+@click.pass_obj
+def rbac_command(
+    env: Environment, serviceaccount: str, namespace: str, instance_id: str | None, role_name: str, with_lock: bool
+) -> None:
+    """Print a least-privilege Role + RoleBinding (YAML) that lets a ServiceAccount capture profiles."""
+    from kubectl_rollouts_profile.cluster.access import (
+        LOCK_COMMENT,
+        capture_permissions,
+        lock_permissions,
+        parse_serviceaccount,
+        role_yaml,
+    )
+    from kubectl_rollouts_profile.cluster.locate import lease_names
+
+    subject = parse_serviceaccount(serviceaccount)
+    permissions = capture_permissions(lease_names(instance_id))
+    comments = [
+        "Least-privilege access for `kubectl rollouts-profile` captures from the Argo Rollouts controller.",
+        "pods/portforward needs get (websocket) and, from Kubernetes v1.35, create.",
+    ]
+    if with_lock:
+        permissions += lock_permissions()
+        comments.append(LOCK_COMMENT)
+    env.result(
+        role_yaml(permissions, namespace=namespace, serviceaccount=subject, name=role_name, comments=comments).rstrip(
+            "\n"
+        )
+    )
+
+
+@click.command("forward")
+@cluster_options
+@click.pass_obj
+def forward_command(env: Environment, **options: Any) -> None:
+    """Hold a port-forward to the leader's pprof port and print its local URL; stop with Ctrl-C."""
+    import signal
+    import threading
+
+    from kubectl_rollouts_profile.cluster import connect
+
+    request = cluster_request(**options)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with connect(request, env=env) as connection:
+            env.result(connection.base_url)
+            env.message(
+                f"forwarding {connection.base_url} -> pod {connection.target.pod_name} port "
+                f"{connection.target.pprof_port}; stop with Ctrl-C"
+            )
+            env.message(f"try: go tool pprof {connection.base_url}/debug/pprof/heap")
+            stop.wait()
+            env.message("stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _format_table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _age(now: datetime, created: datetime | None) -> str:
+    if created is None:
+        return "?"
+    seconds = max(0, int((now - created).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+    for command in (targets_command, check_command, rbac_command, forward_command):
+        group.add_command(command)

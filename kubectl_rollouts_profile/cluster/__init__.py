@@ -1,1 +1,88 @@
-"""(package docstring written by its owner)"""
+"""The cluster path: resolve the kubeconfig, check access, find the controller's leader and port-forward to its
+pprof port. ``connect`` runs all of it and yields a ``Connection`` whose ``base_url`` is plain HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kubectl_rollouts_profile.cluster.config import ClusterConfig, ClusterRequest, resolve_config
+from kubectl_rollouts_profile.cluster.locate import Target
+
+if TYPE_CHECKING:
+    from kubectl_rollouts_profile.cluster.access import AccessReport, Permission
+    from kubectl_rollouts_profile.environment import Environment
+
+__all__ = ["ClusterConfig", "ClusterRequest", "Connection", "Target", "connect", "resolve_config"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An open way to the target's pprof server; valid inside ``connect``'s ``with`` block only."""
+
+    base_url: str
+    target: Target
+    config: ClusterConfig
+    api_client: Any = field(repr=False, compare=False)
+    access: AccessReport | None = None
+
+
+def preflight_for(
+    request: ClusterRequest, config: ClusterConfig, api_client: Any, extra_rules: Iterable[Permission] = ()
+) -> AccessReport:
+    """Review (as the caller) everything a capture needs, plus ``extra_rules``."""
+    from kubectl_rollouts_profile.cluster.access import capture_permissions, preflight
+    from kubectl_rollouts_profile.cluster.locate import lease_names
+
+    permissions = (*capture_permissions(lease_names(request.instance_id)), *extra_rules)
+    return preflight(api_client, config.namespace, permissions, subject=config.subject)
+
+
+@contextmanager
+def connect(
+    request: ClusterRequest,
+    *,
+    env: Environment,
+    extra_rules: Iterable[Permission] = (),
+    keepalive_seconds: float | None = None,
+) -> Iterator[Connection]:
+    """Resolve config -> preflight (unless skipped) -> locate the leader -> open the tunnel; close all on exit.
+
+    Errors raised inside the ``with`` body that come from the tunnel breaking (the HTTP client sees only a
+    closed connection) are replaced by what the tunnel recorded, e.g. "nothing is listening on port P".
+    """
+    from kubectl_rollouts_profile.cluster import tunnel as tunnels
+    from kubectl_rollouts_profile.cluster.locate import choose_target, survey
+
+    config = resolve_config(request, env.environ)
+    api_client = config.api_client()
+    try:
+        access = None
+        if not request.skip_preflight:
+            # Before locating: a denied "list pods" would otherwise surface alone, without the full list.
+            access = preflight_for(request, config, api_client, extra_rules)
+            if not access.ok:
+                raise access.denied_error()
+        found = survey(api_client, config.namespace, instance_id=request.instance_id)
+        target = choose_target(found, pod=request.pod, port=request.port)
+        env.message(
+            f"target: pod {target.namespace}/{target.pod_name}, {target.chosen_by}, pprof port {target.pprof_port}"
+        )
+        keepalive = tunnels.KEEPALIVE_SECONDS if keepalive_seconds is None else keepalive_seconds
+        with tunnels.Tunnel(
+            config, target.namespace, target.pod_name, target.pprof_port, keepalive_seconds=keepalive
+        ) as tunnel:
+            try:
+                yield Connection(
+                    base_url=tunnel.base_url, target=target, config=config, api_client=api_client, access=access
+                )
+            except Exception as error:
+                translated = tunnel.translate(error)
+                if translated is None:
+                    raise
+                raise translated from error
+    finally:
+        api_client.close()

@@ -1,0 +1,72 @@
+"""The cluster flags every cluster-facing command shares (kubeconfig, context, namespace, impersonation, target
+overrides), and ``cluster_request`` that turns them into a frozen ``ClusterRequest``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from kubectl_rollouts_profile.cluster.config import DEFAULT_NAMESPACE, ClusterRequest
+
+CLUSTER_OPTION_NAMES = (
+    "kubeconfig",
+    "context",
+    "namespace",
+    "as_user",
+    "as_groups",
+    "pod",
+    "port",
+    "instance_id",
+    "skip_preflight",
+)
+
+
+def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the cluster flags to a click command (they arrive as keyword arguments; see ``cluster_request``)."""
+    options = [
+        click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
+        click.option("--context", metavar="NAME", help="Kubeconfig context to use."),
+        click.option(
+            "-n",
+            "--namespace",
+            default=DEFAULT_NAMESPACE,
+            show_default=True,
+            help="Namespace of the Argo Rollouts controller.",
+        ),
+        click.option("--as", "as_user", metavar="USER", help="Impersonate this user (like kubectl --as)."),
+        click.option(
+            "--as-group", "as_groups", multiple=True, metavar="GROUP", help="Impersonate this group (repeatable)."
+        ),
+        click.option("--pod", metavar="NAME", help="Profile this controller pod instead of the leader."),
+        click.option(
+            "--port",
+            type=click.IntRange(1, 65535),
+            metavar="PORT",
+            help="pprof port in the pod (default: from --enable-pprof-address).",
+        ),
+        click.option(
+            "--instance-id", metavar="ID", help="The controller's --instance-id (selects its pods and its Lease)."
+        ),
+        click.option("--skip-preflight", is_flag=True, help="Do not check RBAC permissions before connecting."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def cluster_request(**kwargs: Any) -> ClusterRequest:
+    """A ``ClusterRequest`` from a command's keyword arguments; keys that are not cluster flags are ignored."""
+    return ClusterRequest(
+        kubeconfig=kwargs.get("kubeconfig"),
+        context=kwargs.get("context"),
+        namespace=kwargs.get("namespace") or DEFAULT_NAMESPACE,
+        as_user=kwargs.get("as_user"),
+        as_groups=tuple(kwargs.get("as_groups") or ()),
+        pod=kwargs.get("pod"),
+        port=kwargs.get("port"),
+        instance_id=kwargs.get("instance_id"),
+        skip_preflight=bool(kwargs.get("skip_preflight")),
+    )

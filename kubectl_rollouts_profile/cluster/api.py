@@ -1,0 +1,104 @@
+"""Small JSON requests to the Kubernetes API through a configured ``ApiClient``, and the one place that turns API
+failures into the project's errors (keeping the API server's Status message).
+
+Raw JSON instead of the generated models: we read a handful of fields, and strict model validation of whole
+objects would fail on fields a newer server adds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubectl_rollouts_profile.errors import (
+    AccessDenied,
+    ConnectionFailed,
+    RolloutsProfileError,
+    TargetNotFound,
+)
+
+REQUEST_TIMEOUT_SECONDS = 30
+
+
+def request_json(
+    api_client: Any,
+    method: str,
+    path: str,
+    *,
+    what: str,
+    query: list[tuple[str, str]] | None = None,
+    body: dict | None = None,
+) -> dict:
+    """Send one request and return the decoded JSON body; ``what`` names the operation in error messages."""
+    import urllib3.exceptions
+
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    method, url, headers, serialized_body, _ = api_client.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=query,
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    try:
+        response = api_client.call_api(
+            method, url, header_params=headers, body=serialized_body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        response.read()
+    except urllib3.exceptions.HTTPError as error:
+        raise ConnectionFailed(
+            f"cannot reach the API server {api_client.configuration.host} ({what}): {_reason(error)}",
+            hint="check the kubeconfig context (--context) and that the cluster is reachable",
+        ) from error
+    except OSError as error:
+        raise ConnectionFailed(f"cannot reach the API server {api_client.configuration.host}: {error}") from error
+    text = response.data.decode("utf-8", "replace") if response.data else ""
+    if not 200 <= response.status < 300:
+        raise api_error(response.status, text, what)
+    try:
+        return json.loads(text) if text else {}
+    except ValueError as error:
+        raise ConnectionFailed(f"the API server answered {what} with something that is not JSON") from error
+
+
+def api_error(status: int, body: str, what: str) -> RolloutsProfileError:
+    """The project error for an API server answer ``status`` with Status ``body`` to the operation ``what``."""
+    message = status_message(body) or f"HTTP {status}"
+    if status == 401:
+        return AccessDenied(
+            f"credentials rejected by the API server ({what}): {message}",
+            hint="log in again or refresh the kubeconfig credentials, then retry",
+        )
+    if status == 403:
+        return AccessDenied(f"{what}: {message}")
+    if status == 404:
+        return TargetNotFound(f"{what}: {message}")
+    return ConnectionFailed(f"the API server answered {status} to {what}: {message}")
+
+
+def from_api_exception(error: Any, what: str) -> RolloutsProfileError:
+    """Translate a ``kubernetes.client.exceptions.ApiException`` (for callers of the generated API classes)."""
+    status = error.status or 0
+    if status == 0:
+        return ConnectionFailed(f"cannot reach the API server ({what}): {error.reason}")
+    return api_error(status, error.body or "", what)
+
+
+def status_message(body: str) -> str:
+    """The ``message`` of a Kubernetes Status object, or the body's first line when it is not one."""
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return body.strip().splitlines()[0][:200] if body.strip() else ""
+    if isinstance(status, dict):
+        return str(status.get("message") or status.get("reason") or "")
+    return ""
+
+
+def _reason(error: Exception) -> str:
+    # urllib3 wraps the interesting part (refused, TLS failure) a level or two down.
+    reason = getattr(error, "reason", None)
+    return str(reason or error)

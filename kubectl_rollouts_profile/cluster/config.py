@@ -1,0 +1,190 @@
+"""Resolve how to reach the cluster, once, the way kubectl does: kubeconfig files, context, impersonation, or the
+pod's own ServiceAccount when running inside the cluster. The result is one frozen ``ClusterConfig``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubectl_rollouts_profile.errors import ConnectionFailed, UsageError
+
+DEFAULT_NAMESPACE = "argo-rollouts"
+SERVICEACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+@dataclass(frozen=True)
+class ClusterRequest:
+    """What the person asked for on the command line (the cluster flags), before anything is resolved."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = DEFAULT_NAMESPACE
+    as_user: str | None = None
+    as_groups: tuple[str, ...] = ()
+    pod: str | None = None
+    port: int | None = None
+    instance_id: str | None = None
+    skip_preflight: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Everything needed to talk to one API server as one identity. Credentials stay inside
+    ``client_configuration`` (never printed: it is left out of ``repr``)."""
+
+    server: str
+    namespace: str
+    source: str
+    context: str | None = None
+    impersonate_user: str | None = None
+    impersonate_groups: tuple[str, ...] = ()
+    client_configuration: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def subject(self) -> str:
+        """Who the requests act as, in words (for messages)."""
+        if self.impersonate_user:
+            return f"{self.impersonate_user} (impersonated)"
+        return f"the credentials of {self.source}"
+
+    def impersonation_headers(self) -> list[tuple[str, str]]:
+        headers = []
+        if self.impersonate_user:
+            headers.append(("Impersonate-User", self.impersonate_user))
+        headers.extend(("Impersonate-Group", group) for group in self.impersonate_groups)
+        return headers
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        """Authorization (refreshed if the credentials expire) plus impersonation, for raw websocket requests."""
+        headers = [
+            (setting["key"], setting["value"])
+            for setting in self.client_configuration.auth_settings().values()
+            if setting.get("in") == "header" and setting.get("value")
+        ]
+        return headers + self.impersonation_headers()
+
+    def api_client(self) -> Any:
+        """A new ``kubernetes.client.ApiClient``; the caller closes it."""
+        from kubernetes.client import ApiClient
+
+        client = ApiClient(configuration=self.client_configuration)
+        client.user_agent = "kubectl-rollouts-profile"
+        impersonation = self.impersonation_headers()
+        if impersonation:
+            _add_headers_to_every_request(client, impersonation)
+        return client
+
+
+def _add_headers_to_every_request(client: Any, extra_headers: list[tuple[str, str]]) -> None:
+    # The generated client keeps default headers in a plain dict, which cannot carry the repeated
+    # Impersonate-Group header; so the headers are added where the request leaves, as a multi-value dict.
+    from urllib3 import HTTPHeaderDict
+
+    send = client.rest_client.request
+
+    def request_with_headers(method: str, url: str, headers: Any = None, **kwargs: Any) -> Any:
+        merged = HTTPHeaderDict(headers or {})
+        for name, value in extra_headers:
+            merged.add(name, value)
+        return send(method, url, headers=merged, **kwargs)
+
+    client.rest_client.request = request_with_headers
+
+
+def resolve_config(
+    request: ClusterRequest,
+    environ: Mapping[str, str],
+    *,
+    home: Path | None = None,
+    serviceaccount_dir: Path = SERVICEACCOUNT_DIR,
+) -> ClusterConfig:
+    """Pick the credentials like kubectl: ``--kubeconfig``, else ``KUBECONFIG`` (paths merged), else
+    ``~/.kube/config``, else the pod's ServiceAccount (token + CA files and ``KUBERNETES_SERVICE_HOST/PORT``)."""
+    if request.as_groups and not request.as_user:
+        raise UsageError("--as-group needs --as: the API server impersonates groups only together with a user")
+    home = Path(environ.get("HOME") or Path.home()) if home is None else home
+    kubeconfig_paths = _kubeconfig_paths(request, environ, home)
+    if kubeconfig_paths is not None:
+        client_configuration, context = _load_kubeconfig(kubeconfig_paths, request.context)
+        source = "kubeconfig " + os.pathsep.join(kubeconfig_paths)
+    elif environ.get("KUBERNETES_SERVICE_HOST") and (serviceaccount_dir / "token").exists():
+        if request.context:
+            raise UsageError(f"--context {request.context} needs a kubeconfig, and none was found")
+        client_configuration = _load_in_cluster(environ, serviceaccount_dir)
+        context = None
+        source = "in-cluster ServiceAccount"
+    else:
+        raise ConnectionFailed(
+            "no cluster configuration: no kubeconfig file and not running inside a pod",
+            hint="pass --kubeconfig PATH or set KUBECONFIG",
+        )
+    return ClusterConfig(
+        server=client_configuration.host,
+        namespace=request.namespace,
+        source=source,
+        context=context,
+        impersonate_user=request.as_user,
+        impersonate_groups=tuple(request.as_groups),
+        client_configuration=client_configuration,
+    )
+
+
+def _kubeconfig_paths(request: ClusterRequest, environ: Mapping[str, str], home: Path) -> list[str] | None:
+    if request.kubeconfig:
+        if not Path(request.kubeconfig).expanduser().is_file():
+            raise UsageError(f"--kubeconfig {request.kubeconfig}: no such file")
+        return [str(Path(request.kubeconfig).expanduser())]
+    listed = [path for path in environ.get("KUBECONFIG", "").split(os.pathsep) if path]
+    if listed:
+        # kubectl skips listed files that do not exist, and fails only when none does.
+        existing = [path for path in listed if Path(path).expanduser().is_file()]
+        if not existing:
+            raise UsageError(f"KUBECONFIG names no existing file: {environ['KUBECONFIG']}")
+        return existing
+    default = home / ".kube" / "config"
+    return [str(default)] if default.is_file() else None
+
+
+def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | None]:
+    from kubernetes.client import Configuration
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
+
+    try:
+        merged = KubeConfigMerger(os.pathsep.join(paths))
+        if merged.config is None:
+            raise ConfigException("no configuration in the file")
+        loader = KubeConfigLoader(
+            config_dict=merged.config,
+            active_context=context,
+            config_base_path=None,
+            config_persister=None,
+        )
+        client_configuration = Configuration()
+        loader.load_and_set(client_configuration)
+    except ConfigException as error:
+        raise UsageError(f"cannot use kubeconfig {os.pathsep.join(paths)}: {error}") from error
+    except (KeyError, TypeError, ValueError) as error:
+        raise UsageError(f"kubeconfig {os.pathsep.join(paths)} is malformed: {error!r}") from error
+    return client_configuration, loader.current_context.get("name")
+
+
+def _load_in_cluster(environ: Mapping[str, str], serviceaccount_dir: Path) -> Any:
+    from kubernetes.client import Configuration
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    client_configuration = Configuration()
+    try:
+        InClusterConfigLoader(
+            token_filename=str(serviceaccount_dir / "token"),
+            cert_filename=str(serviceaccount_dir / "ca.crt"),
+            environ=environ,
+        ).load_and_set(client_configuration)
+    except ConfigException as error:
+        raise ConnectionFailed(f"cannot use the in-cluster ServiceAccount: {error}") from error
+    return client_configuration

@@ -1,0 +1,327 @@
+"""Port-forward to a pod: a listener on 127.0.0.1 whose every accepted connection is bridged to its own
+pods/portforward websocket (``v4.channel.k8s.io``), so the capture code speaks plain HTTP to a local port.
+
+Our own bridge instead of ``kubernetes.stream.portforward``: that one drops the impersonation headers, sends no
+keepalive pings (so long captures die at idle timeouts), and its proxy thread writes to the socket outside the
+websocket lock, so pings cannot safely be added from outside.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kubectl_rollouts_profile.cluster.config import ClusterConfig
+from kubectl_rollouts_profile.errors import (
+    AccessDenied,
+    ConnectionFailed,
+    ProfileError,
+    ProfilingUnavailable,
+    RolloutsProfileError,
+    TargetNotFound,
+)
+
+LOOPBACK = "127.0.0.1"
+PORTFORWARD_PROTOCOL = "v4.channel.k8s.io"
+KEEPALIVE_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 30.0
+_DATA, _ERROR = 0, 1
+# When several things went wrong, report the most specific one.
+_PRIORITY = (ProfilingUnavailable, TargetNotFound, AccessDenied, ConnectionFailed)
+
+
+class Tunnel:
+    """Owns the listener, every bridge and every websocket; ``close()`` (or leaving the ``with``) ends them all.
+
+    What went wrong inside the bridges (nothing listening in the pod, pod gone, websocket dropped) is recorded,
+    because the HTTP client on the other end only sees a closed connection; ``translate`` turns that into the
+    project error.
+    """
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        namespace: str,
+        pod: str,
+        remote_port: int,
+        *,
+        keepalive_seconds: float | None = KEEPALIVE_SECONDS,
+    ) -> None:
+        self.config = config
+        self.namespace = namespace
+        self.pod = pod
+        self.remote_port = remote_port
+        self.keepalive_seconds = keepalive_seconds
+        self.local_port = 0
+        self._lock = threading.Lock()
+        self._failures: list[RolloutsProfileError] = []
+        self._sockets: set[Any] = set()
+        self._threads: list[threading.Thread] = []
+        self._closed = threading.Event()
+        self._listener: socket.socket | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.local_port}"
+
+    @property
+    def bound_address(self) -> tuple[str, int]:
+        assert self._listener is not None
+        return self._listener.getsockname()
+
+    def __enter__(self) -> Tunnel:
+        # One handshake up front, so a missing pod or a forbidden port-forward fails here, with its real message,
+        # instead of as a closed connection in the middle of the capture.
+        self._open_websocket().close()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((LOOPBACK, 0))
+        listener.listen(16)
+        self._listener = listener
+        self.local_port = listener.getsockname()[1]
+        self._start(self._accept_loop, "accept")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._wake_writer.send(b"x")  # never read: stays readable, so every bridge's select wakes up
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+            except OSError:
+                pass
+            self._listener.close()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        with self._lock:
+            for sock in list(self._sockets):
+                _close_quietly(sock)
+            self._sockets.clear()
+        self._wake_reader.close()
+        self._wake_writer.close()
+
+    def failure(self) -> RolloutsProfileError | None:
+        """The most specific problem the bridges recorded, or None."""
+        with self._lock:
+            failures = list(self._failures)
+        for kind in _PRIORITY:
+            for failure in failures:
+                if isinstance(failure, kind):
+                    return failure
+        return failures[0] if failures else None
+
+    def translate(self, error: BaseException) -> RolloutsProfileError | None:
+        """The error to raise instead of ``error`` (raised by code using the tunnel), or None to keep it."""
+        if not isinstance(error, Exception):
+            return None
+        if isinstance(error, RolloutsProfileError) and not isinstance(
+            error, (ConnectionFailed, ProfileError, ProfilingUnavailable)
+        ):
+            return None
+        return self.failure()
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _start(self, target: Any, name: str, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"tunnel-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _record(self, failure: RolloutsProfileError) -> None:
+        with self._lock:
+            self._failures.append(failure)
+
+    def _track(self, sock: Any) -> bool:
+        with self._lock:
+            if self._closed.is_set():
+                return False
+            self._sockets.add(sock)
+            return True
+
+    def _untrack(self, sock: Any) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+        _close_quietly(sock)
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self._track(client):
+                _close_quietly(client)
+                return
+            self._start(self._bridge, "bridge", client)
+
+    def _bridge(self, client: socket.socket) -> None:
+        websocket = None
+        try:
+            websocket = self._open_websocket()
+            if self._track(websocket):
+                self._pump(client, websocket)
+        except RolloutsProfileError as error:
+            self._record(error)
+        except (OSError, ssl.SSLError) as error:
+            if not self._closed.is_set():
+                self._record(self._dropped(str(error)))
+        except Exception as error:  # a websocket protocol error: this connection fails, the tunnel stays
+            if not self._closed.is_set():
+                self._record(self._dropped(repr(error)))
+        finally:
+            if websocket is not None:
+                self._untrack(websocket)
+            self._untrack(client)
+
+    def _pump(self, client: socket.socket, websocket: Any) -> None:
+        from websocket import ABNF, WebSocketConnectionClosedException
+
+        opened = [False, False]
+        error_text = ""
+        while True:
+            readable, _, _ = select.select([client, websocket.sock, self._wake_reader], [], [], self.keepalive_seconds)
+            if self._wake_reader in readable:
+                return
+            if not readable:
+                websocket.ping()  # keeps idle proxies and load balancers between here and the kubelet from cutting us
+                continue
+            if client in readable:
+                data = client.recv(65536)
+                if not data:
+                    return  # the HTTP client is done with this connection
+                websocket.send_binary(bytes((_DATA,)) + data)
+            if websocket.sock not in readable:
+                continue
+            while True:
+                try:
+                    opcode, frame = websocket.recv_data_frame(True)
+                except WebSocketConnectionClosedException:
+                    opcode, frame = ABNF.OPCODE_CLOSE, None
+                if opcode == ABNF.OPCODE_CLOSE:
+                    if error_text:
+                        self._record(self._port_error(error_text))
+                    else:
+                        self._record(self._dropped("the API server closed the port-forward"))
+                    return
+                if opcode in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT) and frame.data:
+                    channel, payload = frame.data[0], bytes(frame.data[1:])
+                    if channel not in (_DATA, _ERROR):
+                        raise ConnectionFailed(f"port-forward to pod {self.pod}: unexpected channel {channel}")
+                    if not opened[channel]:
+                        opened[channel] = True  # each channel opens with the port number (2 bytes)
+                        payload = payload[2:]
+                    if payload and channel == _DATA:
+                        client.sendall(payload)
+                    elif payload:
+                        error_text += payload.decode("utf-8", "replace")
+                        self._record(self._port_error(error_text))
+                        return
+                pending = isinstance(websocket.sock, ssl.SSLSocket) and websocket.sock.pending()
+                if not pending:
+                    break
+
+    def _port_error(self, text: str) -> RolloutsProfileError:
+        if "refused" in text or "connect:" in text:
+            return ProfilingUnavailable(
+                f"nothing is listening on port {self.remote_port} in pod {self.pod}: is --enable-pprof-address set?",
+                hint="check the controller's --enable-pprof-address (Helm: controller.pprofAddress) "
+                "or name the right port with --port",
+            )
+        return ConnectionFailed(f"port-forward to pod {self.pod} port {self.remote_port} failed: {text.strip()}")
+
+    def _dropped(self, detail: str) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"the port-forward to pod {self.pod} dropped: {detail}",
+            hint="check that the pod is still running (kubectl get pods), then retry",
+        )
+
+    def _open_websocket(self) -> Any:
+        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
+
+        from kubectl_rollouts_profile.cluster.api import api_error
+
+        settings = self.config.client_configuration
+        host = settings.host.rstrip("/")
+        scheme, _, rest = host.partition("://")
+        url = (
+            "wss" if scheme == "https" else "ws"
+        ) + f"://{rest}/api/v1/namespaces/{self.namespace}/pods/{self.pod}/portforward?ports={self.remote_port}"
+        websocket = WebSocket(
+            sslopt=_ssl_options(settings),
+            skip_utf8_validation=True,
+            sockopt=((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)),
+        )
+        what = f"port-forward to pod {self.namespace}/{self.pod}"
+        try:
+            websocket.connect(
+                url,
+                header=[f"{name}: {value}" for name, value in self.config.auth_headers()],
+                subprotocols=[PORTFORWARD_PROTOCOL],
+                timeout=CONNECT_TIMEOUT_SECONDS,
+            )
+        except WebSocketBadStatusException as error:
+            body = error.resp_body.decode("utf-8", "replace") if isinstance(error.resp_body, bytes) else ""
+            raise api_error(error.status_code, body or str(error), what) from error
+        except (OSError, WebSocketException) as error:
+            raise ConnectionFailed(f"{what}: cannot open the websocket: {error}") from error
+        websocket.settimeout(None)
+        return websocket
+
+
+@contextmanager
+def open_tunnel(
+    config: ClusterConfig,
+    namespace: str,
+    pod: str,
+    remote_port: int,
+    *,
+    keepalive_seconds: float | None = KEEPALIVE_SECONDS,
+) -> Iterator[str]:
+    """Forward a free port on 127.0.0.1 to ``remote_port`` in the pod; yields the local base URL."""
+    with Tunnel(config, namespace, pod, remote_port, keepalive_seconds=keepalive_seconds) as tunnel:
+        try:
+            yield tunnel.base_url
+        except Exception as error:
+            translated = tunnel.translate(error)
+            if translated is None:
+                raise
+            raise translated from error
+
+
+def _ssl_options(settings: Any) -> dict:
+    if not settings.verify_ssl:
+        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+    import certifi
+
+    options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": settings.ssl_ca_cert or certifi.where()}
+    if settings.assert_hostname is not None:
+        options["check_hostname"] = bool(settings.assert_hostname)
+    if settings.cert_file:
+        options["certfile"] = settings.cert_file
+    if settings.key_file:
+        options["keyfile"] = settings.key_file
+    if getattr(settings, "tls_server_name", None):
+        options["server_hostname"] = settings.tls_server_name
+    return options
+
+
+def _close_quietly(sock: Any) -> None:
+    try:
+        if isinstance(sock, socket.socket):
+            sock.close()
+        else:  # a websocket: say goodbye, but do not wait long for the answer
+            sock.close(timeout=1)
+    except Exception:
+        pass
