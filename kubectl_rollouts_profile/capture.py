@@ -103,6 +103,9 @@ def fetch_profile(
             _check_status(session, base_url, kind, response)
             temp_path = _stream_body(response, dest_dir, temp_prefix, max_bytes, base_url)
         finished_at = datetime.now(timezone.utc)
+        if ticker:
+            ticker.stop(finished=True)
+            ticker = None
         size, digest = _size_and_digest(temp_path)
         sample_count, warnings = _check_body(temp_path, kind, response.headers.get("Content-Type", ""))
         return CaptureResult(
@@ -118,12 +121,12 @@ def fetch_profile(
             warnings=warnings,
         )
     except BaseException:
+        if ticker:
+            ticker.stop(finished=False)
         if temp_path is not None:
             temp_path.unlink(missing_ok=True)
         raise
     finally:
-        if ticker:
-            ticker.stop()
         session.close()
 
 
@@ -330,10 +333,9 @@ class _Ticker:
         self._total = total
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture-progress", daemon=True)
-        self._started = 0.0
+        self._started = time.monotonic()
 
     def start(self) -> None:
-        self._started = time.monotonic()
         self._progress("start", 0.0, self._total)
         self._thread.start()
 
@@ -341,8 +343,8 @@ class _Ticker:
         while not self._stopped.wait(0.5):
             self._progress("tick", time.monotonic() - self._started, self._total)
 
-    def stop(self) -> None:
+    def stop(self, finished: bool) -> None:
         self._stopped.set()
-        self._thread.join(timeout=2)
-        self._progress("stop", time.monotonic() - self._started, self._total)
-
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        self._progress("stop" if finished else "abort", time.monotonic() - self._started, self._total)

@@ -45,11 +45,18 @@ def output_path(output: str | None, output_dir: str | None, name: str) -> Path:
 def check_target(path: Path, *, force: bool) -> None:
     """Fail before any capture when the result could not be written, so no capture time is wasted."""
     directory = path.parent
-    if not directory.is_dir():
+    try:
+        is_dir = directory.is_dir()
+        exists = path.exists()
+    except PermissionError as exc:
+        raise OutputError(
+            f"output directory {directory} is not accessible", hint="choose another with --output-dir"
+        ) from exc
+    if not is_dir:
         raise OutputError(f"output directory {directory} does not exist", hint="create it or choose another")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"output directory {directory} is not writable", hint="choose another with --output-dir")
-    if path.exists() and not force:
+    if exists and not force:
         raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
 
 

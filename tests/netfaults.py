@@ -25,6 +25,7 @@ class CuttingRelay:
     request_lines: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._seen = threading.Condition()
         self._server = _listener()
         self.port = self._server.getsockname()[1]
         self._closed = threading.Event()
@@ -68,10 +69,19 @@ class CuttingRelay:
             while chunk := client.recv(65536):
                 for line in chunk.split(b"\r\n"):
                     if line.startswith((b"GET ", b"POST ", b"HEAD ")):
-                        self.request_lines.append(line.decode("latin-1"))
+                        with self._seen:
+                            self.request_lines.append(line.decode("latin-1"))
+                            self._seen.notify_all()
                 upstream.sendall(chunk)
         except OSError:
             pass
+
+    def wait_for_request(self, prefix: str, timeout: float = 30) -> bool:
+        """Block until a request line starting with ``prefix`` has been relayed."""
+        with self._seen:
+            return self._seen.wait_for(
+                lambda: any(line.startswith(prefix) for line in self.request_lines), timeout=timeout
+            )
 
     def close(self) -> None:
         self._closed.set()

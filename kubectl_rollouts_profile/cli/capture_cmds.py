@@ -202,11 +202,12 @@ def _progress(env: Environment, request: CaptureRequest) -> Callable[[str, float
             left = max(total - elapsed, 0)
             env.stderr.write(f"\rcapturing {kind} [{bar}] {left:4.0f}s left ")
             env.stderr.flush()
-        elif event == "stop":
+        else:  # "stop" or "abort"
             if interactive and total:
                 env.stderr.write("\r" + " " * 60 + "\r")
                 env.stderr.flush()
-            env.message(f"{kind} capture finished after {elapsed:.1f}s")
+            if event == "stop":
+                env.message(f"{kind} capture finished after {elapsed:.1f}s")
 
     return report
 
