@@ -181,3 +181,37 @@ def api_resource_list(group: str, version: str) -> dict | None:
             rows.append(sub_row)
     group_version = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": rows}
+
+
+def _openapi_path(group: str, version: str) -> str:
+    return f"api/{version}" if not group else f"apis/{group}/{version}"
+
+
+def openapi_v3_root() -> dict:
+    """``GET /openapi/v3``: where each group-version's document is (kubectl reads it before create/apply)."""
+    group_versions = sorted({(r.group, r.version) for r in RESOURCES})
+    return {"paths": {
+        _openapi_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_openapi_path(g, v)}?hash=0"}
+        for g, v in group_versions
+    }}
+
+
+def openapi_v3_document(path: str) -> dict | None:
+    """A group-version's OpenAPI v3 document, reduced to the one thing kubectl checks in it: that the PATCH
+    operation of each kind accepts the ``fieldValidation`` query parameter (server-side field validation)."""
+    served = [r for r in RESOURCES if _openapi_path(r.group, r.version) == path and not r.is_review]
+    reviews = [r for r in RESOURCES if _openapi_path(r.group, r.version) == path and r.is_review]
+    if not served and not reviews:
+        return None
+    paths: dict = {}
+    for resource in served:
+        scope = "namespaces/{namespace}/" if resource.namespaced else ""
+        gvk = {"group": resource.group, "version": resource.version, "kind": resource.kind}
+        paths[f"/{path}/{scope}{resource.plural}/{{name}}"] = {"patch": {
+            "operationId": f"patch{resource.kind}",
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": gvk,
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+        }}
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "unversioned"}, "paths": paths,
+            "components": {"schemas": {}}}

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from tests.kubeapi import rbac, resources, selectors
+from tests.kubeapi import protobuf, rbac, resources, selectors
 from tests.kubeapi.certs import make_serving_certs
 from tests.kubeapi.rbac import Attributes, UserInfo
 from tests.kubeapi.resources import ResourceType
@@ -485,12 +485,34 @@ class KubeApiServer:
             if info.subresource == "portforward":
                 return await self._portforward(request, info, attributes)
             body = await request.read() if request.method in ("POST", "PUT", "PATCH") else b""
+            as_protobuf = request.headers.get("Content-Type", "").startswith(protobuf.MEDIA_TYPE)
+            if as_protobuf:
+                body = self._protobuf_to_json(info.resource, body)
             status, payload = self._serve_resource(request, info, user, query, body)
+            if as_protobuf and request.headers.get("Accept", "").startswith(protobuf.MEDIA_TYPE):
+                raw = protobuf.encode(payload, payload["kind"])
+                return web.Response(status=status, body=protobuf.wrap(payload["apiVersion"], payload["kind"], raw),
+                                    content_type=protobuf.MEDIA_TYPE)
             return web.json_response(payload, status=status)
         except ApiError as error:
             if error.plain:
                 return web.Response(status=error.code, text=error.message, content_type="text/plain")
             return web.json_response(error.status(), status=error.code)
+
+    @staticmethod
+    def _protobuf_to_json(resource: ResourceType, body: bytes) -> bytes:
+        """Decode a protobuf request body (kubectl's access reviews) into the JSON the handlers take."""
+        if resource.kind not in protobuf.SCHEMAS:
+            raise ApiError(415, "UnsupportedMediaType",
+                           f"the body of the request was in an unknown format - accepted media types include: "
+                           f"application/json (the test API server decodes protobuf only for access reviews, "
+                           f"not {resource.kind})")
+        try:
+            api_version, kind, raw = protobuf.unwrap(body)
+            review = protobuf.decode(raw, resource.kind)
+        except protobuf.ProtobufError as e:
+            raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {e}") from e
+        return json.dumps({"apiVersion": api_version, "kind": kind, **review}).encode()
 
     def _authorize(self, attributes: Attributes, resource: ResourceType | None = None) -> None:
         decision = rbac.authorize(attributes, self._get_locked, self._list)
@@ -552,6 +574,10 @@ class KubeApiServer:
             document = resources.api_group(parts[1])
         elif len(parts) == 3 and parts[0] == "apis":
             document = resources.api_resource_list(parts[1], parts[2])
+        elif path == "/openapi/v3":
+            document = resources.openapi_v3_root()
+        elif path.startswith("/openapi/v3/"):
+            document = resources.openapi_v3_document(path[len("/openapi/v3/"):])
         elif path == "/":
             document = {"paths": sorted(
                 {"/api", "/api/v1", "/apis", "/version"}
