@@ -1,0 +1,256 @@
+"""Locating the target: controller pods vs the dashboard, the leader from the Lease, the pprof address."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kubectl_rollouts_profile.cli import main
+from kubectl_rollouts_profile.cluster.locate import (
+    ControllerPod,
+    Survey,
+    choose_target,
+    describe_pod,
+    find_flag,
+    holder_pod_name,
+    image_tag,
+    lease_names,
+    parse_listen_address,
+)
+from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
+
+
+def pod_json(
+    name: str,
+    *,
+    args=(),
+    command=None,
+    image="quay.io/argoproj/argo-rollouts:v1.8.3",
+    ready=True,
+    component="rollouts-controller",
+    phase="Running",
+    container="argo-rollouts",
+) -> dict:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "argo-rollouts",
+            "labels": {"app.kubernetes.io/name": "argo-rollouts", "app.kubernetes.io/component": component},
+            "creationTimestamp": "2025-01-01T00:00:00Z",
+        },
+        "spec": {"containers": [{"name": container, "image": image, "args": list(args), "command": command}]},
+        "status": {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [{"name": container, "restartCount": 2}],
+        },
+    }
+
+
+def controller(name: str, *, ready: bool = True, pprof: str | None = ":6060", image_version: str = "v1.8.3"):
+    args = [f"--enable-pprof-address={pprof}"] if pprof else []
+    pod = describe_pod(pod_json(name, args=args, ready=ready, image=f"quay.io/argoproj/argo-rollouts:{image_version}"))
+    assert pod is not None
+    return pod
+
+
+def survey_of(*pods: ControllerPod, holder: str | None = None, problem: str | None = None) -> Survey:
+    return Survey("argo-rollouts", tuple(pods), "argo-rollouts-controller-lock", holder, problem)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--enable-pprof-address=:6060"], ":6060"),
+        (["--enable-pprof-address", "localhost:6061"], "localhost:6061"),
+        (["/bin/rollouts-controller", "--enable-pprof-address", "0.0.0.0:7070", "--loglevel=info"], "0.0.0.0:7070"),
+        (["--enable-pprof-address=[::1]:6060"], "[::1]:6060"),
+        (["--enable-pprof-address=:1", "--enable-pprof-address=:2"], ":2"),  # pflag: the last one wins
+        (["--enable-pprof-address-extra=:1"], None),
+        (["--enable-pprof-address"], None),
+        ([], None),
+    ],
+)
+def test_find_flag(argv: list[str], expected: str | None) -> None:
+    assert find_flag(argv, "--enable-pprof-address") == expected
+
+
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        (":6060", ("", 6060)),
+        ("localhost:6060", ("localhost", 6060)),
+        ("0.0.0.0:6060", ("0.0.0.0", 6060)),
+        ("[::1]:6060", ("::1", 6060)),
+        ("127.0.0.1:65535", ("127.0.0.1", 65535)),
+    ],
+)
+def test_parse_listen_address(address: str, expected: tuple[str, int]) -> None:
+    assert parse_listen_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["6060", "localhost", ":0", ":70000", "::1:6060", ""])
+def test_parse_listen_address_rejects(address: str) -> None:
+    with pytest.raises(ProfilingUnavailable):
+        parse_listen_address(address)
+
+
+def test_lease_names_and_holder() -> None:
+    assert lease_names(None) == ("argo-rollouts-controller-lock",)
+    assert lease_names("blue") == ("argo-rollouts-controller-lock-blue", "argo-rollouts-controller-lock")
+    assert (
+        holder_pod_name("argo-rollouts-5f7d-abcde_0e2b6c2e-1f7b-4c5e-9a7e-0123456789ab") == "argo-rollouts-5f7d-abcde"
+    )
+
+
+def test_image_tag() -> None:
+    assert image_tag("quay.io/argoproj/argo-rollouts:v1.8.3") == "v1.8.3"
+    assert image_tag("registry:5000/argo-rollouts:v1.7.2@sha256:abcd") == "v1.7.2"
+    assert image_tag("registry:5000/argo-rollouts") == "latest"
+
+
+def test_dashboard_and_other_pods_are_not_controllers() -> None:
+    dashboard = pod_json(
+        "dash",
+        args=["dashboard"],
+        image="quay.io/argoproj/kubectl-argo-rollouts:v1.8.3",
+        component="rollouts-dashboard",
+        container="argo-rollouts-dashboard",
+    )
+    assert describe_pod(dashboard) is None
+    # Same labels, no dashboard component label, but not the controller's image or binary.
+    sidecar_only = pod_json("other", image="busybox:1.36", component="something")
+    assert describe_pod(sidecar_only) is None
+    by_command = pod_json("custom", command=["/bin/rollouts-controller"], image="mirror.local/custom:1")
+    assert describe_pod(by_command) is not None
+
+
+def test_describe_pod_reads_flags_and_state() -> None:
+    pod = describe_pod(
+        pod_json(
+            "c",
+            args=["--enable-pprof-address", "localhost:6061", "--metricsPort=9000", "--instance-id=blue"],
+            ready=False,
+        )
+    )
+    assert pod is not None
+    assert (pod.pprof_port, pod.metrics_port, pod.instance_id, pod.ready, pod.restarts) == (
+        6061,
+        9000,
+        "blue",
+        False,
+        2,
+    )
+
+
+def test_leader_from_lease_skips_the_other_replica() -> None:
+    target = choose_target(survey_of(controller("a"), controller("b"), holder="b_1234-uuid"))
+    assert (target.pod_name, target.pprof_port) == ("b", 6060)
+    assert "Lease" in target.chosen_by
+
+
+def test_stale_lease_names_the_gone_pod_and_the_existing_ones() -> None:
+    with pytest.raises(TargetNotFound) as caught:
+        choose_target(survey_of(controller("a"), controller("b"), holder="gone_1234"))
+    assert "gone" in str(caught.value) and "a (ready)" in str(caught.value) and "b (ready)" in str(caught.value)
+    assert caught.value.exit_code == 3
+
+
+def test_pod_flag_overrides_the_lease_and_port_flag_overrides_the_address() -> None:
+    target = choose_target(survey_of(controller("a"), controller("b"), holder="b_1"), pod="a", port=7000)
+    assert (target.pod_name, target.pprof_port, target.chosen_by) == ("a", 7000, "--pod")
+    with pytest.raises(TargetNotFound, match="not a controller pod"):
+        choose_target(survey_of(controller("a")), pod="zzz")
+
+
+def test_no_pods_and_no_ready_pods() -> None:
+    with pytest.raises(TargetNotFound, match="no Argo Rollouts controller pods"):
+        choose_target(survey_of())
+    with pytest.raises(TargetNotFound, match="no controller pod is ready"):
+        choose_target(survey_of(controller("a", ready=False), holder="a_1"))
+
+
+def test_missing_lease_uses_the_only_ready_pod_but_not_one_of_two() -> None:
+    target = choose_target(survey_of(controller("a"), controller("b", ready=False), problem="Lease x not found"))
+    assert target.pod_name == "a" and "only ready pod" in target.chosen_by
+    with pytest.raises(TargetNotFound, match="cannot tell which"):
+        choose_target(survey_of(controller("a"), controller("b"), problem="Lease x not found"))
+
+
+def test_profiling_off_names_flag_helm_value_and_version() -> None:
+    with pytest.raises(ProfilingUnavailable) as caught:
+        choose_target(survey_of(controller("a", pprof=None, image_version="v1.7.2"), holder="a_1"))
+    assert caught.value.exit_code == 5
+    assert "--enable-pprof-address=:6060" in caught.value.hint
+    assert "controller.pprofAddress" in caught.value.hint
+    assert ">= v1.8.0" in caught.value.hint and "v1.7.2" in caught.value.hint
+    with pytest.raises(ProfilingUnavailable) as newer:
+        choose_target(survey_of(controller("a", pprof=None, image_version="v1.8.3"), holder="a_1"))
+    assert ">= v1.8.0" not in newer.value.hint
+
+
+# -- against the test API server -------------------------------------------------------------------------------
+
+
+def test_targets_table_and_json(argo_cluster) -> None:
+    scenario = argo_cluster.scenario
+    runner = CliRunner()
+    table = runner.invoke(main, ["targets", "--kubeconfig", str(argo_cluster.kubeconfig)])
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["POD", "READY", "LEADER"]
+    leader_line = next(line for line in lines if line.startswith(scenario.leader_pod))
+    assert "*" in leader_line.split() and ":6060" in leader_line and "v1.8.3" in leader_line
+    assert scenario.dashboard_pod not in table.stdout
+    as_json = runner.invoke(main, ["targets", "--kubeconfig", str(argo_cluster.kubeconfig), "--json"])
+    rows = json.loads(as_json.stdout)
+    assert sorted(row["pod"] for row in rows) == sorted(scenario.controller_pods)
+    assert [row["pod"] for row in rows if row["leader"]] == [scenario.leader_pod]
+
+
+def test_targets_shows_profiling_off(kube_api, go_new, tmp_path) -> None:
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    kube_api.reset()
+    install_argo_rollouts(kube_api, pprof_port=None, pprof_flag=None)
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kc", "admin")
+    result = CliRunner().invoke(main, ["targets", "--kubeconfig", str(kubeconfig)])
+    assert result.exit_code == 0
+    assert result.stdout.count("profiling off") == 2
+
+
+def test_lease_pointing_at_a_deleted_pod_exits_3(argo_cluster) -> None:
+    from kubectl_rollouts_profile.cluster import ClusterRequest, connect
+    from kubectl_rollouts_profile.environment import Environment
+
+    scenario = argo_cluster.scenario
+    argo_cluster.server.delete("v1", "Pod", scenario.namespace, scenario.leader_pod)
+    with pytest.raises(TargetNotFound) as caught:
+        with connect(ClusterRequest(kubeconfig=str(argo_cluster.kubeconfig)), env=Environment()):
+            pass
+    assert caught.value.exit_code == 3
+    assert scenario.leader_pod in str(caught.value)
+    assert [p for p in scenario.controller_pods if p != scenario.leader_pod][0] in str(caught.value)
+
+
+def test_instance_id_selects_its_lease(kube_api, go_new, tmp_path) -> None:
+    from kubectl_rollouts_profile.cluster.locate import survey
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    kube_api.reset()
+    scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, instance_id="blue", leader_index=0)
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kc", "admin")
+    from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
+
+    config = resolve_config(ClusterRequest(kubeconfig=str(kubeconfig)), {})
+    client = config.api_client()
+    try:
+        found = survey(client, scenario.namespace, instance_id="blue")
+        with pytest.raises(TargetNotFound, match="--instance-id green"):
+            survey(client, scenario.namespace, instance_id="green")
+    finally:
+        client.close()
+    assert found.lease_name == "argo-rollouts-controller-lock-blue"
+    assert found.leader_name == scenario.leader_pod
