@@ -6,7 +6,6 @@ and leave every failure to ``ErrorBoundaryGroup``, which prints one line plus a 
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -68,4 +67,4 @@ def run() -> None:  # pragma: no cover - thin wrapper used by ``python -m``
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run())
+    run()
