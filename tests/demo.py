@@ -1,6 +1,9 @@
-"""The demo behind scripts/demo.sh: start the real Go pprof target, capture cpu and heap with the plugin, stop.
+"""The demo behind scripts/demo.sh: a local stand-in for a cluster running Argo Rollouts, profiled by the plugin.
 
-Output files go to --output-dir; the plugin's own stdout (the written paths) is passed through.
+It starts the real Go pprof target and the project's loopback test API server holding an ``argo-rollouts``
+namespace (two controller pods and a dashboard pod, the Lease naming the second replica as leader, pprof enabled),
+then runs ``kubectl rollouts-profile targets``, ``cpu --seconds 5`` and ``heap`` with a kubeconfig pointing there,
+and stops everything. The plugin's stdout (the written paths) is passed through.
 """
 
 from __future__ import annotations
@@ -8,10 +11,17 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.clitools import PLUGIN, plugin_env
 from tests.goproc import start_gotarget
+from tests.kubeapi.scenario import install_argo_rollouts
+from tests.kubeapi.server import KubeApiServer
+
+
+def say(text: str) -> None:
+    print(f"[demo] {text}", file=sys.stderr, flush=True)
 
 
 def main() -> int:
@@ -20,17 +30,28 @@ def main() -> int:
     args = parser.parse_args()
     args.output_dir.mkdir(parents=True, exist_ok=True)
     target = start_gotarget(layout="new", metrics=True)
+    server = KubeApiServer().start()
     try:
-        print(f"[demo] Go pprof target on {target.base_url}", file=sys.stderr)
-        for command in (["cpu", "--seconds", "5"], ["heap"]):
-            argv = [str(PLUGIN), *command, "--url", target.base_url, "--output-dir", str(args.output_dir)]
-            print(f"[demo] $ kubectl rollouts-profile {' '.join(argv[1:])}", file=sys.stderr)
-            result = subprocess.run(argv, env=plugin_env())
-            if result.returncode != 0:
-                return result.returncode
+        with tempfile.TemporaryDirectory(prefix="rollouts-profile-demo-") as scratch:
+            scenario = install_argo_rollouts(server, pprof_port=target.pprof_port, metrics_port=target.metrics_port)
+            kubeconfig = server.write_kubeconfig(Path(scratch) / "kubeconfig", "admin", namespace=scenario.namespace)
+            say(f"test API server {server.url}; controller pods {', '.join(scenario.controller_pods)}")
+            say(f"leader {scenario.leader_pod}; its pprof port is the Go target at {target.base_url}")
+            env = plugin_env(KUBECONFIG=str(kubeconfig))
+            commands = (["targets"], ["cpu", "--seconds", "5"], ["heap"])
+            for command in commands:
+                argv = [str(PLUGIN), *command]
+                if command[0] != "targets":
+                    argv += ["--output-dir", str(args.output_dir)]
+                say(f"$ kubectl rollouts-profile {' '.join(argv[1:])}")
+                result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL)
+                if result.returncode != 0:
+                    say(f"failed with exit code {result.returncode}")
+                    return result.returncode
     finally:
+        server.stop()
         target.stop()
-    print(f"[demo] files are in {args.output_dir}", file=sys.stderr)
+    say(f"profiles are in {args.output_dir.resolve()}")
     return 0
 
 

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import click
 
 from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
+from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
+from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
 
@@ -36,6 +38,7 @@ class CaptureRequest:
     as_json: bool
     quiet: bool
     max_bytes: int
+    cluster: ClusterRequest
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,16 @@ def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureReques
         as_json=options.pop("as_json"),
         quiet=options.pop("quiet"),
         max_bytes=options.pop("max_bytes"),
+        cluster=cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES}),
     )
+    if request.url is not None:
+        cluster_flags = ("kubeconfig", "context", "as_user", "pod", "port", "instance_id")
+        given = [name for name in cluster_flags if getattr(request.cluster, name)]
+        if given:
+            raise UsageError(
+                f"--url captures without the cluster; it cannot be combined with --{given[0].replace('_', '-')}",
+                hint="drop --url to go through the cluster, or drop the cluster flags",
+            )
     if request.output is not None and request.output_dir is not None:
         raise UsageError("-o and --output-dir cannot be used together", hint="-o names the exact file")
     if request.output == "-" and request.as_json:
@@ -116,7 +128,10 @@ def open_endpoint(request: CaptureRequest, env: Environment) -> Iterator[Endpoin
     if request.url is not None:
         yield parse_url(request.url)
         return
-    raise UsageError("no target: give --url http://HOST:PORT", hint="see --help")
+    from kubectl_rollouts_profile.cluster import connect
+
+    with connect(request.cluster, env=env) as connection:
+        yield Endpoint(base_url=connection.base_url, target_name=connection.target.pod_name)
 
 
 def run_capture(env: Environment, request: CaptureRequest) -> None:
@@ -215,6 +230,7 @@ def _progress(env: Environment, request: CaptureRequest) -> Callable[[str, float
 def _make_command(kind: ProfileKind) -> click.Command:
     @click.command(name=kind.name, help=f"Capture the {kind.name} profile: {kind.description}.")
     @capture_options
+    @cluster_options
     @click.pass_obj
     def command(env: Environment, **options: Any) -> None:
         run_capture(env, capture_request(kind, options))
