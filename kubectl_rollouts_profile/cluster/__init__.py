@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubectl_rollouts_profile.cluster.config import ClusterConfig, ClusterRequest, resolve_config
 from kubectl_rollouts_profile.cluster.locate import Target
+from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.cluster.access import AccessReport, Permission
@@ -47,12 +48,13 @@ def connect(
     *,
     env: Environment,
     extra_rules: Iterable[Permission] = (),
-    keepalive_seconds: float | None = None,
+    keepalive_seconds: float | None = KEEPALIVE_SECONDS,
 ) -> Iterator[Connection]:
     """Resolve config -> preflight (unless skipped) -> locate the leader -> open the tunnel; close all on exit.
 
     Errors raised inside the ``with`` body that come from the tunnel breaking (the HTTP client sees only a
     closed connection) are replaced by what the tunnel recorded, e.g. "nothing is listening on port P".
+    ``keepalive_seconds``: websocket ping interval while idle (None: no pings).
     """
     from kubectl_rollouts_profile.cluster import tunnel as tunnels
     from kubectl_rollouts_profile.cluster.locate import choose_target, survey
@@ -71,9 +73,8 @@ def connect(
         env.message(
             f"target: pod {target.namespace}/{target.pod_name}, {target.chosen_by}, pprof port {target.pprof_port}"
         )
-        keepalive = tunnels.KEEPALIVE_SECONDS if keepalive_seconds is None else keepalive_seconds
         with tunnels.Tunnel(
-            config, target.namespace, target.pod_name, target.pprof_port, keepalive_seconds=keepalive
+            config, target.namespace, target.pod_name, target.pprof_port, keepalive_seconds=keepalive_seconds
         ) as tunnel:
             try:
                 yield Connection(

@@ -1,0 +1,201 @@
+"""The port-forward tunnel through the test API server to the real Go target: captures of every kind, the
+loopback-only listener, keepalive across idle timeouts, faults (wrong port, target gone mid-body, pod deleted)
+leaving nothing on disk, impersonation on the websocket, ``forward`` and ``kubectl plugin list``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from kubectl_rollouts_profile.capture import fetch_profile
+from kubectl_rollouts_profile.catalog import KINDS
+from kubectl_rollouts_profile.cluster import ClusterRequest, connect
+from kubectl_rollouts_profile.cluster.config import resolve_config
+from kubectl_rollouts_profile.cluster.tunnel import Tunnel
+from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.errors import ConnectionFailed, ProfilingUnavailable, TargetNotFound
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = REPO / ".venv" / "bin"
+
+
+def request_for(argo_cluster, **overrides) -> ClusterRequest:
+    return ClusterRequest(kubeconfig=str(argo_cluster.kubeconfig), **overrides)
+
+
+def wait_for(condition, what: str, deadline_seconds: float = 30.0) -> None:
+    """Poll a condition (not a fixed sleep); fail with ``what`` when it does not come true."""
+    deadline = time.monotonic() + deadline_seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_every_kind_captures_through_the_tunnel(argo_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with connect(request_for(argo_cluster), env=Environment()) as connection:
+        assert connection.target.pod_name == argo_cluster.scenario.leader_pod
+        for kind in KINDS.values():
+            result = fetch_profile(connection.base_url, kind, 1 if kind.timed else None, out)
+            assert result.size > 0, kind.name
+            if kind.pprof_format:
+                assert result.sample_count is not None, kind.name
+            result.temp_path.unlink()
+
+
+def test_listener_is_bound_to_loopback_only(argo_cluster) -> None:
+    config = resolve_config(request_for(argo_cluster), {})
+    scenario = argo_cluster.scenario
+    with Tunnel(config, scenario.namespace, scenario.leader_pod, 6060) as tunnel:
+        host, port = tunnel.bound_address
+        assert host == "127.0.0.1"
+        assert requests.get(f"{tunnel.base_url}/debug/pprof/", timeout=30).status_code == 200
+        other = _non_loopback_address()
+        if other is not None:
+            with pytest.raises(OSError):
+                socket.create_connection((other, port), timeout=5).close()
+
+
+def _non_loopback_address() -> str | None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent; this only picks the outgoing interface
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+def test_wrong_port_says_nothing_is_listening(argo_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ProfilingUnavailable) as caught:
+        with connect(request_for(argo_cluster, port=6061), env=Environment()) as connection:
+            fetch_profile(connection.base_url, KINDS["heap"], None, out)
+    assert caught.value.exit_code == 5
+    assert "nothing is listening on port 6061" in str(caught.value)
+    assert "--enable-pprof-address" in str(caught.value)
+    assert list(out.iterdir()) == []
+
+
+def test_target_stopping_mid_body_is_a_connection_failure(kube_api, go_factory, tmp_path: Path) -> None:
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    target = go_factory()
+    kube_api.reset()
+    install_argo_rollouts(kube_api, pprof_port=target.pprof_port)
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kc", "admin")
+    out = tmp_path / "out"
+    out.mkdir()
+    outcome: dict[str, BaseException] = {}
+
+    def capture() -> None:
+        try:
+            with connect(ClusterRequest(kubeconfig=str(kubeconfig)), env=Environment()) as connection:
+                fetch_profile(connection.base_url, KINDS["trace"], 60, out)
+        except BaseException as error:  # handed to the test thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=capture)
+    worker.start()
+    # The trace streams while it runs: once the temp file has bytes, the body is under way.
+    wait_for(lambda: any(p.stat().st_size > 0 for p in out.iterdir()), "the trace body to start arriving")
+    target.stop()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    error = outcome.get("error")
+    assert isinstance(error, ConnectionFailed), repr(error)
+    assert error.exit_code == 7
+    assert list(out.iterdir()) == []
+
+
+def test_pod_deleted_after_connecting_is_target_not_found(argo_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    scenario = argo_cluster.scenario
+    with pytest.raises(TargetNotFound) as caught:
+        with connect(request_for(argo_cluster), env=Environment()) as connection:
+            argo_cluster.server.delete("v1", "Pod", scenario.namespace, scenario.leader_pod)
+            fetch_profile(connection.base_url, KINDS["heap"], None, out)
+    assert scenario.leader_pod in str(caught.value)
+    assert list(out.iterdir()) == []
+
+
+def test_keepalive_pings_survive_an_idle_timeout(argo_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    argo_cluster.server.portforward_idle_timeout = 1.0
+    # A 3-second cpu profile sends nothing until it ends: only the pings keep the forward alive.
+    with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=0.2) as connection:
+        result = fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
+        assert result.sample_count is not None
+    result.temp_path.unlink()
+    with pytest.raises(ConnectionFailed):
+        with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=None) as connection:
+            fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
+    assert list(out.iterdir()) == []
+
+
+def test_impersonation_applies_to_the_port_forward(argo_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    server = argo_cluster.server
+    server.add_user("judy")
+    server.put(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "judy-admin", "namespace": "argo-rollouts"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "User", "name": "judy", "apiGroup": "rbac.authorization.k8s.io"}],
+        }
+    )
+    with connect(request_for(argo_cluster, as_user="judy"), env=Environment()) as connection:
+        fetch_profile(connection.base_url, KINDS["goroutine"], None, out).temp_path.unlink()
+    forwards = [user for _, path, user in server.requests if path.endswith("/portforward?ports=6060")]
+    assert forwards and set(forwards) == {"judy"}
+
+
+@pytest.mark.parametrize("stop_signal, exit_code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_forward_prints_the_url_and_stops_on_signal(argo_cluster, stop_signal: int, exit_code: int) -> None:
+    process = subprocess.Popen(
+        [str(BIN / "kubectl-rollouts_profile"), "forward", "--kubeconfig", str(argo_cluster.kubeconfig)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        assert requests.get(f"{url}/debug/pprof/", timeout=30).status_code == 200
+        process.send_signal(stop_signal)
+        assert process.wait(timeout=30) == exit_code
+        assert "go tool pprof http://127.0.0.1:" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_kubectl_plugin_list_finds_the_plugin() -> None:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    listed = subprocess.run(["kubectl", "plugin", "list"], capture_output=True, text=True, env=env, timeout=60)
+    assert str(BIN / "kubectl-rollouts_profile") in listed.stdout
+    helped = subprocess.run(
+        ["kubectl", "rollouts-profile", "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert helped.returncode == 0 and "targets" in helped.stdout
