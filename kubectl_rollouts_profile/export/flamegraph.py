@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import chain
 
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
@@ -14,18 +15,21 @@ DEFAULT_THRESHOLD = 0.001  # 0.1% of the total of any sample type
 MAX_DATA_BYTES = 4_500_000  # the page stays under 5 MB with its script and style
 
 
-@dataclass
 class _Node:
-    frame: int
-    grow: list[int]  # per sample type: sum of positive values below (all of it for a plain profile)
-    shrink: list[int]  # per sample type: sum of negative values below (diffs only)
-    children: list[_Node] = field(default_factory=list)
+    """A tree node; ``grow`` and ``shrink`` hold, per sample type, the positive and negative values below it
+    (``shrink`` stays zero for a plain profile)."""
+
+    __slots__ = ("frame", "grow", "shrink", "children")
+
+    def __init__(self, frame: int, types: int) -> None:
+        self.frame = frame
+        self.grow = [0] * types
+        self.shrink = [0] * types
+        self.children: list[_Node] = []
 
 
 @dataclass(frozen=True)
 class FlameTree:
-    """The merged tree in pre-order: per node (frame, depth, grow per type, shrink per type)."""
-
     root: _Node
     merged_nodes: int
     merged_value: tuple[int, ...]  # per sample type, magnitude moved into parents
@@ -39,45 +43,74 @@ def build_tree(table: StackTable, threshold: float = DEFAULT_THRESHOLD) -> Flame
     for values in table.values:
         for position, value in enumerate(values):
             magnitude[position] += abs(value)
-    limits = [threshold * total for total in magnitude]
-    root = _Node(-1, [0] * types, [0] * types)
+    limits = [threshold * total if total else float("inf") for total in magnitude]
+    positions = range(types)
+    root = _Node(-1, types)
     path = [root]
     previous: tuple[int, ...] = ()
     merged_nodes = 0
     merged_value = [0] * types
 
-    def close_to(depth: int) -> None:
-        nonlocal merged_nodes
-        while len(path) > depth + 1:
-            node = path.pop()
-            parent = path[-1]
-            for position in range(types):
-                parent.grow[position] += node.grow[position]
-                parent.shrink[position] += node.shrink[position]
-            if any(node.grow[p] - node.shrink[p] >= limits[p] and limits[p] > 0 for p in range(types)):
-                parent.children.append(node)
-            else:
-                merged_nodes += 1 + _count(node)
-                for position in range(types):
-                    merged_value[position] += node.grow[position] - node.shrink[position]
-
-    for stack_position in sorted(range(len(table.stacks)), key=table.stacks.__getitem__):
-        stack = table.stacks[stack_position]
+    order = sorted(range(len(table.stacks)), key=table.stacks.__getitem__)
+    for stack_position in chain(order, (None,)):
+        # The final empty stack (None) closes every node still open.
+        stack = () if stack_position is None else table.stacks[stack_position]
         common = 0
         shortest = min(len(previous), len(stack))
         while common < shortest and previous[common] == stack[common]:
             common += 1
-        close_to(common)
-        for frame in stack[common:]:
-            path.append(_Node(frame, [0] * types, [0] * types))
-        leaf = path[-1]
-        for position, value in enumerate(table.values[stack_position]):
-            if value >= 0:
-                leaf.grow[position] += value
+        # Close the nodes the sorted order has left: their totals are final now.
+        while len(path) > common + 1:
+            node = path.pop()
+            parent = path[-1]
+            grow, shrink = node.grow, node.shrink
+            parent_grow, parent_shrink = parent.grow, parent.shrink
+            keep = False
+            for p in positions:
+                parent_grow[p] += grow[p]
+                parent_shrink[p] += shrink[p]
+                if grow[p] - shrink[p] >= limits[p]:
+                    keep = True
+            if keep:
+                parent.children.append(node)
             else:
-                leaf.shrink[position] += value
+                merged_nodes += 1 + (_count(node) if node.children else 0)
+                for p in positions:
+                    merged_value[p] += grow[p] - shrink[p]
+        if stack_position is None:
+            break
+        for frame in stack[common:]:
+            path.append(_Node(frame, types))
+        leaf = path[-1]
+        for p, value in enumerate(table.values[stack_position]):
+            if value >= 0:
+                leaf.grow[p] += value
+            else:
+                leaf.shrink[p] += value
         previous = stack
-    close_to(0)
+    return FlameTree(root, merged_nodes, tuple(merged_value))
+
+
+def prune(tree: FlameTree, threshold: float) -> FlameTree:
+    """The same tree with a coarser threshold: cheaper than building it again from the stacks."""
+    root = tree.root
+    types = len(root.grow)
+    limits = [threshold * (root.grow[p] - root.shrink[p]) or float("inf") for p in range(types)]
+    merged_nodes = tree.merged_nodes
+    merged_value = list(tree.merged_value)
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        kept = []
+        for child in node.children:
+            if any(child.grow[p] - child.shrink[p] >= limits[p] for p in range(types)):
+                kept.append(child)
+                pending.append(child)
+            else:
+                merged_nodes += 1 + _count(child)
+                for p in range(types):
+                    merged_value[p] += child.grow[p] - child.shrink[p]
+        node.children = kept
     return FlameTree(root, merged_nodes, tuple(merged_value))
 
 
@@ -127,12 +160,12 @@ def render_flamegraph(
 
     active = profile.sample_index(sample_index) if profile.sample_types else 0
     table = stack_table(profile)
-    while True:
-        tree = build_tree(table, threshold)
-        data = _page_data(profile, table, tree, threshold, active, title)
-        # Bounded size: a profile too wide even at this threshold is merged more coarsely.
-        if len(data.encode()) <= MAX_DATA_BYTES or threshold >= 0.5:
-            break
+    tree = build_tree(table, threshold)
+    data = _page_data(profile, table, tree, threshold, active, title)
+    # Bounded size: a profile too wide even at this threshold is merged more coarsely.
+    while len(data.encode()) > MAX_DATA_BYTES and threshold < 0.5:
         threshold *= 2
+        tree = prune(tree, threshold)
+        data = _page_data(profile, table, tree, threshold, active, title)
     page = PAGE.replace("{{TITLE}}", html.escape(title)).replace("{{DATA}}", data)
     return page.encode()
