@@ -1,9 +1,144 @@
-"""Commands of this area (filled in by the area's owner)."""
+"""``convert`` and ``diff``: turn saved pprof files (from this tool or any Go program) into the formats people
+read. Tables go to stdout; pages and JSON are written atomically (0600) to files whose paths are printed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.errors import OutputError, UsageError
+
+CONVERT_FORMATS = ("speedscope", "html", "top", "folded", "pprof")
+_TEXT_FORMATS = ("top", "folded")
+_PPROF_SUFFIXES = (".pb.gz", ".pprof.gz", ".prof.gz", ".pb", ".pprof", ".prof", ".gz")
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in _PPROF_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return path.stem or name
+
+
+def _load(path: Path):
+    from kubectl_rollouts_profile.pprof.decode import decode_profile
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
+    return decode_profile(data)
+
+
+def _extension(fmt: str) -> str:
+    from kubectl_rollouts_profile.export import EXTENSIONS
+
+    return ".redacted.pb.gz" if fmt == "pprof" else EXTENSIONS[fmt]
+
+
+def _deliver(env: Environment, content: bytes, fmt: str, output: str | None, default_path: Path, force: bool) -> None:
+    """Text formats go to stdout unless -o names a file; the others to a file (``-o -`` forces stdout)."""
+    from kubectl_rollouts_profile.deliver import write_atomic
+
+    if output == "-" or (output is None and fmt in _TEXT_FORMATS):
+        if fmt == "pprof" and env.stdout_isatty:
+            raise OutputError("refusing to write a binary profile to a terminal", "redirect stdout or use -o FILE")
+        stream = getattr(env.stdout, "buffer", None)
+        if stream is not None:
+            env.stdout.flush()
+            stream.write(content)
+            stream.flush()
+        else:
+            env.stdout.write(content.decode("utf-8", errors="replace"))
+            env.stdout.flush()
+        return
+    target = Path(output) if output is not None else default_path
+    written = write_atomic(target, content, force=force)
+    env.result(str(written))
+
+
+def _render(profile, fmt: str, *, title: str, sample_index: str | None, nodes: int | None) -> bytes:
+    if fmt == "pprof":
+        from kubectl_rollouts_profile.pprof.encode import encode_profile
+
+        return encode_profile(profile)
+    from kubectl_rollouts_profile.export import render
+
+    return render(profile, fmt, title=title, sample_index=sample_index, nodes=nodes)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(CONVERT_FORMATS), required=True,
+              help="speedscope JSON, flame graph HTML, top table, folded stacks, or pprof (with --redact).")
+@click.option("-o", "--output", help="Output file; '-' for stdout. Default: stdout for top/folded, else "
+              "FILE's name with the format's extension, next to FILE.")
+@click.option("--sample-index", help="Sample type to show (e.g. inuse_space, alloc_space, cpu).")
+@click.option("--nodes", type=click.IntRange(min=1), help="Rows of the top table.")
+@click.option("--title", help="Title of the page or profile (default: FILE's name).")
+@click.option("--redact", is_flag=True, help="Strip label values, mapping paths and build IDs first.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.pass_obj
+def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_index: str | None,
+            nodes: int | None, title: str | None, redact: bool, force: bool) -> None:  # fmt: skip
+    """Convert a saved pprof FILE (from this tool or any Go program) into another format.
+
+    \b
+    Examples:
+      kubectl rollouts-profile convert heap.pb.gz --format top --nodes 20
+      kubectl rollouts-profile convert cpu.pb.gz --format html -o cpu.html
+      kubectl rollouts-profile convert heap.pb.gz --format pprof --redact -o public.pb.gz
+    """
+    if fmt == "pprof" and not redact:
+        raise UsageError("--format pprof only makes sense with --redact", "the input already is a pprof file")
+    profile = _load(file)
+    if redact:
+        from kubectl_rollouts_profile.pprof.transform import redact as redact_profile
+
+        profile = redact_profile(profile)
+    stem = _stem(file)
+    content = _render(profile, fmt, title=title or stem, sample_index=sample_index, nodes=nodes)
+    _deliver(env, content, fmt, output, file.parent / (stem + _extension(fmt)), force)
+
+
+@click.command()
+@click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["top", "html", "folded", "speedscope"]), default=None,
+              help="top (default without -o), html (default with -o): a differential flame graph.")
+@click.option("-o", "--output", help="Output file; '-' for stdout.")
+@click.option("--sample-index", help="Sample type to compare (e.g. inuse_space, goroutine).")
+@click.option("--nodes", type=click.IntRange(min=1), default=None, help="Rows of the top table.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.pass_obj
+def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str | None, sample_index: str | None,
+         nodes: int | None, force: bool) -> None:  # fmt: skip
+    """Show what grew and what shrank from BASE to NEW (heap growth, goroutine leak).
+
+    \b
+    Examples:
+      kubectl rollouts-profile diff heap-1.pb.gz heap-2.pb.gz --nodes 15
+      kubectl rollouts-profile diff goroutine-1.pb.gz goroutine-2.pb.gz -o leak.html
+    """
+    if fmt is None:
+        fmt = "html" if output not in (None, "-") else "top"
+    if fmt == "speedscope":
+        raise UsageError(
+            "speedscope cannot show a diff: its weights cannot be negative",
+            "use --format html for a differential flame graph, or --format top",
+        )
+    from kubectl_rollouts_profile.pprof.transform import diff as diff_profiles
+
+    difference = diff_profiles(_load(base), _load(new))
+    title = f"{_stem(new)} minus {_stem(base)}"
+    content = _render(difference, fmt, title=title, sample_index=sample_index, nodes=nodes)
+    _deliver(env, content, fmt, output, new.parent / (_stem(new) + ".diff" + _extension(fmt)), force)
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+    group.add_command(convert)
+    group.add_command(diff)

@@ -33,7 +33,10 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
     denominator = sum(abs(values[index]) for values in profile.sample_values) if any(
         value < 0 for value in flat.values()
     ) else total
-    rows = sorted(cum, key=lambda name: (-abs(flat.get(name, 0)), -abs(cum[name]), name))
+    rows = sorted(
+        (name for name in cum if cum[name] or flat.get(name)),
+        key=lambda name: (-abs(flat.get(name, 0)), -abs(cum[name]), name),
+    )
     shown = rows if nodes is None else rows[: max(nodes, 0)]
     shown_flat = sum(flat.get(name, 0) for name in shown)
     lines = [
@@ -42,6 +45,9 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
         f"Showing nodes accounting for {scaled_label(shown_flat, unit)}, "
         f"{percentage(shown_flat, denominator).strip()} of {scaled_label(total, unit)} total",
     ]
+    if denominator != total:
+        grew, shrank = _change(profile, index)
+        lines.append(f"Change: grew {scaled_label(grew, unit)}, shrank {scaled_label(shrank, unit)}")
     if len(shown) < len(rows):
         lines.append(f"Showing top {len(shown)} nodes out of {len(rows)}")
     lines.append("      flat  flat%   sum%        cum   cum%")
@@ -55,3 +61,10 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
             f"{percentage(cum[name], denominator)}  {name}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _change(profile: Profile, sample_index: int) -> tuple[int, int]:
+    """Of a diff: the sum of stacks that grew and of those that shrank (same stacks in both cancel out)."""
+    table = stack_table(profile, (sample_index,))
+    grew = sum(value for (value,) in table.values if value > 0)
+    return grew, sum(value for (value,) in table.values if value < 0)
