@@ -126,8 +126,44 @@ def bundle_command(env: Environment, seconds: int, cooldown: float, output: str 
                             hint=f"the archive {written} holds the rest; manifest.json says why each failed")
 
 
+def trend_command(env: Environment, url: str | None, every: float, count: int, output_dir: str | None,
+                  **options: Any) -> None:
+    from kubectl_rollouts_profile import deliver
+    from kubectl_rollouts_profile.runbook.trend import run_trend
+
+    out_dir = Path(output_dir or ".")
+    deliver.check_target(out_dir / ".probe", force=True)
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"--url {url}: expected http://HOST:PORT")
+        run_trend(f"{parts.scheme}://{parts.netloc}", every, count, out_dir, env,
+                  target_name=parts.netloc.replace(":", "-"))
+        return
+    from kubectl_rollouts_profile.cluster import connect
+
+    with connect(cluster_request(**options), env=env) as connection:
+        run_trend(connection.base_url, every, count, out_dir, env, target_name=connection.target.pod_name)
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
+
+    @group.command("goroutine-trend")
+    @click.option("--url", metavar="URL", help="Read from this pprof server (http://HOST:PORT), not the cluster.")
+    @click.option("--every", type=Duration(), default="30s", show_default=True, help="Time between snapshots.")
+    @click.option("--count", type=click.IntRange(2, 10000), default=10, show_default=True,
+                  help="Number of snapshots.")
+    @click.option("--output-dir", metavar="DIR", help="Where the snapshots go (default: current directory).")
+    @cluster_options
+    @click.pass_obj
+    def goroutine_trend(env: Environment, **options: Any) -> None:
+        """Goroutine snapshots over time through one tunnel: each saved, the count printed as it comes, and at the
+        end the call stacks that grew most between the first and the last. Ctrl-C stops early (exit 0) and still
+        prints the summary."""
+        trend_command(env, **options)
 
     @group.command("bundle")
     @click.option("--seconds", type=click.IntRange(1, 300), default=30, show_default=True,

@@ -1,0 +1,114 @@
+"""Goroutine trend: goroutine snapshots at a fixed interval over one connection, the count over time, and the
+call stacks that grew most between the first and the last snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kubectl_rollouts_profile.environment import Environment
+    from kubectl_rollouts_profile.pprof.model import Profile
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    taken_at: datetime
+    goroutines: int
+
+
+@dataclass(frozen=True)
+class Growth:
+    stack: tuple[str, ...]  # innermost frame first
+    first: int
+    last: int
+
+    @property
+    def delta(self) -> int:
+        return self.last - self.first
+
+
+def stack_counts(profile: Profile) -> Counter[tuple[str, ...]]:
+    """Goroutines per call stack (function names, innermost first)."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    index = profile.sample_index(None)
+    for location_ids, values in zip(profile.sample_locations, profile.sample_values, strict=True):
+        stack = tuple(name for location_id in location_ids for name in profile.function_names(location_id))
+        counts[stack] += values[index]
+    return counts
+
+
+def growth(first: Profile, last: Profile, *, limit: int = 10) -> list[Growth]:
+    """The stacks whose goroutine count grew most from ``first`` to ``last``, largest growth first."""
+    before, after = stack_counts(first), stack_counts(last)
+    grown = [Growth(stack, before.get(stack, 0), count) for stack, count in after.items()
+             if count > before.get(stack, 0)]
+    return sorted(grown, key=lambda g: (-g.delta, g.stack))[:limit]
+
+
+def run_trend(
+    base_url: str,
+    every_seconds: float,
+    count: int,
+    out_dir: Path,
+    env: Environment,
+    *,
+    target_name: str,
+    stop: threading.Event | None = None,
+    max_bytes: int = 64 * 1024 * 1024,
+) -> tuple[list[Snapshot], list[Growth]]:
+    """Take ``count`` goroutine snapshots ``every_seconds`` apart into ``out_dir`` (0600 files), print one line per
+    snapshot to stdout and the growth summary at the end. Ctrl-C (or ``stop``) ends early; the summary is still
+    printed for the snapshots taken so far."""
+    from kubectl_rollouts_profile import deliver
+    from kubectl_rollouts_profile.capture import fetch_profile
+    from kubectl_rollouts_profile.catalog import get_kind
+    from kubectl_rollouts_profile.pprof.decode import decode_profile
+
+    stop = stop or threading.Event()
+    kind = get_kind("goroutine")
+    snapshots: list[Snapshot] = []
+    profiles: list[Profile] = []
+    env.result("time                  goroutines   change")
+    try:
+        for number in range(count):
+            if number and stop.wait(every_seconds):
+                break
+            result = fetch_profile(base_url, kind, None, out_dir, max_bytes=max_bytes)
+            name = deliver.default_name(target_name, f"goroutine-{number + 1:03d}", result.finished_at, ".pb.gz")
+            path = deliver.commit(result.temp_path, out_dir / name, force=False)
+            profile = decode_profile(path.read_bytes())
+            snapshot = Snapshot(path, result.finished_at, profile.total(None))
+            change = f"{snapshot.goroutines - snapshots[0].goroutines:+d}" if snapshots else ""
+            snapshots.append(snapshot)
+            profiles = [profiles[0], profile] if profiles else [profile]
+            env.result(f"{snapshot.taken_at:%Y-%m-%dT%H:%M:%SZ}  {snapshot.goroutines:>10}   {change}")
+    except KeyboardInterrupt:
+        env.message("interrupted: summary of the snapshots taken so far")
+    grown = growth(profiles[0], profiles[-1]) if len(profiles) > 1 else []
+    print_summary(env, snapshots, grown, out_dir)
+    return snapshots, grown
+
+
+def print_summary(env: Environment, snapshots: list[Snapshot], grown: list[Growth], out_dir: Path) -> None:
+    if not snapshots:
+        env.message("no snapshot was taken")
+        return
+    first, last = snapshots[0], snapshots[-1]
+    env.result(f"\n{len(snapshots)} snapshots in {out_dir}: {first.goroutines} -> {last.goroutines} goroutines "
+               f"({last.goroutines - first.goroutines:+d})")
+    if len(snapshots) < 2:
+        return
+    if not grown:
+        env.result("no call stack grew")
+        return
+    env.result("stacks that grew most (first -> last):")
+    for item in grown:
+        frames = " <- ".join(item.stack[:6]) + (" <- ..." if len(item.stack) > 6 else "")
+        env.result(f"  {item.delta:+6d}  ({item.first} -> {item.last})  {frames}")
