@@ -199,3 +199,26 @@ def test_kubectl_plugin_list_finds_the_plugin() -> None:
         ["kubectl", "rollouts-profile", "--help"], capture_output=True, text=True, env=env, timeout=60
     )
     assert helped.returncode == 0 and "targets" in helped.stdout
+
+
+def test_capture_commands_go_through_the_cluster(argo_cluster, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kubectl_rollouts_profile.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    kubeconfig = str(argo_cluster.kubeconfig)
+    runner = CliRunner()
+    captured = runner.invoke(main, ["heap", "--kubeconfig", kubeconfig, "--output-dir", str(out)])
+    assert captured.exit_code == 0, captured.output
+    written = list(out.iterdir())
+    assert written and all(argo_cluster.scenario.leader_pod in path.name for path in written)
+    for path in written:
+        path.unlink()
+    refused = runner.invoke(
+        main, ["cpu", "--seconds", "1", "--kubeconfig", kubeconfig, "--port", "6061", "--output-dir", str(out)]
+    )
+    assert refused.exit_code == 5, refused.output
+    assert "nothing is listening on port 6061" in refused.stderr
+    assert list(out.iterdir()) == []

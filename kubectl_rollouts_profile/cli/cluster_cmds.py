@@ -57,16 +57,16 @@ def targets_command(env: Environment, as_json: bool, **options: Any) -> None:
         return
     if found.lease_problem:
         env.message(f"note: {found.lease_problem}")
-    table = [("POD", "READY", "LEADER", "PPROF", "IMAGE TAG", "RESTARTS", "AGE")]
+    table: list[tuple[str, ...]] = [("POD", "READY", "LEADER", "PPROF", "IMAGE TAG", "RESTARTS", "AGE")]
     table += [
         (
-            row["pod"],
+            str(row["pod"]),
             "yes" if row["ready"] else f"no ({row['phase']})",
             "*" if row["leader"] else "",
-            row["pprofAddress"] or "profiling off",
-            row["imageTag"],
+            str(row["pprofAddress"] or "profiling off"),
+            str(row["imageTag"]),
             str(row["restarts"]),
-            row["age"],
+            str(row["age"]),
         )
         for row in rows
     ]
@@ -117,7 +117,7 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
             f"{report.subject} in namespace {report.namespace} (API server {report.server_version or 'unknown'}, "
             f"{report.method}):"
         )
-        table = [("PERMISSION", "ALLOWED", "REQUIRED", "FOR")]
+        table: list[tuple[str, ...]] = [("PERMISSION", "ALLOWED", "REQUIRED", "FOR")]
         table += [
             (
                 check.permission.label,

@@ -247,22 +247,24 @@ def _attributes(namespace: str | None, permission: Permission) -> dict:
     return attributes
 
 
-def _self_review(api_client: Any, namespace: str | None, permission: Permission) -> tuple[bool, str]:
+def _review(api_client: Any, kind: str, spec: dict, what: str) -> tuple[bool, str]:
+    """Create one (Self)SubjectAccessReview; ``(allowed, reason)``."""
     from kubectl_rollouts_profile.cluster.api import request_json
 
     answer = request_json(
         api_client,
         "POST",
-        f"{AUTHZ}/selfsubjectaccessreviews",
-        body={
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": _attributes(namespace, permission)},
-        },
-        what=f"review access ({permission.label})",
+        f"{AUTHZ}/{kind.lower()}s",
+        body={"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": spec},
+        what=what,
     )
     status = answer.get("status") or {}
     return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
+
+
+def _self_review(api_client: Any, namespace: str | None, permission: Permission) -> tuple[bool, str]:
+    spec = {"resourceAttributes": _attributes(namespace, permission)}
+    return _review(api_client, "SelfSubjectAccessReview", spec, f"review access ({permission.label})")
 
 
 def _subject_review(serviceaccount: tuple[str, str]) -> Any:
@@ -271,25 +273,8 @@ def _subject_review(serviceaccount: tuple[str, str]) -> Any:
     groups = ["system:serviceaccounts", f"system:serviceaccounts:{sa_namespace}", "system:authenticated"]
 
     def review(api_client: Any, namespace: str, permission: Permission) -> tuple[bool, str]:
-        from kubectl_rollouts_profile.cluster.api import request_json
-
-        answer = request_json(
-            api_client,
-            "POST",
-            f"{AUTHZ}/subjectaccessreviews",
-            body={
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SubjectAccessReview",
-                "spec": {
-                    "user": user,
-                    "groups": groups,
-                    "resourceAttributes": _attributes(namespace, permission),
-                },
-            },
-            what=f"review access of {user} ({permission.label})",
-        )
-        status = answer.get("status") or {}
-        return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
+        spec = {"user": user, "groups": groups, "resourceAttributes": _attributes(namespace, permission)}
+        return _review(api_client, "SubjectAccessReview", spec, f"review access of {user} ({permission.label})")
 
     return review
 

@@ -261,7 +261,7 @@ class Tunnel:
         websocket = WebSocket(
             sslopt=_ssl_options(settings),
             skip_utf8_validation=True,
-            sockopt=((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)),
+            sockopt=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         what = f"port-forward to pod {self.namespace}/{self.pod}"
         try:
