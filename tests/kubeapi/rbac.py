@@ -45,7 +45,7 @@ class Attributes:
 class Decision:
     allowed: bool
     reason: str = ""
-    # (source description, rule) pairs visited; used for SelfSubjectRulesReview.
+    # Why RBAC could not evaluate some bindings (e.g. a RoleBinding to a missing Role).
     errors: tuple[str, ...] = field(default=())
 
 
