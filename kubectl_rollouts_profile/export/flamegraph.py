@@ -122,7 +122,8 @@ def _page_data(profile: Profile, table: StackTable, tree: FlameTree, threshold: 
     frame_ids: dict[int, int] = {}
     names: list[str] = []
     nodes: list[list[int]] = []
-    diff = any(tree.root.shrink)
+    # A diff holds the base's samples negated; it is drawn as growth and shrink even where all of it grew.
+    diff = any(value < 0 for values in profile.sample_values for value in values)
     stack = [(tree.root, -1)]
     while stack:
         node, parent = stack.pop()

@@ -30,9 +30,8 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
     flat, cum = function_totals(profile, index)
     total = sum(values[index] for values in profile.sample_values)
     # A diff profile has negative values: its percentages are shares of all the change, grown or shrunk.
-    denominator = sum(abs(values[index]) for values in profile.sample_values) if any(
-        value < 0 for value in flat.values()
-    ) else total
+    is_diff = any(values[index] < 0 for values in profile.sample_values)
+    denominator = sum(abs(values[index]) for values in profile.sample_values) if is_diff else total
     rows = sorted(
         (name for name in cum if cum[name] or flat.get(name)),
         key=lambda name: (-abs(flat.get(name, 0)), -abs(cum[name]), name),
@@ -45,7 +44,7 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
         f"Showing nodes accounting for {scaled_label(shown_flat, unit)}, "
         f"{percentage(shown_flat, denominator).strip()} of {scaled_label(total, unit)} total",
     ]
-    if denominator != total:
+    if is_diff:
         grew, shrank = _change(profile, index)
         lines.append(f"Change: grew {scaled_label(grew, unit)}, shrank {scaled_label(shrank, unit)}")
     if len(shown) < len(rows):
