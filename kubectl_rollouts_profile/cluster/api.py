@@ -79,14 +79,6 @@ def api_error(status: int, body: str, what: str) -> RolloutsProfileError:
     return ConnectionFailed(f"the API server answered {status} to {what}: {message}")
 
 
-def from_api_exception(error: Any, what: str) -> RolloutsProfileError:
-    """Translate a ``kubernetes.client.exceptions.ApiException`` (for callers of the generated API classes)."""
-    status = error.status or 0
-    if status == 0:
-        return ConnectionFailed(f"cannot reach the API server ({what}): {error.reason}")
-    return api_error(status, error.body or "", what)
-
-
 def status_message(body: str) -> str:
     """The ``message`` of a Kubernetes Status object, or the body's first line when it is not one."""
     try:
