@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import dataclasses
 import datetime
 import json
 import secrets
@@ -85,7 +86,7 @@ def not_found(resource: ResourceType, name: str) -> ApiError:
     return ApiError(404, "NotFound", f'{resource.qualified} "{name}" not found', _details(resource, name))
 
 
-def forbidden(attributes: Attributes, reason: str, resource: ResourceType | None = None) -> ApiError:
+def forbidden(attributes: Attributes, reason: str) -> ApiError:
     message = rbac.forbidden_message(attributes)
     if reason:
         message = f"{message}: {reason}"
@@ -481,7 +482,7 @@ class KubeApiServer:
                 api_version=info.version, resource=info.resource.plural, subresource=info.subresource,
                 name=info.name,
             )
-            self._authorize(attributes, info.resource)
+            self._authorize(attributes)
             if info.subresource == "portforward":
                 return await self._portforward(request, info, attributes)
             body = await request.read() if request.method in ("POST", "PUT", "PATCH") else b""
@@ -514,10 +515,10 @@ class KubeApiServer:
             raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {e}") from e
         return json.dumps({"apiVersion": api_version, "kind": kind, **review}).encode()
 
-    def _authorize(self, attributes: Attributes, resource: ResourceType | None = None) -> None:
+    def _authorize(self, attributes: Attributes) -> None:
         decision = rbac.authorize(attributes, self._get_locked, self._list)
         if not decision.allowed:
-            raise forbidden(attributes, decision.reason, resource)
+            raise forbidden(attributes, decision.reason)
 
     def _get_locked(self, group: str, plural: str, namespace: str, name: str) -> dict | None:
         with self._lock:
@@ -804,7 +805,7 @@ class KubeApiServer:
         if request.method == "GET" and upgrade and server_version_at_least(self.git_version, 1, 35):
             # AuthorizePodWebsocketUpgradeCreatePermission (beta, on by default from v1.35): a websocket
             # upgrade is a GET, so the server additionally checks the verb SPDY's POST always needed.
-            self._authorize(Attributes(**{**attributes.__dict__, "verb": "create"}), info.resource)
+            self._authorize(dataclasses.replace(attributes, verb="create"))
         assert info.resource is not None
         with self._lock:
             pod = self._get("", "pods", info.namespace, info.name)
