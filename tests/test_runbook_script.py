@@ -42,3 +42,36 @@ def test_runbook_script_passes_on_the_busy_exit_code(argo_cluster: Any, tmp_path
     assert result.returncode == 6, result.stderr
     assert "someone-else" in result.stderr and "retry later" in result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_job_example_grants_everything_the_bundle_needs() -> None:
+    import yaml
+
+    from kubectl_rollouts_profile.cluster.access import capture_permissions
+    from kubectl_rollouts_profile.cluster.locate import lease_names
+    from kubectl_rollouts_profile.runbook.bundle import BUNDLE_RULES
+    from kubectl_rollouts_profile.runbook.lock import LOCK_RULES
+
+    documents = list(yaml.safe_load_all((SCRIPT.parent / "job-example.yaml").read_text()))
+    kinds = [doc["kind"] for doc in documents]
+    assert {"ServiceAccount", "Role", "RoleBinding", "Job"} <= set(kinds)
+    job = next(doc for doc in documents if doc["kind"] == "Job")
+    account = next(doc for doc in documents if doc["kind"] == "ServiceAccount")["metadata"]["name"]
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == account
+    bound = {doc["roleRef"]["name"] for doc in documents if doc["kind"] == "RoleBinding"
+             and any(subject["name"] == account for subject in doc["subjects"])}
+    rules = [rule for doc in documents if doc["kind"] == "Role" and doc["metadata"]["name"] in bound
+             for rule in doc["rules"]]
+
+    def granted(permission: Any) -> bool:
+        return any(
+            permission.group in rule["apiGroups"] and permission.rule_resource in rule["resources"]
+            and permission.verb in rule["verbs"]
+            and (not rule.get("resourceNames") or set(permission.names) <= set(rule["resourceNames"]))
+            and (rule.get("resourceNames") is None or permission.names)
+            for rule in rules
+        )
+
+    needed = (*capture_permissions(lease_names(None)), *LOCK_RULES, *BUNDLE_RULES)
+    missing = [permission.label for permission in needed if not granted(permission)]
+    assert missing == []
