@@ -6,6 +6,7 @@ resolved once from the string table, and identical label sets are shared between
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,10 +21,10 @@ class ValueType(NamedTuple):
 class Label(NamedTuple):
     """A sample label: either a string value (``str``) or a number (``num`` with ``num_unit``)."""
 
-    key: str
-    str: str
+    key: builtins.str
+    str: builtins.str
     num: int
-    num_unit: str
+    num_unit: builtins.str
 
 
 class Line(NamedTuple):

@@ -73,14 +73,14 @@ def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None)
 
     by_frames: dict[tuple[int, ...], list[int]] = {}
     lookup = location_frames.__getitem__
-    for location_ids, values in by_locations.items():
+    for location_ids, summed in by_locations.items():
         stack = tuple(chain.from_iterable(map(lookup, reversed(location_ids))))
-        known = by_frames.get(stack)
-        if known is None:
-            by_frames[stack] = values
+        merged = by_frames.get(stack)
+        if merged is None:
+            by_frames[stack] = summed
         else:
-            for position, value in enumerate(values):
-                known[position] += value
+            for position, value in enumerate(summed):
+                merged[position] += value
     return StackTable(
         frames=tuple(frame_ids),
         stacks=tuple(by_frames),
