@@ -31,6 +31,8 @@ from kubectl_rollouts_profile.errors import (
 if TYPE_CHECKING:
     import requests
 
+    from kubectl_rollouts_profile.pprof.model import Profile
+
 CONNECT_TIMEOUT = 5.0
 READ_MARGIN = 20.0  # seconds the server may take beyond the capture duration to answer
 CHUNK = 64 * 1024
@@ -54,6 +56,7 @@ class CaptureResult:
     finished_at: datetime
     sample_count: int | None  # None for trace (not pprof)
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    profile: Profile | None = field(default=None, repr=False, compare=False)  # the decoded pprof, for exports
 
 
 Progress = Callable[[str, float, float], None]  # (event, elapsed seconds, total seconds)
@@ -107,7 +110,7 @@ def fetch_profile(
             ticker.stop(finished=True)
             ticker = None
         size, digest = _size_and_digest(temp_path)
-        sample_count, warnings = _check_body(temp_path, kind, response.headers.get("Content-Type", ""))
+        profile, warnings = _check_body(temp_path, kind, response.headers.get("Content-Type", ""))
         return CaptureResult(
             kind=kind,
             url=response.url,
@@ -117,8 +120,9 @@ def fetch_profile(
             seconds=seconds,
             started_at=started_at,
             finished_at=finished_at,
-            sample_count=sample_count,
+            sample_count=profile.sample_count if profile is not None else None,
             warnings=warnings,
+            profile=profile,
         )
     except BaseException:
         if ticker:
@@ -293,8 +297,8 @@ def _size_and_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[int | None, tuple[str, ...]]:
-    """Refuse what is not a profile; return the sample count and warnings worth a person's time."""
+def _check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[Profile | None, tuple[str, ...]]:
+    """Refuse what is not a profile; return the decoded profile and warnings worth a person's time."""
     with path.open("rb") as handle:
         head = handle.read(512)
     if not head:
@@ -309,20 +313,16 @@ def _check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[int |
         return None, ()
     if head[:2] != b"\x1f\x8b":
         raise ProfileError("decompressing profile: not gzip data (no gzip magic)")
-    sample_count = _sample_count(path)
+    from kubectl_rollouts_profile.pprof.decode import decode_profile
+
+    profile = decode_profile(path.read_bytes())
     warnings: tuple[str, ...] = ()
-    if sample_count == 0 and kind.name in RATE_SETTERS:
+    if profile.sample_count == 0 and kind.name in RATE_SETTERS:
         warnings = (
             f"the {kind.name} profile has no samples: the process has not called {RATE_SETTERS[kind.name]} "
             f"(Argo Rollouts leaves it off), so the profile is empty",
         )
-    return sample_count, warnings
-
-
-def _sample_count(path: Path) -> int:
-    from kubectl_rollouts_profile.pprof.decode import decode_profile
-
-    return decode_profile(path.read_bytes()).sample_count
+    return profile, warnings
 
 
 class _Ticker:

@@ -43,10 +43,15 @@ def test_every_pprof_kind_new_layout(go_rates, tmp_path, kind):
     seconds = ["--seconds", "1"] if kind == "cpu" else []
     result = run_plugin(kind, "--url", go_rates.base_url, *seconds, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    written = Path(tmp_path / result.stdout.strip())
+    paths = result.stdout.splitlines()
+    written = Path(tmp_path / paths[0])
     assert re.fullmatch(NAME_RE.format(kind=kind, ext=r"\.pb\.gz"), written.name)
-    assert files_in(tmp_path) == [written.name]
-    assert_private(written)
+    stem = written.name[: -len(".pb.gz")]
+    # By default the raw pprof is joined by its speedscope and flame graph exports, and nothing else is left.
+    assert paths == [written.name, stem + ".speedscope.json", stem + ".html"]
+    assert files_in(tmp_path) == sorted(paths)
+    for path in paths:
+        assert_private(tmp_path / path)
     assert gzip.decompress(written.read_bytes())
     raw = go_tool_pprof_reads(written)
     assert "Samples:" in raw or "samples/count" in raw or "PeriodType" in raw
@@ -57,13 +62,14 @@ def test_trace_new_layout(go_new, tmp_path):
     assert result.returncode == 0, result.stderr
     written = tmp_path / result.stdout.strip()
     assert re.fullmatch(NAME_RE.format(kind="trace", ext=r"\.trace"), written.name)
+    assert files_in(tmp_path) == [written.name]  # a trace has no pprof exports
     assert written.read_bytes().startswith(b"go 1.")
     assert_private(written)
 
 
 @pytest.mark.parametrize("kind", ["cpu", "trace"])
 def test_timed_kinds_old_layout(go_old, tmp_path, kind):
-    result = run_plugin(kind, "--url", go_old.base_url, "--seconds", "1", cwd=tmp_path)
+    result = run_plugin(kind, "--url", go_old.base_url, "--seconds", "1", "--format", "none", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     written = tmp_path / result.stdout.strip()
     assert written.stat().st_size > 0
@@ -176,26 +182,32 @@ def test_body_over_max_bytes(go_new, tmp_path):
 
 def test_second_concurrent_cpu_capture_is_busy(go_factory, tmp_path):
     target = go_factory()
-    stop = threading.Event()
     first = requests.Session()
+    long_url = target.base_url + "/debug/pprof/profile/?seconds=60"
 
-    def long_capture() -> None:
-        try:
-            first.get(target.base_url + "/debug/pprof/profile/?seconds=60", timeout=90)
-        except requests.RequestException:
-            pass
+    def start_long_capture() -> threading.Thread:
+        def capture() -> None:
+            try:
+                first.get(long_url, timeout=90)
+            except requests.RequestException:
+                pass  # ended by closing the session below
 
-    worker = threading.Thread(target=long_capture, daemon=True)
-    worker.start()
-    # Wait until the first capture really holds the profiler: a short probe then answers 500.
-    for _ in range(50):
+        worker = threading.Thread(target=capture, daemon=True)
+        worker.start()
+        return worker
+
+    # Wait until the long capture holds the profiler: a short probe then answers 500. A probe can win the race
+    # against the long capture (which then got the 500 and ended): start it again.
+    worker = start_long_capture()
+    for _ in range(20):
         probe = requests.get(target.base_url + "/debug/pprof/profile/?seconds=1", timeout=10)
         if probe.status_code == 500:
             break
+        if not worker.is_alive():
+            worker = start_long_capture()
     else:
-        pytest.fail("the first capture never held the CPU profiler")
+        pytest.fail("the long capture never held the CPU profiler")
     result = run_plugin("cpu", "--url", target.base_url, "--seconds", "1", cwd=tmp_path)
-    stop.set()
     first.close()
     target.stop()
     assert result.returncode == 6
@@ -229,10 +241,12 @@ def test_missing_output_directory(go_new, tmp_path):
 def test_existing_file_is_kept_unless_forced(go_new, tmp_path):
     target_file = tmp_path / "heap.pb.gz"
     target_file.write_bytes(b"keep me")
-    refused = run_plugin("heap", "--url", go_new.base_url, "-o", str(target_file), cwd=tmp_path)
+    refused = run_plugin("heap", "--url", go_new.base_url, "-o", str(target_file), "--format", "none", cwd=tmp_path)
     assert refused.returncode == 9
     assert target_file.read_bytes() == b"keep me"
-    forced = run_plugin("heap", "--url", go_new.base_url, "-o", str(target_file), "--force", cwd=tmp_path)
+    forced = run_plugin(
+        "heap", "--url", go_new.base_url, "-o", str(target_file), "--force", "--format", "none", cwd=tmp_path
+    )
     assert forced.returncode == 0, forced.stderr
     assert target_file.read_bytes()[:2] == b"\x1f\x8b"
     assert files_in(tmp_path) == ["heap.pb.gz"]
@@ -279,7 +293,8 @@ def test_json_matches_the_file_on_disk(go_new, tmp_path):
 def test_quiet_prints_only_the_path(go_new, tmp_path):
     result = run_plugin("heap", "--url", go_new.base_url, "--quiet", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout.splitlines() == [path.name for path in tmp_path.iterdir()]
+    assert sorted(result.stdout.splitlines()) == files_in(tmp_path)
+    assert len(files_in(tmp_path)) == 3
     assert result.stderr == ""
 
 
@@ -319,3 +334,57 @@ def test_help_does_not_import_heavy_modules(tmp_path):
     for command in ("cpu", "heap"):
         sub = run_plugin(command, "--help", cwd=tmp_path)
         assert sub.returncode == 0 and "--seconds" in sub.stdout
+
+
+def test_export_formats_and_top(go_new, tmp_path):
+    result = run_plugin(
+        "heap", "--url", go_new.base_url, "--format", "top,folded", "--format", "speedscope", "--top", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    stem = Path(lines[0]).name[: -len(".pb.gz")]
+    assert lines[1:4] == [stem + ".top.txt", stem + ".folded.txt", stem + ".speedscope.json"]
+    top_table = "\n".join(lines[4:])
+    assert "flat%" in top_table and "main.retainMemory" in top_table
+    assert "main.retainMemory" in (tmp_path / (stem + ".top.txt")).read_text()
+    speedscope = json.loads((tmp_path / (stem + ".speedscope.json")).read_text())
+    assert speedscope["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+
+
+def test_json_lists_every_written_file(go_new, tmp_path):
+    result = run_plugin("goroutine", "--url", go_new.base_url, "--json", "--format", "html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = json.loads(result.stdout)["files"]
+    assert set(files) == {"pprof", "html"}
+    assert sorted(Path(path).name for path in files.values()) == files_in(tmp_path)
+
+
+def test_redact_strips_paths_and_build_ids(go_new, tmp_path):
+    plain = run_plugin("heap", "--url", go_new.base_url, "--format", "none", "-o", "plain.pb.gz", cwd=tmp_path)
+    redacted = run_plugin(
+        "heap", "--url", go_new.base_url, "--redact", "--format", "none", "-o", "redacted.pb.gz", "--json",
+        cwd=tmp_path,
+    )
+    assert plain.returncode == 0 and redacted.returncode == 0, redacted.stderr
+    binary_path = str(go_new.args[0])
+    assert binary_path in go_tool_pprof_reads(tmp_path / "plain.pb.gz")
+    redacted_raw = go_tool_pprof_reads(tmp_path / "redacted.pb.gz")  # still a profile go can read
+    assert binary_path not in redacted_raw
+    report = json.loads(redacted.stdout)
+    assert report["sha256"] == hashlib.sha256((tmp_path / "redacted.pb.gz").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["trace", "--format", "html"], "trace data is not a pprof profile"),
+        (["heap", "--format", "svg"], "unknown --format 'svg'"),
+        (["heap", "--top", "--json"], "--top prints to stdout"),
+        (["heap", "-o", "-", "--format", "html"], "-o - writes only the raw profile"),
+        (["heap", "--pod", "x"], "cannot be combined with --pod"),
+    ],
+)
+def test_export_usage_errors(tmp_path, args, message):
+    result = run_plugin(*args, "--url", "http://127.0.0.1:9", cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr

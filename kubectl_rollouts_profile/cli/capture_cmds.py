@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_EXPORTS = ("speedscope", "html")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class CaptureRequest:
     quiet: bool
     max_bytes: int
     cluster: ClusterRequest
+    formats: tuple[str, ...]  # exports written beside the raw profile (which is always kept)
+    top: bool
+    redact: bool
+    open_viewer: bool | None  # None: only when a person is at the screen
+    viewer: str
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,31 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object describing the result."),
         click.option("-q", "--quiet", is_flag=True, help="Print only the written path(s); no progress."),
         click.option(
+            "--format",
+            "formats",
+            multiple=True,
+            metavar="LIST",
+            help="Exports written beside the raw pprof (always kept), comma-separated: speedscope, html, top, "
+            "folded, or none (default: speedscope,html).",
+        ),
+        click.option("--top", is_flag=True, help="Also print a top table (like go tool pprof -top) to stdout."),
+        click.option(
+            "--redact", is_flag=True, help="Strip label values, file paths and build IDs from every written file."
+        ),
+        click.option(
+            "--open/--no-open",
+            "open_viewer",
+            default=None,
+            help="Open the flame graph when done (default: only when a person is at the screen).",
+        ),
+        click.option(
+            "--viewer",
+            type=click.Choice(["html", "speedscope"]),
+            default="html",
+            show_default=True,
+            help="What --open opens: the flame graph page or the speedscope export.",
+        ),
+        click.option(
             "--max-bytes",
             type=click.IntRange(min=1),
             default=DEFAULT_MAX_BYTES,
@@ -94,6 +126,7 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureRequest:
+    to_stdout = options["output"] == "-"
     request = CaptureRequest(
         kind=kind,
         seconds=check_seconds(kind, options.pop("seconds")),
@@ -105,7 +138,18 @@ def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureReques
         quiet=options.pop("quiet"),
         max_bytes=options.pop("max_bytes"),
         cluster=cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES}),
+        formats=parse_formats(kind, options.pop("formats"), to_stdout=to_stdout),
+        top=options.pop("top"),
+        redact=options.pop("redact"),
+        open_viewer=options.pop("open_viewer"),
+        viewer=options.pop("viewer"),
     )
+    if request.top and (request.as_json or request.output == "-"):
+        raise UsageError(
+            "--top prints to stdout, which --json or -o - already use", hint="write it to a file with --format top"
+        )
+    if (request.top or request.redact) and not kind.pprof_format:
+        raise UsageError(f"{kind.name} data is not a pprof profile: --top and --redact do not apply to it")
     if request.url is not None:
         cluster_flags = ("kubeconfig", "context", "as_user", "pod", "port", "instance_id")
         given = [name for name in cluster_flags if getattr(request.cluster, name)]
@@ -121,6 +165,23 @@ def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureReques
             "-o - writes the profile to stdout, which --json also needs", hint="write to a file with --json"
         )
     return request
+
+
+def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool) -> tuple[str, ...]:
+    from kubectl_rollouts_profile.export import FORMATS
+
+    if not given:
+        return DEFAULT_EXPORTS if kind.pprof_format and not to_stdout else ()
+    names = [name.strip() for value in given for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in (*FORMATS, "pprof", "none")]
+    if unknown:
+        raise UsageError(f"unknown --format {unknown[0]!r}", hint=f"choose from: pprof, {', '.join(FORMATS)}, none")
+    exports = tuple(dict.fromkeys(name for name in names if name in FORMATS))
+    if exports and not kind.pprof_format:
+        raise UsageError(f"{kind.name} data is not a pprof profile: it has no {exports[0]} export")
+    if exports and to_stdout:
+        raise UsageError("-o - writes only the raw profile to stdout", hint="write exports to files with -o FILE")
+    return exports
 
 
 @contextlib.contextmanager
@@ -148,10 +209,13 @@ def run_capture(env: Environment, request: CaptureRequest) -> None:
         with contextlib.ExitStack() as stack:
             if to_stdout:
                 final_path = None
+                export_paths: dict[str, Path] = {}
                 dest_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rollouts-profile-")))
             else:
                 final_path = deliver.output_path(request.output, request.output_dir, name)
-                deliver.check_target(final_path, force=request.force)
+                export_paths = export_paths_for(final_path, request.formats)
+                for path in (final_path, *export_paths.values()):
+                    deliver.check_target(path, force=request.force)
                 dest_dir = final_path.parent
             result = capture.fetch_profile(
                 endpoint.base_url,
@@ -161,15 +225,85 @@ def run_capture(env: Environment, request: CaptureRequest) -> None:
                 max_bytes=request.max_bytes,
                 progress=None if request.quiet else _progress(env, request),
             )
-            if final_path is None:
-                deliver.copy_to_stream(result.temp_path, env.stdout)
+            try:
+                if request.redact:
+                    result = redact_result(result)
+                if final_path is None:
+                    deliver.copy_to_stream(result.temp_path, env.stdout)
+                else:
+                    deliver.commit(result.temp_path, final_path, force=request.force)
+            finally:
                 result.temp_path.unlink(missing_ok=True)
-            else:
-                deliver.commit(result.temp_path, final_path, force=request.force)
+    files = {("pprof" if request.kind.pprof_format else "trace"): str(final_path) if final_path else "-"}
+    title = f"{endpoint.target_name} {request.kind.name}"
+    files.update(write_exports(result, export_paths, title=title, force=request.force))
     for warning in result.warnings:
         env.message(f"warning: {warning}")
-    files = {("pprof" if request.kind.pprof_format else "trace"): str(final_path) if final_path else "-"}
     _report(env, request, endpoint, result, files)
+    if request.top and result.profile is not None:
+        from kubectl_rollouts_profile.export import render
+
+        env.result(render(result.profile, "top", title=title).decode().rstrip("\n"))
+    _maybe_open(env, request, files)
+
+
+def export_paths_for(pprof_path: Path, formats: tuple[str, ...]) -> dict[str, Path]:
+    """Exports sit beside the raw profile: ``x-cpu-T.pb.gz`` -> ``x-cpu-T.html``, ``x-cpu-T.speedscope.json``."""
+    from kubectl_rollouts_profile.export import EXTENSIONS
+
+    stem = pprof_path.name
+    for suffix in (".pb.gz", ".pprof", ".gz", ".pb"):
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return {fmt: pprof_path.with_name(stem + EXTENSIONS[fmt]) for fmt in formats}
+
+
+def write_exports(result: Any, paths: dict[str, Path], *, title: str, force: bool) -> dict[str, str]:
+    from kubectl_rollouts_profile import deliver
+    from kubectl_rollouts_profile.export import render
+
+    written: dict[str, str] = {}
+    for fmt, path in paths.items():
+        deliver.write_atomic(path, render(result.profile, fmt, title=title), force=force)
+        written[fmt] = str(path)
+    return written
+
+
+def redact_result(result: Any) -> Any:
+    """Rewrite the captured file without label values, file paths and build IDs (the exports follow)."""
+    import dataclasses
+    import hashlib
+
+    from kubectl_rollouts_profile.pprof.encode import encode_profile
+    from kubectl_rollouts_profile.pprof.transform import redact
+
+    profile = redact(result.profile)
+    data = encode_profile(profile)
+    with result.temp_path.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return dataclasses.replace(
+        result, profile=profile, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+
+
+def _maybe_open(env: Environment, request: CaptureRequest, files: dict[str, str]) -> None:
+    path = files.get(request.viewer)
+    wanted = request.open_viewer
+    if wanted is False or (wanted is None and (request.as_json or request.quiet)):
+        return
+    from kubectl_rollouts_profile import viewer
+
+    if wanted is None and not viewer.person_present(env):
+        return
+    if path is None:
+        if wanted:
+            env.message(f"nothing to open: no {request.viewer} export was written (see --format)")
+        return
+    if not viewer.open_file(Path(path), viewer=request.viewer):
+        env.message(f"could not open a viewer; the file is {path}")
 
 
 def _report(env: Environment, request: CaptureRequest, endpoint: Endpoint, result: Any, files: dict[str, str]) -> None:
