@@ -112,16 +112,18 @@ async def relay(
                 return
 
     client = asyncio.ensure_future(read_client())
+    tasks = [client, watchdog, *pumps]
     try:
         if pumps:
             # The kubelet ends the connection when every port's copy has finished (or the client went away).
             done_pumps = asyncio.ensure_future(asyncio.gather(*pumps, return_exceptions=True))
+            tasks.append(done_pumps)
             await asyncio.wait({done_pumps, client, watchdog}, return_when=asyncio.FIRST_COMPLETED)
-            done_pumps.cancel()
     finally:
-        for task in (client, watchdog, *pumps):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(client, watchdog, *pumps, return_exceptions=True)
+        # Awaiting every task (the gather of the pumps too) retrieves their cancellation: no "never retrieved" noise.
+        await asyncio.gather(*tasks, return_exceptions=True)
         for writer in writers.values():
             writer.close()
         if not ws.closed:
