@@ -28,7 +28,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_trend_shows_growth_and_names_the_growing_stack(go_factory: Any, tmp_path: Path) -> None:
     target = go_factory("--goroutine-growth", "20ms")
-    code, stdout, stderr = invoke("goroutine-trend", "--url", target.base_url, "--every", "400ms", "--count", "3",
+    code, stdout, stderr = invoke("goroutine", "--url", target.base_url, "--every", "400ms", "--count", "3",
                                   "--output-dir", str(tmp_path))
     assert code == 0, stderr
     snapshots = sorted(tmp_path.glob("*-goroutine-*.pb.gz"))
@@ -42,7 +42,7 @@ def test_trend_shows_growth_and_names_the_growing_stack(go_factory: Any, tmp_pat
 
 
 def test_trend_through_the_cluster(argo_cluster: Any, tmp_path: Path) -> None:
-    code, stdout, stderr = invoke("goroutine-trend", "--kubeconfig", str(argo_cluster.kubeconfig), "--every", "0.1",
+    code, stdout, stderr = invoke("goroutine", "--kubeconfig", str(argo_cluster.kubeconfig), "--every", "0.1",
                                   "--count", "2", "--output-dir", str(tmp_path))
     assert code == 0, stderr
     leader = argo_cluster.scenario.leader_pod
@@ -54,7 +54,7 @@ def test_trend_through_the_cluster(argo_cluster: Any, tmp_path: Path) -> None:
 def test_ctrl_c_stops_early_and_prints_the_summary(go_factory: Any, tmp_path: Path) -> None:
     target = go_factory("--goroutine-growth", "20ms")
     child = subprocess.Popen(
-        [str(PLUGIN), "goroutine-trend", "--url", target.base_url, "--every", "10m", "--count", "5",
+        [str(PLUGIN), "goroutine", "--url", target.base_url, "--every", "10m", "--count", "5",
          "--output-dir", str(tmp_path)],
         env=plugin_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

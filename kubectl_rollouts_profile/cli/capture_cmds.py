@@ -21,6 +21,7 @@ import click
 
 from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
+from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
@@ -46,6 +47,10 @@ class CaptureRequest:
     redact: bool
     open_viewer: bool | None  # None: only when a person is at the screen
     viewer: str
+    lock: bool  # hold the rollouts-profile-lock Lease for the capture
+    cooldown: float  # seconds since the last timed capture before another may start (implies lock)
+    every: float | None = None  # goroutine only: snapshot period of a trend
+    count: int = 10  # goroutine only: number of trend snapshots
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,18 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="What --open opens: the flame graph page or the speedscope export.",
         ),
         click.option(
+            "--lock",
+            is_flag=True,
+            help="Hold the rollouts-profile-lock Lease during the capture, so two runbooks never profile at once.",
+        ),
+        click.option(
+            "--cooldown",
+            type=Duration(),
+            default=None,
+            metavar="DURATION",
+            help="Refuse a cpu/trace capture sooner than this after the last one ended (e.g. 60s; implies --lock).",
+        ),
+        click.option(
             "--max-bytes",
             type=click.IntRange(min=1),
             default=DEFAULT_MAX_BYTES,
@@ -143,7 +160,19 @@ def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureReques
         redact=options.pop("redact"),
         open_viewer=options.pop("open_viewer"),
         viewer=options.pop("viewer"),
+        lock=options.pop("lock") or options["cooldown"] is not None,
+        cooldown=options.pop("cooldown") or 0.0,
+        every=options.pop("every", None),
+        count=options.pop("count", 10),
     )
+    if request.lock and request.url is not None:
+        raise UsageError("--lock and --cooldown need the cluster (the lock is a Lease)", hint="drop --url")
+    if request.every is not None:
+        clashing = [flag for flag, given in (("-o", request.output), ("--seconds", request.seconds),
+                                             ("--top", request.top), ("--json", request.as_json)) if given]
+        if clashing:
+            raise UsageError(f"--every takes a series of snapshots; it cannot be combined with {clashing[0]}",
+                             hint="use --output-dir for where the snapshots go")
     if request.top and (request.as_json or request.output == "-"):
         raise UsageError(
             "--top prints to stdout, which --json or -o - already use", hint="write it to a file with --format top"
@@ -186,13 +215,47 @@ def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool)
 
 @contextlib.contextmanager
 def open_endpoint(request: CaptureRequest, env: Environment) -> Iterator[Endpoint]:
+    """The pprof server to capture from: ``--url`` as given, or the leader through a tunnel (holding the capture
+    lock for the ``with`` body when asked)."""
     if request.url is not None:
         yield parse_url(request.url)
         return
     from kubectl_rollouts_profile.cluster import connect
+    from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, capture_lock, lease_duration
 
-    with connect(request.cluster, env=env) as connection:
+    extra_rules = LOCK_RULES if request.lock else ()
+    with connect(request.cluster, env=env, extra_rules=extra_rules) as connection, contextlib.ExitStack() as stack:
+        if request.lock:
+            trend_seconds = (request.every or 0) * request.count
+            stack.enter_context(
+                capture_lock(
+                    connection.api_client,
+                    connection.target.namespace,
+                    duration_seconds=lease_duration(request.seconds or trend_seconds),
+                    timed=request.kind.timed,
+                    cooldown_seconds=request.cooldown,
+                )
+            )
         yield Endpoint(base_url=connection.base_url, target_name=connection.target.pod_name)
+
+
+def run_trend_command(env: Environment, request: CaptureRequest) -> None:
+    from kubectl_rollouts_profile import deliver
+    from kubectl_rollouts_profile.runbook.trend import run_trend
+
+    assert request.every is not None
+    out_dir = Path(request.output_dir or ".")
+    deliver.check_target(out_dir / ".rollouts-profile-probe", force=True)
+    with open_endpoint(request, env) as endpoint:
+        run_trend(
+            endpoint.base_url,
+            request.every,
+            request.count,
+            out_dir,
+            env,
+            target_name=endpoint.target_name,
+            max_bytes=request.max_bytes,
+        )
 
 
 def run_capture(env: Environment, request: CaptureRequest) -> None:
@@ -367,8 +430,23 @@ def _make_command(kind: ProfileKind) -> click.Command:
     @cluster_options
     @click.pass_obj
     def command(env: Environment, **options: Any) -> None:
-        run_capture(env, capture_request(kind, options))
+        request = capture_request(kind, options)
+        if request.every is not None:
+            run_trend_command(env, request)
+        else:
+            run_capture(env, request)
 
+    if kind.name == "goroutine":
+        command = click.option(
+            "--count", type=click.IntRange(2, 10000), default=10, show_default=True, help="Snapshots in a trend."
+        )(command)
+        command = click.option(
+            "--every",
+            type=Duration(),
+            metavar="DURATION",
+            help="Take a trend: a snapshot this often (e.g. 30s), each saved, the goroutine count printed, and at "
+            "the end the stacks that grew most. Ctrl-C stops early and still prints the summary.",
+        )(command)
     return command
 
 

@@ -1,17 +1,17 @@
-"""Incident commands (bundle, goroutine-trend) and the hidden ``__complete`` command that kubectl's plugin
+"""Incident commands (bundle) and the hidden ``__complete`` command that kubectl's plugin
 completion calls (through the ``kubectl_complete-rollouts_profile`` helper shipped with the plugin).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import click
 
 from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
+from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
 
@@ -37,32 +37,6 @@ def cobra_completions(group: click.Group, words: list[str]) -> list[str]:
     kinds = {item.type for item in items}
     directive = _COBRA_DEFAULT if "file" in kinds else _COBRA_FILTER_DIRS if "dir" in kinds else _COBRA_NO_FILE
     return [*lines, f":{directive}"]
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration ("30s", "2m", "1h30m", "500ms") or a plain number of seconds."""
-    value = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    if not value or _DURATION_PART.sub("", value):
-        raise UsageError(f"not a duration: {text!r}", hint='use e.g. "30s", "2m", "1h30m" or a number of seconds')
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(value))
-
-
-class Duration(click.ParamType):
-    name = "DURATION"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return parse_duration(value)
-        except UsageError as error:
-            self.fail(str(error), param, ctx)
 
 
 def bundle_command(env: Environment, seconds: int, cooldown: float, output: str | None, output_dir: str | None,
@@ -126,44 +100,8 @@ def bundle_command(env: Environment, seconds: int, cooldown: float, output: str 
                             hint=f"the archive {written} holds the rest; manifest.json says why each failed")
 
 
-def trend_command(env: Environment, url: str | None, every: float, count: int, output_dir: str | None,
-                  **options: Any) -> None:
-    from kubectl_rollouts_profile import deliver
-    from kubectl_rollouts_profile.runbook.trend import run_trend
-
-    out_dir = Path(output_dir or ".")
-    deliver.check_target(out_dir / ".probe", force=True)
-    if url is not None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(f"--url {url}: expected http://HOST:PORT")
-        run_trend(f"{parts.scheme}://{parts.netloc}", every, count, out_dir, env,
-                  target_name=parts.netloc.replace(":", "-"))
-        return
-    from kubectl_rollouts_profile.cluster import connect
-
-    with connect(cluster_request(**options), env=env) as connection:
-        run_trend(connection.base_url, every, count, out_dir, env, target_name=connection.target.pod_name)
-
-
 def register(group: click.Group) -> None:
     """Add this module's commands to the top-level group."""
-
-    @group.command("goroutine-trend")
-    @click.option("--url", metavar="URL", help="Read from this pprof server (http://HOST:PORT), not the cluster.")
-    @click.option("--every", type=Duration(), default="30s", show_default=True, help="Time between snapshots.")
-    @click.option("--count", type=click.IntRange(2, 10000), default=10, show_default=True,
-                  help="Number of snapshots.")
-    @click.option("--output-dir", metavar="DIR", help="Where the snapshots go (default: current directory).")
-    @cluster_options
-    @click.pass_obj
-    def goroutine_trend(env: Environment, **options: Any) -> None:
-        """Goroutine snapshots over time through one tunnel: each saved, the count printed as it comes, and at the
-        end the call stacks that grew most between the first and the last. Ctrl-C stops early (exit 0) and still
-        prints the summary."""
-        trend_command(env, **options)
 
     @group.command("bundle")
     @click.option("--seconds", type=click.IntRange(1, 300), default=30, show_default=True,

@@ -69,7 +69,6 @@ def run_trend(
     from kubectl_rollouts_profile import deliver
     from kubectl_rollouts_profile.capture import fetch_profile
     from kubectl_rollouts_profile.catalog import get_kind
-    from kubectl_rollouts_profile.pprof.decode import decode_profile
 
     stop = stop or threading.Event()
     kind = get_kind("goroutine")
@@ -83,7 +82,8 @@ def run_trend(
             result = fetch_profile(base_url, kind, None, out_dir, max_bytes=max_bytes)
             name = deliver.default_name(target_name, f"goroutine-{number + 1:03d}", result.finished_at, ".pb.gz")
             path = deliver.commit(result.temp_path, out_dir / name, force=False)
-            profile = decode_profile(path.read_bytes())
+            profile = result.profile
+            assert profile is not None  # a goroutine profile is pprof, decoded by the capture
             snapshot = Snapshot(path, result.finished_at, profile.total(None))
             change = f"{snapshot.goroutines - snapshots[0].goroutines:+d}" if snapshots else ""
             snapshots.append(snapshot)
