@@ -134,3 +134,12 @@ def register(group: click.Group) -> None:
     def complete(words: tuple[str, ...]) -> None:
         for line in cobra_completions(group, list(words)):
             click.echo(line)
+
+
+def complete_main() -> None:
+    """Entry point of ``kubectl_complete-rollouts_profile``: kubectl passes the words typed after the plugin name."""
+    import sys
+
+    from kubectl_rollouts_profile.cli import main
+
+    main(["__complete", *sys.argv[1:]], prog_name="kubectl rollouts-profile")
