@@ -30,6 +30,21 @@ def request_json(
     body: dict | None = None,
 ) -> dict:
     """Send one request and return the decoded JSON body; ``what`` names the operation in error messages."""
+    return send(api_client, method, path, what=what, query=query, body=body)[1]
+
+
+def send(
+    api_client: Any,
+    method: str,
+    path: str,
+    *,
+    what: str,
+    query: list[tuple[str, str]] | None = None,
+    body: dict | None = None,
+    answers: tuple[int, ...] = (),
+) -> tuple[int, dict]:
+    """Send one request; return (status, JSON body). A 2xx or a status in ``answers`` (e.g. 404, 409 for a
+    caller that handles them) is returned; any other status raises the project's error for it."""
     import urllib3.exceptions
 
     headers = {"Accept": "application/json"}
@@ -56,10 +71,10 @@ def request_json(
     except OSError as error:
         raise ConnectionFailed(f"cannot reach the API server {api_client.configuration.host}: {error}") from error
     text = response.data.decode("utf-8", "replace") if response.data else ""
-    if not 200 <= response.status < 300:
+    if not (200 <= response.status < 300 or response.status in answers):
         raise api_error(response.status, text, what)
     try:
-        return json.loads(text) if text else {}
+        return response.status, (json.loads(text) if text else {})
     except ValueError as error:
         raise ConnectionFailed(f"the API server answered {what} with something that is not JSON") from error
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kubectl_rollouts_profile.cluster.access import LOCK_LEASE_NAME, lock_permissions
-from kubectl_rollouts_profile.errors import ConnectionFailed, TargetBusy, TargetNotFound
+from kubectl_rollouts_profile.errors import TargetBusy, TargetNotFound
 
 LEASE_NAME = LOCK_LEASE_NAME
 LAST_TIMED_END = "rollouts-profile/last-timed-capture-end"
@@ -82,25 +82,9 @@ def read_state(lease: dict) -> LockState:
 
 def _call(api_client: Any, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     """One API request; returns (status, JSON body). 404 and 409 are answers here, not errors; the rest raise."""
-    import json
+    from kubectl_rollouts_profile.cluster.api import send
 
-    import urllib3.exceptions
-
-    from kubectl_rollouts_profile.cluster.api import api_error
-
-    headers = {"Accept": "application/json", "Content-Type": "application/json"}
-    method, url, headers, serialized, _ = api_client.param_serialize(
-        method=method, resource_path=path, header_params=headers, body=body, auth_settings=["BearerToken"]
-    )
-    try:
-        response = api_client.call_api(method, url, header_params=headers, body=serialized, _request_timeout=30)
-        response.read()
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        raise ConnectionFailed(f"cannot reach the API server for the capture lock: {error}") from error
-    text = response.data.decode("utf-8", "replace") if response.data else ""
-    if response.status in (404, 409) or 200 <= response.status < 300:
-        return response.status, (json.loads(text) if text else {})
-    raise api_error(response.status, text, f"{method.lower()} Lease {LEASE_NAME}")
+    return send(api_client, method, path, what=f"{method.lower()} Lease {LEASE_NAME}", body=body, answers=(404, 409))
 
 
 def _since(moment: datetime | None) -> str:
