@@ -388,3 +388,32 @@ def test_export_usage_errors(tmp_path, args, message):
     result = run_plugin(*args, "--url", "http://127.0.0.1:9", cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_progress_bar_on_a_terminal_and_two_lines_on_a_log(go_new, tmp_path):
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [str(PLUGIN), "cpu", "--url", go_new.base_url, "--seconds", "2", "--format", "none"],
+            cwd=tmp_path, env=plugin_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
+        )
+        os.close(follower)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            terminal += chunk
+        process.wait(timeout=60)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0
+    assert b"\rcapturing cpu [#" in terminal and b"s left" in terminal
+    logged = run_plugin("cpu", "--url", go_new.base_url, "--seconds", "1", "--format", "none", cwd=tmp_path)
+    assert logged.returncode == 0
+    assert logged.stderr.splitlines()[:2] == ["capturing cpu profile for 1s", "cpu capture finished after " +
+                                              logged.stderr.splitlines()[1].split("after ")[1]]
+    assert "\r" not in logged.stderr
