@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 echo "[test] ruff" >&2
-.venv/bin/ruff check kubectl_rollouts_profile tests benchmarks
+.venv/bin/ruff check kubectl_rollouts_profile tests benchmarks krew
 echo "[test] mypy" >&2
 .venv/bin/mypy
 echo "[test] pytest" >&2
