@@ -13,6 +13,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -417,3 +418,25 @@ def test_progress_bar_on_a_terminal_and_two_lines_on_a_log(go_new, tmp_path):
     assert logged.stderr.splitlines()[:2] == ["capturing cpu profile for 1s", "cpu capture finished after " +
                                               logged.stderr.splitlines()[1].split("after ")[1]]
     assert "\r" not in logged.stderr
+
+
+def test_open_launches_the_viewer_only_when_asked_or_a_person_is_there(go_new, tmp_path):
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}.part && mv {opened}.part {opened}\n')
+    browser.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = plugin_env(BROWSER=str(browser), DISPLAY=":0")
+    env.pop("CI", None)
+    # stdout is a pipe here: nobody is looking, so the default never opens anything.
+    quiet = run_plugin("heap", "--url", go_new.base_url, cwd=out, env=env)
+    assert quiet.returncode == 0
+    assert not opened.exists()
+    asked = run_plugin("heap", "--url", go_new.base_url, "--open", "--json", "--force", cwd=out, env=env)
+    assert asked.returncode == 0, asked.stderr
+    html = json.loads(asked.stdout)["files"]["html"]
+    deadline = time.monotonic() + 30
+    while not opened.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the viewer is launched detached; wait for its side effect
+    assert opened.read_text().strip() == Path(out / html).resolve().as_uri()

@@ -365,7 +365,7 @@ def _maybe_open(env: Environment, request: CaptureRequest, files: dict[str, str]
         if wanted:
             env.message(f"nothing to open: no {request.viewer} export was written (see --format)")
         return
-    if not viewer.open_file(Path(path), viewer=request.viewer):
+    if not viewer.open_file(Path(path), viewer=request.viewer, environ=dict(env.environ)):
         env.message(f"could not open a viewer; the file is {path}")
 
 
