@@ -34,7 +34,7 @@ COMPLETION_SCRIPT = """#!/bin/sh
 exec kubectl-rollouts_profile __complete "$@"
 """
 # Test and type-checking tools that PyInstaller's hooks would otherwise drag in through pydantic's plugins.
-EXCLUDED_MODULES = ("hypothesis", "mypy", "pytest", "_pytest", "tkinter", "aiohttp", "kmock", "pip", "setuptools")
+EXCLUDED_MODULES = ("hypothesis", "mypy", "pytest", "_pytest", "tkinter", "aiohttp", "pip", "setuptools")
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
