@@ -77,7 +77,7 @@ def test_preflight_denies_each_missing_permission_with_its_rule(argo_cluster, tm
     result = run("check", "--kubeconfig", kubeconfig)
     assert result.exit_code == 4, result.output
     error_line = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
-    assert "lacks 1 permission" in error_line
+    assert "missing 1 permission(s) in namespace argo-rollouts" in error_line
     verb, resource = missing.split(" ")
     assert f"{verb} {resource}" in error_line or f"{verb} {resource}.coordination.k8s.io" in error_line
     assert f'verbs: ["{verb}"]' in error_line  # the Role rule that grants it

@@ -101,9 +101,11 @@ class AccessReport:
             f"{check.permission.label} ({check.permission.purpose}) -> rule {check.permission.rule_text()}"
             for check in self.missing
         )
+        account = self.subject.removeprefix("ServiceAccount ") if self.subject.startswith("ServiceAccount ") else None
         return AccessDenied(
-            f"{self.subject} lacks {len(self.missing)} permission(s) in namespace {self.namespace}: {lines}",
-            hint="`kubectl rollouts-profile rbac --serviceaccount NS/NAME` prints a Role with exactly these rules",
+            f"missing {len(self.missing)} permission(s) in namespace {self.namespace} for {self.subject}: {lines}",
+            hint=f"`kubectl rollouts-profile rbac --serviceaccount {account or 'NS/NAME'}` prints a Role and "
+            "RoleBinding with exactly these rules",
         )
 
 
