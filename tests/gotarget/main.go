@@ -55,11 +55,19 @@ func registerPprof(mux *http.ServeMux, layout string) error {
 	return nil
 }
 
+// burnCPU hashes in bursts: enough CPU for a profile to show it, little enough that a test machine running
+// several targets stays responsive (about a fifth of a core).
 func burnCPU(seed int) {
 	buf := []byte(fmt.Sprintf("seed-%d", seed))
 	for {
-		sum := sha256.Sum256(buf)
-		buf = sum[:]
+		deadline := time.Now().Add(2 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			for i := 0; i < 64; i++ {
+				sum := sha256.Sum256(buf)
+				buf = sum[:]
+			}
+		}
+		time.Sleep(8 * time.Millisecond)
 	}
 }
 
@@ -84,7 +92,7 @@ func contend(mu *sync.Mutex, shared *int) {
 			*shared += i
 		}
 		mu.Unlock()
-		runtime.Gosched()
+		time.Sleep(time.Millisecond)
 	}
 }
 
