@@ -35,6 +35,18 @@ def default_name(target: str, kind: str, when: datetime, extension: str) -> str:
     return f"{safe_component(target)}-{kind}-{timestamp(when)}{extension}"
 
 
+PPROF_SUFFIXES = (".pb.gz", ".pprof.gz", ".prof.gz", ".pb", ".pprof", ".prof", ".gz")
+
+
+def profile_stem(path: Path) -> str:
+    """A profile file's name without its pprof suffix, the base for the names of its exports."""
+    name = path.name
+    for suffix in PPROF_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return path.stem or name
+
+
 def output_path(output: str | None, output_dir: str | None, name: str) -> Path:
     """The final path from ``-o`` (exact file) or ``--output-dir`` (default name inside it), else the cwd."""
     if output is not None:

@@ -312,13 +312,10 @@ def run_capture(env: Environment, request: CaptureRequest) -> None:
 
 def export_paths_for(pprof_path: Path, formats: tuple[str, ...]) -> dict[str, Path]:
     """Exports sit beside the raw profile: ``x-cpu-T.pb.gz`` -> ``x-cpu-T.html``, ``x-cpu-T.speedscope.json``."""
+    from kubectl_rollouts_profile.deliver import profile_stem
     from kubectl_rollouts_profile.export import EXTENSIONS
 
-    stem = pprof_path.name
-    for suffix in (".pb.gz", ".pprof", ".gz", ".pb"):
-        if stem.endswith(suffix) and len(stem) > len(suffix):
-            stem = stem[: -len(suffix)]
-            break
+    stem = profile_stem(pprof_path)
     return {fmt: pprof_path.with_name(stem + EXTENSIONS[fmt]) for fmt in formats}
 
 

@@ -7,22 +7,12 @@ from pathlib import Path
 
 import click
 
+from kubectl_rollouts_profile.deliver import profile_stem
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import OutputError, UsageError
+from kubectl_rollouts_profile.errors import UsageError
 
 CONVERT_FORMATS = ("speedscope", "html", "top", "folded", "pprof")
 _TEXT_FORMATS = ("top", "folded")
-_PPROF_SUFFIXES = (".pb.gz", ".pprof.gz", ".prof.gz", ".pb", ".pprof", ".prof", ".gz")
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in _PPROF_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return path.stem or name
-
-
 def _load(path: Path):
     from kubectl_rollouts_profile.pprof.decode import decode_profile
 
@@ -45,7 +35,7 @@ def _deliver(env: Environment, content: bytes, fmt: str, output: str | None, def
 
     if output == "-" or (output is None and fmt in _TEXT_FORMATS):
         if fmt == "pprof" and env.stdout_isatty:
-            raise OutputError("refusing to write a binary profile to a terminal", "redirect stdout or use -o FILE")
+            raise UsageError("refusing to write a binary profile to a terminal", "redirect stdout or use -o FILE")
         stream = getattr(env.stdout, "buffer", None)
         if stream is not None:
             env.stdout.flush()
@@ -99,7 +89,7 @@ def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_i
         from kubectl_rollouts_profile.pprof.transform import redact as redact_profile
 
         profile = redact_profile(profile)
-    stem = _stem(file)
+    stem = profile_stem(file)
     content = _render(profile, fmt, title=title or stem, sample_index=sample_index, nodes=nodes)
     _deliver(env, content, fmt, output, file.parent / (stem + _extension(fmt)), force)
 
@@ -133,9 +123,9 @@ def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str |
     from kubectl_rollouts_profile.pprof.transform import diff as diff_profiles
 
     difference = diff_profiles(_load(base), _load(new))
-    title = f"{_stem(new)} minus {_stem(base)}"
+    title = f"{profile_stem(new)} minus {profile_stem(base)}"
     content = _render(difference, fmt, title=title, sample_index=sample_index, nodes=nodes)
-    _deliver(env, content, fmt, output, new.parent / (_stem(new) + ".diff" + _extension(fmt)), force)
+    _deliver(env, content, fmt, output, new.parent / (profile_stem(new) + ".diff" + _extension(fmt)), force)
 
 
 def register(group: click.Group) -> None:
