@@ -14,9 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubectl_rollouts_profile.cluster.access import Permission
+
+if TYPE_CHECKING:
+    from kubectl_rollouts_profile.pprof.model import Profile
 
 REDACTED = "<redacted>"
 # What the bundle reads besides a capture's own needs; not required by the preflight (a missing one fails only
@@ -144,11 +147,10 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _top(data: bytes, title: str) -> bytes:
+def _top(profile: Profile, title: str) -> bytes:
     from kubectl_rollouts_profile.export import render
-    from kubectl_rollouts_profile.pprof.decode import decode_profile
 
-    return render(decode_profile(data), "top", title=title, nodes=30)
+    return render(profile, "top", title=title, nodes=30)
 
 
 @dataclass(frozen=True)
@@ -170,18 +172,21 @@ def collect(sources: BundleSources, seconds: int, collector: Collector) -> None:
     """Fetch every item in the order that makes before/after comparable: snapshots, cpu, snapshots again."""
     from kubectl_rollouts_profile.capture import fetch_text
 
-    def profile(kind_name: str, capture_seconds: int | None = None) -> Callable[[], bytes | None]:
-        return lambda: _fetch_pprof(sources, kind_name, capture_seconds)
-
     def pprof_with_top(name: str, kind_name: str, *, capture_seconds: int | None = None,
                        keep_empty: bool = True) -> None:
-        fetch = profile(kind_name, capture_seconds)
-        if not keep_empty:
-            fetch = _drop_empty(fetch)
+        decoded: list[Profile] = []  # the capture decodes the profile once; the top table reuses it
+
+        def fetch() -> bytes | None:
+            data, profile = _fetch_pprof(sources, kind_name, capture_seconds)
+            if not keep_empty and profile.sample_count == 0:
+                return None
+            decoded.append(profile)
+            return data
+
         data = collector.add(f"{name}.pb.gz", fetch,
                              skip_note="empty: the controller does not set this profile's sampling rate")
         if data is not None:
-            collector.add(f"{name}.top.txt", lambda: _top(data, f"{sources.pod_name} {name}"))
+            collector.add(f"{name}.top.txt", lambda: _top(decoded[0], f"{sources.pod_name} {name}"))
 
     pprof_with_top("before/goroutine", "goroutine")
     collector.add("before/goroutine-debug2.txt",
@@ -200,7 +205,7 @@ def collect(sources: BundleSources, seconds: int, collector: Collector) -> None:
     collector.add("versions.json", lambda: _json(_versions(sources)))
 
 
-def _fetch_pprof(sources: BundleSources, kind_name: str, seconds: int | None) -> bytes:
+def _fetch_pprof(sources: BundleSources, kind_name: str, seconds: int | None) -> tuple[bytes, Profile]:
     from kubectl_rollouts_profile.capture import fetch_profile
     from kubectl_rollouts_profile.catalog import get_kind
 
@@ -210,17 +215,8 @@ def _fetch_pprof(sources: BundleSources, kind_name: str, seconds: int | None) ->
         data = result.temp_path.read_bytes()
     finally:
         result.temp_path.unlink(missing_ok=True)
-    return data
-
-
-def _drop_empty(fetch: Callable[[], bytes | None]) -> Callable[[], bytes | None]:
-    def fetch_non_empty() -> bytes | None:
-        from kubectl_rollouts_profile.pprof.decode import decode_profile
-
-        data = fetch()
-        return data if data is not None and decode_profile(data).sample_count > 0 else None
-
-    return fetch_non_empty
+    assert result.profile is not None  # every bundle kind is pprof, decoded by the capture
+    return data, result.profile
 
 
 def _json(value: Any) -> bytes:
