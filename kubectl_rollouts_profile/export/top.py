@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
+from array import array
+
+from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import stack_table
+from kubectl_rollouts_profile.pprof.stacks import expand_stacks, location_stacks, stack_table
 
 
 def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int], dict[str, int]]:
     """Flat and cumulative value per function name (a recursive function counts once per stack in cum)."""
-    table = stack_table(profile, (sample_index,))
-    names = [frame.name for frame in table.frames]
-    flat: dict[str, int] = {}
-    cum: dict[str, int] = {}
-    for stack, (value,) in zip(table.stacks, table.values, strict=True):
-        if not stack or value == 0:
+    stacks = location_stacks(profile, (sample_index,))
+    # Function names become small ints, packed once per location root first; every stack is then expanded in C
+    # into one bytes of name ids, and the per-stack work is a set of ints.
+    name_ids: dict[str, int] = {}
+    location_names = {
+        location_id: array(
+            "I", [name_ids.setdefault(name, len(name_ids)) for name in reversed(profile.function_names(location_id))]
+        )
+        .tobytes()
+        .decode("latin-1")
+        for location_id in profile.locations
+    }
+    if len(name_ids) >= 1 << 24:  # the boundary below needs a zero high byte in every id
+        raise UsageError(f"too many distinct functions for a top table ({len(name_ids)})")
+    expanded = expand_stacks(stacks, location_names, boundary="\xff" * 4)
+    flat = [0] * len(name_ids)
+    cum = [0] * len(name_ids)
+    leaves: set[int] = set()
+    seen: set[int] = set()
+    for names_in_stack, value in zip(expanded, stacks.columns[0], strict=True):
+        if not names_in_stack or value == 0:
             continue
-        leaf = names[stack[-1]]
-        flat[leaf] = flat.get(leaf, 0) + value
-        for name in {names[frame] for frame in stack}:
-            cum[name] = cum.get(name, 0) + value
-    return flat, cum
+        ids = memoryview(names_in_stack.encode("latin-1")).cast("I")
+        leaf = ids[-1]
+        flat[leaf] += value
+        leaves.add(leaf)
+        in_stack = set(ids)
+        seen |= in_stack
+        for name in in_stack:
+            cum[name] += value
+    names = list(name_ids)
+    return {names[i]: flat[i] for i in leaves}, {names[i]: cum[i] for i in seen}
 
 
 def render_top(profile: Profile, *, title: str, sample_index: str | int | None = None, nodes: int | None = None) -> str:
@@ -28,10 +51,11 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
     sample_type = profile.sample_types[index]
     unit = sample_type.unit
     flat, cum = function_totals(profile, index)
-    total = sum(values[index] for values in profile.sample_values)
+    column = profile.values_store.column(index)
+    total = sum(column)
     # A diff profile has negative values: its percentages are shares of all the change, grown or shrunk.
-    is_diff = any(values[index] < 0 for values in profile.sample_values)
-    denominator = sum(abs(values[index]) for values in profile.sample_values) if is_diff else total
+    is_diff = bool(column) and min(column) < 0
+    denominator = sum(map(abs, column)) if is_diff else total
     rows = sorted(
         (name for name in cum if cum[name] or flat.get(name)),
         key=lambda name: (-abs(flat.get(name, 0)), -abs(cum[name]), name),
@@ -64,6 +88,5 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
 
 def _change(profile: Profile, sample_index: int) -> tuple[int, int]:
     """Of a diff: the sum of stacks that grew and of those that shrank (same stacks in both cancel out)."""
-    table = stack_table(profile, (sample_index,))
-    grew = sum(value for (value,) in table.values if value > 0)
-    return grew, sum(value for (value,) in table.values if value < 0)
+    (column,) = stack_table(profile, (sample_index,)).columns
+    return sum(value for value in column if value > 0), sum(value for value in column if value < 0)

@@ -4,11 +4,26 @@
 from __future__ import annotations
 
 import zlib
+from array import array
+from itertools import accumulate
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
 from kubectl_rollouts_profile.errors import ProfileError
-from kubectl_rollouts_profile.pprof.model import Function, Label, Line, Location, Mapping, Profile, ValueType
+from kubectl_rollouts_profile.pprof.model import (
+    Function,
+    Label,
+    LazyLabels,
+    Line,
+    Location,
+    Mapping,
+    Profile,
+    SampleLocations,
+    SampleValues,
+    ValueType,
+    id_array,
+)
 
 DEFAULT_MAX_DECOMPRESSED = 1 << 30  # 1 GiB: far above real controller profiles, far below a gzip bomb's reach
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -16,12 +31,22 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 def decode_profile(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
     """Decode a pprof file (gzip'd or not) into a Profile, validating every reference it holds."""
-    raw = _decompress(data, max_decompressed) if data[:2] == _GZIP_MAGIC else bytes(data)
+    gzipped = data[:2] == _GZIP_MAGIC
+    source = bytes(data)
+    raw = _decompress(source, max_decompressed) if gzipped else source
     if len(raw) > max_decompressed:
         raise ProfileError(f"parsing profile: {len(raw)} bytes exceed the limit of {max_decompressed}")
-    message = _parse(raw)
+    columns = _Columns(_parse(raw, "SampleColumns"))
+    message = _parse(raw, "Profile")
+    del raw
+
+    def read_labels() -> Any:
+        # Labels are read again from the file when first asked for: most renderers never need them.
+        raw = _decompress(source, max_decompressed) if gzipped else source
+        return _labels(_parse(raw, "Profile"))
+
     try:
-        return _build(message)
+        return _build(message, columns, read_labels)
     except _Malformed as error:
         raise ProfileError(f"malformed profile: {error}") from None
 
@@ -58,13 +83,13 @@ def _decompress(data: bytes, max_decompressed: int) -> bytes:
     return b"".join(pieces)
 
 
-def _parse(raw: bytes) -> Any:
+def _parse(raw: bytes, schema: str) -> Any:
     from google.protobuf.message import DecodeError
 
     from kubectl_rollouts_profile.pprof.schema import message_classes
 
     try:
-        return message_classes()["Profile"].FromString(raw)
+        return message_classes()[schema].FromString(raw)
     except (DecodeError, RecursionError, ValueError) as error:
         raise ProfileError(f"parsing profile: {error or 'not a profile.proto message'}") from error
 
@@ -73,10 +98,20 @@ class _Malformed(Exception):
     pass
 
 
-def _build(message: Any) -> Profile:
-    strings = tuple(message.string_table)
-    if strings and strings[0] != "":
-        raise _Malformed("the string table must start with the empty string")
+class _Columns:
+    """Every sample's location ids and values, concatenated in file order, and the range of label string indexes."""
+
+    def __init__(self, message: Any) -> None:
+        run = message.sample
+        self.ids = id_array(run.location_id)
+        self.values = array("q", run.value)
+        self.has_labels = run.HasField("label")
+        label = run.label
+        used = [(min(field), max(field)) for field in (label.key, label.str, label.num_unit) if len(field)]
+        self.label_strings = (min((low for low, _ in used), default=0), max((high for _, high in used), default=0))
+
+
+def _text_of(strings: tuple[str, ...]) -> Any:
     string_count = len(strings)
 
     def text(index: int, what: str) -> str:
@@ -85,6 +120,35 @@ def _build(message: Any) -> Profile:
                 return ""  # an empty profile may omit the string table entirely
             raise _Malformed(f"{what} names string {index}, the table has {string_count}")
         return strings[index]
+
+    return text
+
+
+def _labels(message: Any) -> tuple[tuple[Label, ...], ...]:
+    """Each sample's labels; identical label sets are one shared tuple."""
+    text = _text_of(tuple(message.string_table))
+    no_labels: tuple[Label, ...] = ()
+    label_sets: dict[tuple, tuple[Label, ...]] = {}
+    sample_labels = []
+    for sample in message.sample:
+        if not sample.label:
+            sample_labels.append(no_labels)
+            continue
+        raw_key = tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in sample.label)
+        labels = label_sets.get(raw_key)
+        if labels is None:
+            labels = label_sets[raw_key] = tuple(
+                Label(text(k, "label key"), text(s, "label value"), n, text(u, "label unit")) for k, s, n, u in raw_key
+            )
+        sample_labels.append(labels)
+    return tuple(sample_labels)
+
+
+def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
+    strings = tuple(message.string_table)
+    if strings and strings[0] != "":
+        raise _Malformed("the string table must start with the empty string")
+    text = _text_of(strings)
 
     sample_types = tuple(
         ValueType(text(vt.type, "sample type"), text(vt.unit, "sample unit")) for vt in message.sample_type
@@ -119,34 +183,31 @@ def _build(message: Any) -> Profile:
         locations[loc.id] = Location(loc.id, loc.mapping_id, loc.address, lines, loc.is_folded)
 
     type_count = len(sample_types)
-    sample_locations = []
-    sample_values = []
-    sample_labels = []
-    no_labels: tuple[Label, ...] = ()
-    label_sets: dict[tuple, tuple[Label, ...]] = {}
-    for sample in message.sample:
-        location_ids = tuple(sample.location_id)
-        values = tuple(sample.value)
-        if len(values) != type_count:
-            raise _Malformed(f"a sample has {len(values)} values for {type_count} sample types")
-        sample_locations.append(location_ids)
-        sample_values.append(values)
-        if sample.label:
-            raw_key = tuple((lb.key, lb.str, lb.num, lb.num_unit) for lb in sample.label)
-            labels = label_sets.get(raw_key)
-            if labels is None:
-                labels = tuple(
-                    Label(text(k, "label key"), text(s, "label value"), n, text(u, "label unit"))
-                    for k, s, n, u in raw_key
-                )
-                label_sets[raw_key] = labels
-            sample_labels.append(labels)
-        else:
-            sample_labels.append(no_labels)
-    # One pass in C over all frames instead of a Python check per frame.
-    missing = set().union(*sample_locations).difference(locations) if sample_locations else set()
-    if missing:
-        raise _Malformed(f"samples name location {min(missing)}, which does not exist")
+    samples = message.sample
+    sample_count = len(samples)
+    # Per-sample shapes in C-level passes: the number of location ids of each sample, and one check that every
+    # sample has a value per sample type.
+    counts = map(len, map(attrgetter("location_id"), samples))
+    bounds = array("Q", accumulate(counts, initial=0))
+    value_counts = set(map(len, map(attrgetter("value"), samples)))
+    if value_counts - {type_count}:
+        wrong = min(value_counts - {type_count})
+        raise _Malformed(f"a sample has {wrong} values for {type_count} sample types")
+    if bounds[-1] != len(columns.ids) or len(columns.values) != type_count * sample_count:
+        raise _Malformed("the samples' location ids or values do not add up")
+    ids = columns.ids
+    if ids:
+        low, high = min(ids), max(ids)
+        dense = len(locations) == high and min(locations) == 1 and max(locations) == high
+        if not (dense and low >= 1):
+            missing = set(ids).difference(locations)
+            if missing:
+                raise _Malformed(f"samples name location {min(missing)}, which does not exist")
+    if columns.has_labels:
+        low, high = columns.label_strings
+        if low < 0 or high >= max(len(strings), 1):
+            text(low if low < 0 else high, "label")
+    labels = LazyLabels(sample_count, read_labels if columns.has_labels else None)
 
     period_type = None
     if message.HasField("period_type"):
@@ -154,9 +215,9 @@ def _build(message: Any) -> Profile:
         period_type = ValueType(text(period.type, "period type"), text(period.unit, "period unit"))
     return Profile(
         sample_types=sample_types,
-        sample_locations=tuple(sample_locations),
-        sample_values=tuple(sample_values),
-        sample_labels=tuple(sample_labels),
+        sample_locations=SampleLocations(ids, bounds),
+        sample_values=SampleValues(columns.values, type_count, sample_count),
+        sample_labels=labels,
         locations=MappingProxyType(locations),
         functions=MappingProxyType(functions),
         mappings=MappingProxyType(mappings),

@@ -1,16 +1,20 @@
 """The Profile value: one immutable, compact picture of a pprof file.
 
-Samples are kept as tuples of location ids (leaf first) and value tuples, not as one object per frame; strings are
-resolved once from the string table, and identical label sets are shared between samples.
+Samples live in flat arrays (all location ids of all samples in one array, all values in another), not as one
+object per sample or frame; they read as tuples of location ids (leaf first) and value tuples. Strings are resolved
+once from the string table; labels are built only when something asks for them.
 """
 
 from __future__ import annotations
 
 import builtins
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from itertools import accumulate, chain, pairwise
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 
 class ValueType(NamedTuple):
@@ -67,16 +71,173 @@ class Mapping:
     has_inline_frames: bool = False
 
 
+def id_array(ids: Iterable[int]) -> array:
+    """Location ids in the narrowest array that holds them: 4 bytes each unless some id needs 8."""
+    try:
+        return array("I", ids)
+    except OverflowError:
+        return array("Q", ids)
+
+
+class SampleLocations(Sequence[tuple[int, ...]]):
+    """The location ids of every sample (leaf first, as in the file) in one flat array: ``ids`` holds them all,
+    sample ``i`` at ``ids[bounds[i]:bounds[i + 1]]``."""
+
+    __slots__ = ("ids", "bounds")
+
+    def __init__(self, ids: array, bounds: array) -> None:
+        self.ids = ids
+        self.bounds = bounds
+
+    @classmethod
+    def of(cls, stacks: Iterable[Sequence[int]]) -> SampleLocations:
+        stacks = list(stacks)
+        return cls(id_array(chain.from_iterable(stacks)), array("Q", accumulate(map(len, stacks), initial=0)))
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, ...]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[tuple[int, ...], ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        index = range(len(self))[index]  # negative indexes and IndexError, like a tuple
+        return tuple(self.ids[self.bounds[index] : self.bounds[index + 1]])
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        ids, bounds = self.ids, self.bounds
+        return (tuple(ids[start:end]) for start, end in pairwise(bounds))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SampleLocations):
+            return self.bounds == other.bounds and self.ids == other.ids
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(a == tuple(b) for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SampleLocations({len(self)} samples, {len(self.ids)} frames)"
+
+
+class SampleValues(Sequence[tuple[int, ...]]):
+    """The values of every sample in one flat array, ``width`` (one per sample type) per sample."""
+
+    __slots__ = ("flat", "width", "count")
+
+    def __init__(self, flat: array, width: int, count: int) -> None:
+        if len(flat) != width * count:
+            raise ValueError(f"{len(flat)} values are not {count} samples of {width}")
+        self.flat = flat
+        self.width = width
+        self.count = count
+
+    @classmethod
+    def of(cls, values: Iterable[Sequence[int]], width: int) -> SampleValues:
+        values = list(values)
+        if any(len(row) != width for row in values):
+            raise ValueError(f"every sample needs {width} values, one per sample type")
+        return cls(array("q", chain.from_iterable(values)), width, len(values))
+
+    def column(self, index: int) -> array:
+        """One sample type's values, in sample order."""
+        if not 0 <= index < self.width:
+            raise IndexError(index)
+        return self.flat[index :: self.width]
+
+    def __len__(self) -> int:
+        return self.count
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, ...]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[tuple[int, ...], ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self.count)))
+        index = range(self.count)[index]
+        return tuple(self.flat[index * self.width : (index + 1) * self.width])
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        if self.width == 0:
+            return iter(((),) * self.count)
+        columns = [self.column(i) for i in range(self.width)]
+        return zip(*columns, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SampleValues):
+            return self.count == other.count and self.width == other.width and self.flat == other.flat
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(a == tuple(b) for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SampleValues({self.count} samples of {self.width})"
+
+
+class LazyLabels(Sequence[tuple[Label, ...]]):
+    """Per-sample label tuples, built on first use by ``load`` (most renderers never look at labels, and building
+    them costs a Python object per sample)."""
+
+    __slots__ = ("_count", "_load", "_labels")
+
+    def __init__(self, count: int, load: Callable[[], tuple[tuple[Label, ...], ...]] | None) -> None:
+        self._count = count
+        self._load = load
+        self._labels: tuple[tuple[Label, ...], ...] | None = None if load else ((),) * count
+
+    def _all(self) -> tuple[tuple[Label, ...], ...]:
+        if self._labels is None:
+            assert self._load is not None
+            labels = self._load()
+            if len(labels) != self._count:
+                raise ValueError(f"{len(labels)} label sets for {self._count} samples")
+            self._labels, self._load = labels, None
+        return self._labels
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Label, ...]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[tuple[Label, ...], ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[tuple[Label, ...]]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyLabels({self._count} samples)"
+
+
 def _frozen(mapping: MappingABC | None = None) -> MappingABC:
     return MappingProxyType(dict(mapping or {}))
 
 
 @dataclass(frozen=True)
 class Profile:
+    """``sample_locations`` and ``sample_values`` accept any sequences of tuples and are stored as
+    SampleLocations and SampleValues (flat arrays); ``sample_labels`` may be a LazyLabels."""
+
     sample_types: tuple[ValueType, ...] = ()
-    sample_locations: tuple[tuple[int, ...], ...] = ()
-    sample_values: tuple[tuple[int, ...], ...] = ()
-    sample_labels: tuple[tuple[Label, ...], ...] = ()
+    sample_locations: Sequence[tuple[int, ...]] = ()
+    sample_values: Sequence[tuple[int, ...]] = ()
+    sample_labels: Sequence[tuple[Label, ...]] = ()
     locations: MappingABC[int, Location] = field(default_factory=_frozen)
     functions: MappingABC[int, Function] = field(default_factory=_frozen)
     mappings: MappingABC[int, Mapping] = field(default_factory=_frozen)
@@ -89,9 +250,35 @@ class Profile:
     comments: tuple[str, ...] = ()
     default_sample_type: str = ""
 
+    def __post_init__(self) -> None:
+        # Frozen: the compact forms are set once here, through object.__setattr__.
+        if not isinstance(self.sample_locations, SampleLocations):
+            object.__setattr__(self, "sample_locations", SampleLocations.of(self.sample_locations))
+        if not isinstance(self.sample_values, SampleValues):
+            object.__setattr__(self, "sample_values", SampleValues.of(self.sample_values, len(self.sample_types)))
+        if not isinstance(self.sample_labels, LazyLabels | tuple):
+            object.__setattr__(self, "sample_labels", tuple(self.sample_labels))
+
+    @property
+    def locations_store(self) -> SampleLocations:
+        """The samples' location ids as flat arrays (what renderers iterate)."""
+        assert isinstance(self.sample_locations, SampleLocations)
+        return self.sample_locations
+
+    @property
+    def values_store(self) -> SampleValues:
+        """The samples' values as one flat array (what renderers iterate)."""
+        assert isinstance(self.sample_values, SampleValues)
+        return self.sample_values
+
     @property
     def sample_count(self) -> int:
         return len(self.sample_locations)
+
+    def has_negative_values(self) -> bool:
+        """True for a diff (it holds the base's samples negated)."""
+        flat = self.values_store.flat
+        return bool(flat) and min(flat) < 0
 
     def sample_index(self, name: str | int | None = None) -> int:
         """The position of a sample type by name (or position); None means the default one, as pprof picks it:
@@ -117,7 +304,7 @@ class Profile:
 
     def total(self, sample_index: str | int | None = None) -> int:
         index = self.sample_index(sample_index)
-        return sum(values[index] for values in self.sample_values)
+        return sum(self.values_store.column(index))
 
     def function_names(self, location_id: int) -> tuple[str, ...]:
         """Function names at one location, innermost first; an unsymbolized location shows its address."""

@@ -1,13 +1,21 @@
-"""Samples folded into call stacks of frames: the shared first step of every renderer (top, folded, speedscope,
-flame graph). Stacks are aggregated on location-id tuples before any per-frame work, so identical samples cost
-one dictionary update."""
+"""Samples folded into call stacks: the shared first step of every renderer (top, folded, speedscope, flame graph).
+
+Stacks are aggregated on location ids before any per-frame work, and a stack is kept as one bytes object (its ids
+packed), not a tuple of ints: hashing, comparing and joining them runs in C. A location is expanded to its
+(inlined) frames once per distinct location, never once per sample.
+"""
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate
+from typing import TypeVar
 
 from kubectl_rollouts_profile.pprof.model import Profile
+
+_Key = TypeVar("_Key", bytes, str)
 
 
 @dataclass(frozen=True)
@@ -18,72 +26,163 @@ class Frame:
 
 
 @dataclass(frozen=True)
+class LocationStacks:
+    """Distinct stacks, each the root-first location ids packed as array ``typecode`` items, and their summed
+    values, one column per requested sample type (aligned with ``keys``)."""
+
+    typecode: str
+    keys: list[bytes]
+    columns: tuple[Sequence[int], ...]
+
+    def ids(self, key: bytes) -> memoryview:
+        """The root-first location ids of one stack."""
+        return memoryview(key).cast(self.typecode)
+
+
+def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
+    """The profile's samples merged by identical location stacks, with values for ``sample_indexes``."""
+    store = profile.locations_store
+    # Reversing the whole flat array (one C call) makes every sample's ids root first; the samples come out in
+    # reverse order, so the value columns are reversed too.
+    reversed_ids = store.ids[::-1]
+    size = reversed_ids.itemsize
+    blob = reversed_ids.tobytes()
+    del reversed_ids
+    end = len(store.ids)
+    edges = [(end - bound) * size for bound in reversed(store.bounds)]
+    keys = list(map(blob.__getitem__, map(slice, edges, edges[1:])))
+    del blob
+    values = profile.values_store
+    columns: list[Sequence[int]] = [values.column(index)[::-1] for index in sample_indexes]
+    return LocationStacks(store.ids.typecode, *_merge(keys, columns))
+
+
+def _merge(keys: list[_Key], columns: list[Sequence[int]]) -> tuple[list[_Key], tuple[Sequence[int], ...]]:
+    """Sum the values of equal keys (in first-seen order); free when every key is distinct already."""
+    slots: dict[_Key, int] = {}
+    positions = [slots.setdefault(key, len(slots)) for key in keys]
+    if len(slots) == len(keys):
+        return keys, tuple(columns)
+    merged = []
+    for column in columns:
+        sums = [0] * len(slots)
+        for slot, value in zip(positions, column, strict=True):
+            sums[slot] += value
+        merged.append(sums)
+    return list(slots), tuple(merged)
+
+
+def frame_index(profile: Profile) -> tuple[tuple[Frame, ...], dict[int, tuple[int, ...]]]:
+    """The profile's distinct frames and, per location id, its frames' indexes root first (the caller of an
+    inlined call before it). Frames are keyed by function name, file and start line, like pprof's function
+    granularity; an unsymbolized location is one frame named by its address."""
+    frame_ids: dict[Frame, int] = {}
+    functions = profile.functions
+    location_frames: dict[int, tuple[int, ...]] = {}
+    for location in profile.locations.values():
+        if location.lines:
+            frames = [functions[line.function_id] for line in reversed(location.lines)]
+            location_frames[location.id] = tuple(
+                frame_ids.setdefault(Frame(f.name, f.filename, f.start_line), len(frame_ids)) for f in frames
+            )
+        else:
+            frame = Frame(f"0x{location.address:x}")
+            location_frames[location.id] = (frame_ids.setdefault(frame, len(frame_ids)),)
+    return tuple(frame_ids), location_frames
+
+
+def expand_stacks(
+    stacks: LocationStacks,
+    location_parts: dict[int, str],
+    *,
+    separator: str = "",
+    prefix: str = "",
+    suffix: str = "",
+    boundary: str = "\n",
+) -> list[str]:
+    """Each stack as ``prefix`` + its locations' parts (root first) joined by ``separator`` + ``suffix``.
+    ``boundary`` must occur in no part nor across two (for packed ints: an aligned pattern no id can form).
+    Built as one str join in C over all stacks with a sentinel location between stacks, then split at the
+    sentinels: no Python work per frame or per stack. (str, not bytes: bytes.join keeps an 80-byte buffer record
+    per item, a gigabyte for a big profile; binary parts travel as latin-1 text.)"""
+    sentinel = max(location_parts, default=0) + 1
+    try:
+        marker = array(stacks.typecode, [sentinel]).tobytes()
+    except OverflowError:
+        marker = b""
+    if not marker or sentinel > 4 * len(location_parts) + 1024:  # ids too sparse for a lookup list
+        get = location_parts.__getitem__
+        return [prefix + separator.join(map(get, stacks.ids(key))) + suffix for key in stacks.keys]
+    table = [""] * (sentinel + 1)
+    for location_id, part in location_parts.items():
+        table[location_id] = separator + part
+    table[sentinel] = suffix + boundary + prefix
+    every_id = memoryview(marker + marker.join(stacks.keys)).cast(stacks.typecode)
+    joined = "".join(map(table.__getitem__, every_id)) + suffix
+    del every_id
+    if separator:
+        # Every part starts with the separator; the first one after a stack's start must not.
+        joined = joined.replace(boundary + prefix + separator, boundary + prefix)
+    return joined.split(boundary)[1:]
+
+
+@dataclass(frozen=True)
 class StackTable:
-    """Distinct stacks (frame indices, root first) and their summed values, one per requested sample type."""
+    """Distinct stacks of frames and their summed values, one column per requested sample type. Each stack is one
+    bytes key: its frame indexes root first, each stored as index + 1 in ``width`` big-endian bytes with a zero
+    first byte, so sorting keys sorts stacks frame by frame (stacks sharing a prefix sort together), and a run of
+    0xff bytes can mark the end of a stack."""
 
     frames: tuple[Frame, ...]
-    stacks: tuple[tuple[int, ...], ...]
-    values: tuple[tuple[int, ...], ...]
+    width: int
+    keys: list[str]  # latin-1: one character per byte
+    columns: tuple[Sequence[int], ...]
     sample_indexes: tuple[int, ...]
 
+    @property
+    def stacks(self) -> tuple[tuple[int, ...], ...]:
+        """Frame indexes of every stack, root first (a tuple per stack: for small profiles and tests)."""
+        width = self.width
+        return tuple(
+            tuple(int.from_bytes(code, "big") - 1 for code in _chunks(key.encode("latin-1"), width))
+            for key in self.keys
+        )
+
+    @property
+    def values(self) -> tuple[tuple[int, ...], ...]:
+        if not self.columns:
+            return ((),) * len(self.keys)
+        return tuple(zip(*self.columns, strict=True))
+
     def totals(self) -> tuple[int, ...]:
-        if not self.values:
-            return (0,) * len(self.sample_indexes)
-        return tuple(sum(column) for column in zip(*self.values, strict=True))
+        return tuple(sum(column) for column in self.columns)
 
 
 def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None) -> StackTable:
     """Fold the profile's samples into distinct root-first frame stacks with values for ``sample_indexes``
-    (all sample types when None). Inlined calls become frames of their own; frames are keyed by function name,
-    file and start line, like pprof's function granularity."""
+    (all sample types when None). Inlined calls become frames of their own."""
     if sample_indexes is None:
         sample_indexes = tuple(range(len(profile.sample_types)))
-    by_locations: dict[tuple[int, ...], list[int]] = {}
-    if len(sample_indexes) == 1:
-        (only,) = sample_indexes
-        single: dict[tuple[int, ...], int] = {}
-        get = single.get
-        for location_ids, values in zip(profile.sample_locations, profile.sample_values, strict=True):
-            single[location_ids] = get(location_ids, 0) + values[only]
-        by_locations = {key: [value] for key, value in single.items()}
-    else:
-        for location_ids, values in zip(profile.sample_locations, profile.sample_values, strict=True):
-            picked = [values[i] for i in sample_indexes]
-            known = by_locations.get(location_ids)
-            if known is None:
-                by_locations[location_ids] = picked
-            else:
-                for position, value in enumerate(picked):
-                    known[position] += value
+    by_locations = location_stacks(profile, sample_indexes)
+    frames, location_frames = frame_index(profile)
+    width = 1 + ((len(frames) + 1).bit_length() + 7 >> 3)
+    packed = {
+        location_id: b"".join((frame + 1).to_bytes(width, "big") for frame in ids).decode("latin-1")
+        for location_id, ids in location_frames.items()
+    }
+    keys = expand_stacks(by_locations, packed, boundary="\xff" * width)
+    merged_keys, columns = _merge(keys, list(by_locations.columns))
+    return StackTable(frames, width, merged_keys, columns, sample_indexes)
 
-    frame_ids: dict[Frame, int] = {}
-    functions = profile.functions
-    location_frames: dict[int, tuple[int, ...]] = {}  # root-first frame ids of each location
-    for location in profile.locations.values():
-        ids = []
-        if location.lines:
-            for line in location.lines:
-                function = functions[line.function_id]
-                frame = Frame(function.name, function.filename, function.start_line)
-                ids.append(frame_ids.setdefault(frame, len(frame_ids)))
-        else:
-            frame = Frame(f"0x{location.address:x}")
-            ids.append(frame_ids.setdefault(frame, len(frame_ids)))
-        location_frames[location.id] = tuple(reversed(ids))
 
-    by_frames: dict[tuple[int, ...], list[int]] = {}
-    lookup = location_frames.__getitem__
-    for location_ids, summed in by_locations.items():
-        stack = tuple(chain.from_iterable(map(lookup, reversed(location_ids))))
-        merged = by_frames.get(stack)
-        if merged is None:
-            by_frames[stack] = summed
-        else:
-            for position, value in enumerate(summed):
-                merged[position] += value
-    return StackTable(
-        frames=tuple(frame_ids),
-        stacks=tuple(by_frames),
-        values=tuple(tuple(values) for values in by_frames.values()),
-        sample_indexes=tuple(sample_indexes),
-    )
+def _chunks(data: bytes, width: int) -> list[bytes]:
+    return [data[at : at + width] for at in range(0, len(data), width)]
+
+
+def prefix_sums(values: Sequence[int]) -> Sequence[int]:
+    """Running totals with a leading zero, in an int64 array when they fit (a list otherwise)."""
+    sums = accumulate(values, initial=0)
+    try:
+        return array("q", sums)
+    except OverflowError:
+        return list(accumulate(values, initial=0))

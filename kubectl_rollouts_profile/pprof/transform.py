@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from array import array
+from itertools import chain
 from types import MappingProxyType
 
 from kubectl_rollouts_profile.errors import UsageError
-from kubectl_rollouts_profile.pprof.model import Label, Line, Location, Profile
+from kubectl_rollouts_profile.pprof.model import (
+    Label,
+    Line,
+    Location,
+    Profile,
+    SampleLocations,
+    SampleValues,
+    id_array,
+)
 
 
 def redact(profile: Profile) -> Profile:
@@ -61,13 +71,20 @@ def diff(base: Profile, new: Profile) -> Profile:
             tuple(Line(line.function_id + function_offset, line.line, line.column) for line in location.lines),
             location.is_folded,
         )
-    base_locations = tuple(tuple(i + location_offset for i in ids) for ids in base.sample_locations)
-    base_values = tuple(tuple(-value for value in values) for values in base.sample_values)
+    new_ids, base_ids = new.locations_store.ids, base.locations_store.ids
+    ids = id_array(chain(new_ids, (i + location_offset for i in base_ids)))
+    bounds = array("Q", chain(new.locations_store.bounds, (len(new_ids) + b for b in base.locations_store.bounds[1:])))
+    width = len(new.sample_types)
+    values = SampleValues(
+        new.values_store.flat + array("q", (-value for value in base.values_store.flat)),
+        width,
+        new.sample_count + base.sample_count,
+    )
     return dataclasses.replace(
         new,
-        sample_locations=new.sample_locations + base_locations,
-        sample_values=new.sample_values + base_values,
-        sample_labels=new.sample_labels + base.sample_labels,
+        sample_locations=SampleLocations(ids, bounds),
+        sample_values=values,
+        sample_labels=tuple(chain(new.sample_labels, base.sample_labels)),
         locations=MappingProxyType(locations),
         functions=MappingProxyType(functions),
         mappings=MappingProxyType(mappings),
