@@ -3,57 +3,83 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterator
+from itertools import compress, islice
 
 from kubectl_rollouts_profile import __version__
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.export.units import to_base_unit, unit_kind
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import stack_table
+from kubectl_rollouts_profile.pprof.stacks import expand_stacks, frame_index, location_stacks, merge_equal
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
 
 def render_speedscope(profile: Profile, *, title: str, sample_index: str | int | None = None) -> bytes:
     active = profile.sample_index(sample_index) if profile.sample_types else 0
-    table = stack_table(profile)
-    if any(value < 0 for values in table.values for value in values):
+    if profile.has_negative_values():
         raise UsageError(
             "speedscope cannot show negative weights, and this profile has some (it is a diff)",
             "use --format html or --format top for a diff",
         )
-    frames = [
+    types = tuple(range(len(profile.sample_types)))
+    stacks = location_stacks(profile, types)
+    frames, location_frames = frame_index(profile)
+    # Each distinct stack's frame list is written once as JSON text ("[3,17,5]") by one join over all stacks, then
+    # reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
+    texts = {location_id: ",".join(map(str, ids)) for location_id, ids in location_frames.items()}
+    pieces = expand_stacks(stacks, texts, separator=",", prefix="[", suffix="]")
+    # Stacks of different locations can be the same frames (another line of the same function): merge them.
+    pieces, columns = merge_equal(pieces, list(stacks.columns))
+    frame_list = [
         {"name": frame.name}
         | ({"file": frame.file} if frame.file else {})
         | ({"line": frame.line} if frame.line else {})
-        for frame in table.frames
+        for frame in frames
     ]
-    profiles = []
-    for position, value_type in enumerate(profile.sample_types):
-        kind = unit_kind(value_type.unit)
-        samples = []
-        weights = []
-        for stack, values in zip(table.stacks, table.values, strict=True):
-            if values[position]:
-                samples.append(stack)
-                weights.append(to_base_unit(values[position], value_type.unit))
-        profiles.append(
-            {
-                "type": "sampled",
-                "name": f"{title} {value_type.type}",
-                "unit": kind,
-                "startValue": 0,
-                "endValue": sum(weights),
-                "samples": samples,
-                "weights": weights,
-            }
-        )
-    document = {
+    head = {
         "$schema": SCHEMA_URL,
         "name": f"{title} {profile.sample_types[active].type}" if profile.sample_types else title,
         "exporter": f"kubectl-rollouts-profile@{__version__}",
         "activeProfileIndex": active,
-        "shared": {"frames": frames},
-        "profiles": profiles,
+        "shared": {"frames": frame_list},
     }
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    # Written piece by piece into one growing buffer whose bytes getvalue() hands over without a copy: the document
+    # (hundreds of MB for a big profile) exists once in memory.
+    out = io.BytesIO()
+    out.write(json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
+    out.write(b',"profiles":[')
+    for position, value_type in enumerate(profile.sample_types):
+        column = columns[position]
+        weights = list(compress(column, column))
+        if unit_kind(value_type.unit) != "none" and to_base_unit(1, value_type.unit) != 1:
+            weights = [to_base_unit(value, value_type.unit) for value in weights]
+        described = {
+            "type": "sampled",
+            "name": f"{title} {value_type.type}",
+            "unit": unit_kind(value_type.unit),
+            "startValue": 0,
+            "endValue": sum(weights),
+        }
+        if position:
+            out.write(b",")
+        out.write(json.dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
+        out.write(b',"samples":[')
+        _write_list(out, compress(pieces, column))
+        out.write(b'],"weights":[')
+        _write_list(out, map(str, weights))
+        out.write(b"]}")
+    out.write(b"]}")
+    return out.getvalue()
+
+
+def _write_list(out: io.BytesIO, items: Iterator[str], batch: int = 65_536) -> None:
+    """Comma-separated items, joined in batches so no second copy of a long list is ever whole."""
+    first = True
+    while chunk := list(islice(items, batch)):
+        if not first:
+            out.write(b",")
+        out.write(",".join(chunk).encode("ascii"))
+        first = False

@@ -54,10 +54,10 @@ def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> Locati
     del blob
     values = profile.values_store
     columns: list[Sequence[int]] = [values.column(index)[::-1] for index in sample_indexes]
-    return LocationStacks(store.ids.typecode, *_merge(keys, columns))
+    return LocationStacks(store.ids.typecode, *merge_equal(keys, columns))
 
 
-def _merge(keys: list[_Key], columns: list[Sequence[int]]) -> tuple[list[_Key], tuple[Sequence[int], ...]]:
+def merge_equal(keys: list[_Key], columns: list[Sequence[int]]) -> tuple[list[_Key], tuple[Sequence[int], ...]]:
     """Sum the values of equal keys (in first-seen order); free when every key is distinct already."""
     slots: dict[_Key, int] = {}
     positions = [slots.setdefault(key, len(slots)) for key in keys]
@@ -99,6 +99,7 @@ def expand_stacks(
     prefix: str = "",
     suffix: str = "",
     boundary: str = "\n",
+    batch: int = 16_384,
 ) -> list[str]:
     """Each stack as ``prefix`` + its locations' parts (root first) joined by ``separator`` + ``suffix``.
     ``boundary`` must occur in no part nor across two (for packed ints: an aligned pattern no id can form).
@@ -117,13 +118,17 @@ def expand_stacks(
     for location_id, part in location_parts.items():
         table[location_id] = separator + part
     table[sentinel] = suffix + boundary + prefix
-    every_id = memoryview(marker + marker.join(stacks.keys)).cast(stacks.typecode)
-    joined = "".join(map(table.__getitem__, every_id)) + suffix
-    del every_id
-    if separator:
-        # Every part starts with the separator; the first one after a stack's start must not.
-        joined = joined.replace(boundary + prefix + separator, boundary + prefix)
-    return joined.split(boundary)[1:]
+    get = table.__getitem__
+    expanded: list[str] = []
+    # In batches of stacks, so the temporary id list and joined text stay small next to the result.
+    for start in range(0, len(stacks.keys), batch):
+        every_id = memoryview(marker + marker.join(stacks.keys[start : start + batch])).cast(stacks.typecode)
+        joined = "".join(map(get, every_id)) + suffix
+        if separator:
+            # Every part starts with the separator; the first one after a stack's start must not.
+            joined = joined.replace(boundary + prefix + separator, boundary + prefix)
+        expanded += joined.split(boundary)[1:]
+    return expanded
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,7 @@ def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None)
         for location_id, ids in location_frames.items()
     }
     keys = expand_stacks(by_locations, packed, boundary="\xff" * width)
-    merged_keys, columns = _merge(keys, list(by_locations.columns))
+    merged_keys, columns = merge_equal(keys, list(by_locations.columns))
     return StackTable(frames, width, merged_keys, columns, sample_indexes)
 
 
