@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from kubectl_rollouts_profile.capture import fetch_text
 from tests.clitools import PLUGIN, files_in, plugin_env, run_plugin
 from tests.netfaults import CuttingRelay, FixedResponseServer
 
@@ -101,6 +102,19 @@ def test_redirect_is_followed_with_query_kept(go_new, tmp_path):
         "GET /debug/pprof/profile/?seconds=1 HTTP/1.1",
     ]
     assert json.loads(result.stdout)["seconds"] == 1
+
+
+def test_cmdline_is_never_fetched(go_new, tmp_path):
+    relay = CuttingRelay(upstream=("127.0.0.1", go_new.pprof_port))
+    try:
+        for kind in NAMED:
+            assert run_plugin(kind, "--url", relay.base_url, "--format", "none", cwd=tmp_path).returncode == 0
+    finally:
+        relay.close()
+    assert len(relay.request_lines) == len(NAMED)
+    assert not [line for line in relay.request_lines if "cmdline" in line]
+    with pytest.raises(ValueError, match="never fetched"):
+        fetch_text(go_new.base_url, "/debug/pprof/cmdline")
 
 
 @pytest.mark.parametrize("seconds", ["0", "301", "-5"])
