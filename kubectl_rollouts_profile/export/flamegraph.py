@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import html
 import json
+import operator
+from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import chain
 
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
+from kubectl_rollouts_profile.pprof.stacks import StackTable, frame_number, prefix_sums, stack_table
 
 DEFAULT_THRESHOLD = 0.001  # 0.1% of the total of any sample type
 MAX_DATA_BYTES = 4_500_000  # the page stays under 5 MB with its script and style
@@ -36,59 +37,67 @@ class FlameTree:
 
 
 def build_tree(table: StackTable, threshold: float = DEFAULT_THRESHOLD) -> FlameTree:
-    """Merge the distinct stacks into a tree in one pass over them in sorted order: a node is complete when the
-    sorted stacks leave its prefix, and is kept only if it reaches ``threshold`` of some sample type's total."""
+    """The call tree of the stacks, keeping only nodes that reach ``threshold`` of some sample type's total.
+    With the stacks sorted, the stacks below any node are one contiguous run, so a node's value is a difference of
+    running totals and its children are found by binary search: the work follows the kept nodes, never the
+    (possibly millions of) merged ones, which are only counted."""
     types = len(table.sample_indexes)
-    magnitude = [0] * types
-    for values in table.values:
-        for position, value in enumerate(values):
-            magnitude[position] += abs(value)
-    limits = [threshold * total if total else float("inf") for total in magnitude]
-    positions = range(types)
+    width = table.width
+    order = sorted(range(len(table.keys)), key=table.keys.__getitem__)
+    keys = [table.keys[i] for i in order]
+    columns = [[column[i] for i in order] for column in table.columns]
+    magnitude = [prefix_sums(list(map(abs, column))) for column in columns]
+    if any(value < 0 for column in columns for value in column):
+        grow = [prefix_sums([max(value, 0) for value in column]) for column in columns]
+        shrink = [prefix_sums([min(value, 0) for value in column]) for column in columns]
+    else:
+        grow, shrink = magnitude, [[0] * (len(keys) + 1) for _ in columns]
+    limits = [threshold * sums[-1] if sums[-1] else float("inf") for sums in magnitude]
     root = _Node(-1, types)
-    path = [root]
-    previous: tuple[int, ...] = ()
-    merged_nodes = 0
+    root.grow = [sums[-1] for sums in grow]
+    root.shrink = [sums[-1] for sums in shrink]
+    kept_nodes = 0
     merged_value = [0] * types
-
-    order = sorted(range(len(table.stacks)), key=table.stacks.__getitem__)
-    for stack_position in chain(order, (None,)):
-        # The final empty stack (None) closes every node still open.
-        stack = () if stack_position is None else table.stacks[stack_position]
-        common = 0
-        shortest = min(len(previous), len(stack))
-        while common < shortest and previous[common] == stack[common]:
-            common += 1
-        # Close the nodes the sorted order has left: their totals are final now.
-        while len(path) > common + 1:
-            node = path.pop()
-            parent = path[-1]
-            grow, shrink = node.grow, node.shrink
-            parent_grow, parent_shrink = parent.grow, parent.shrink
-            keep = False
-            for p in positions:
-                parent_grow[p] += grow[p]
-                parent_shrink[p] += shrink[p]
-                if grow[p] - shrink[p] >= limits[p]:
-                    keep = True
-            if keep:
-                parent.children.append(node)
+    pending = [(root, 0, len(keys), 0)]  # node, its run of sorted stacks, its depth in frames
+    while pending:
+        node, low, high, depth = pending.pop()
+        start, end = depth * width, (depth + 1) * width
+        while low < high and len(keys[low]) <= start:
+            low += 1  # stacks ending at this node sort first
+        while low < high:
+            code = keys[low][start:end]
+            after = bisect_right(keys, code, low, high, key=operator.itemgetter(slice(start, end)))
+            weights = [sums[after] - sums[low] for sums in magnitude]
+            if any(weight >= limit for weight, limit in zip(weights, limits, strict=True)):
+                child = _Node(frame_number(code) - 1, types)
+                child.grow = [sums[after] - sums[low] for sums in grow]
+                child.shrink = [sums[after] - sums[low] for sums in shrink]
+                node.children.append(child)
+                kept_nodes += 1
+                pending.append((child, low, after, depth + 1))
             else:
-                merged_nodes += 1 + (_count(node) if node.children else 0)
-                for p in positions:
-                    merged_value[p] += grow[p] - shrink[p]
-        if stack_position is None:
-            break
-        for frame in stack[common:]:
-            path.append(_Node(frame, types))
-        leaf = path[-1]
-        for p, value in enumerate(table.values[stack_position]):
-            if value >= 0:
-                leaf.grow[p] += value
-            else:
-                leaf.shrink[p] += value
-        previous = stack
+                for p, weight in enumerate(weights):
+                    merged_value[p] += weight
+            low = after
+    merged_nodes = _distinct_prefixes(keys, width) - kept_nodes
     return FlameTree(root, merged_nodes, tuple(merged_value))
+
+
+def _distinct_prefixes(keys: list[str], width: int) -> int:
+    """How many tree nodes the sorted stacks make: each stack adds the frames it does not share with the one
+    before. The shared length comes from the highest differing bit of the two keys read as (zero-padded) integers;
+    padding never matches a real frame, whose code is never zero."""
+    if not keys:
+        return 0
+    longest = max(map(len, keys))
+    numbers = (int.from_bytes(key.encode("latin-1").ljust(longest, b"\0"), "big") for key in keys)
+    shared = 0
+    previous = next(numbers)
+    for key, number in zip(keys[1:], numbers, strict=True):
+        difference = previous ^ number
+        shared += (longest - (difference.bit_length() + 7) // 8) // width if difference else len(key) // width
+        previous = number
+    return sum(map(len, keys)) // width - shared
 
 
 def prune(tree: FlameTree, threshold: float) -> FlameTree:
@@ -123,7 +132,7 @@ def _page_data(profile: Profile, table: StackTable, tree: FlameTree, threshold: 
     names: list[str] = []
     nodes: list[list[int]] = []
     # A diff holds the base's samples negated; it is drawn as growth and shrink even where all of it grew.
-    diff = any(value < 0 for values in profile.sample_values for value in values)
+    diff = profile.has_negative_values()
     stack = [(tree.root, -1)]
     while stack:
         node, parent = stack.pop()

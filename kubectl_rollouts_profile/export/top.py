@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
 
 from kubectl_rollouts_profile.errors import UsageError
@@ -17,14 +18,12 @@ def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int]
     # into one bytes of name ids, and the per-stack work is a set of ints.
     name_ids: dict[str, int] = {}
     location_names = {
-        location_id: array(
-            "I", [name_ids.setdefault(name, len(name_ids)) for name in reversed(profile.function_names(location_id))]
+        location_id: _packed(
+            [name_ids.setdefault(name, len(name_ids)) for name in reversed(profile.function_names(location_id))]
         )
-        .tobytes()
-        .decode("latin-1")
         for location_id in profile.locations
     }
-    if len(name_ids) >= 1 << 24:  # the boundary below needs a zero high byte in every id
+    if len(name_ids) >= 1 << 24:  # the boundary below needs a zero last byte in every id
         raise UsageError(f"too many distinct functions for a top table ({len(name_ids)})")
     expanded = expand_stacks(stacks, location_names, boundary="\xff" * 4)
     flat = [0] * len(name_ids)
@@ -34,7 +33,7 @@ def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int]
     for names_in_stack, value in zip(expanded, stacks.columns[0], strict=True):
         if not names_in_stack or value == 0:
             continue
-        ids = memoryview(names_in_stack.encode("latin-1")).cast("I")
+        ids = _unpacked(names_in_stack)
         leaf = ids[-1]
         flat[leaf] += value
         leaves.add(leaf)
@@ -44,6 +43,22 @@ def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int]
             cum[name] += value
     names = list(name_ids)
     return {names[i]: flat[i] for i in leaves}, {names[i]: cum[i] for i in seen}
+
+
+def _packed(ids: list[int]) -> str:
+    # Little-endian with ids below 2**24: every 4-byte id ends in a zero byte, so four 0xff bytes read left to right
+    # can only be the boundary between stacks.
+    packed = array("I", ids)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes().decode("latin-1")
+
+
+def _unpacked(text: str) -> array:
+    ids = array("I", text.encode("latin-1"))
+    if sys.byteorder == "big":
+        ids.byteswap()
+    return ids
 
 
 def render_top(profile: Profile, *, title: str, sample_index: str | int | None = None, nodes: int | None = None) -> str:

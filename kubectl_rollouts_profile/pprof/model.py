@@ -127,14 +127,14 @@ class SampleLocations(Sequence[tuple[int, ...]]):
 class SampleValues(Sequence[tuple[int, ...]]):
     """The values of every sample in one flat array, ``width`` (one per sample type) per sample."""
 
-    __slots__ = ("flat", "width", "count")
+    __slots__ = ("flat", "width", "samples")
 
-    def __init__(self, flat: array, width: int, count: int) -> None:
-        if len(flat) != width * count:
-            raise ValueError(f"{len(flat)} values are not {count} samples of {width}")
+    def __init__(self, flat: array, width: int, samples: int) -> None:
+        if len(flat) != width * samples:
+            raise ValueError(f"{len(flat)} values are not {samples} samples of {width}")
         self.flat = flat
         self.width = width
-        self.count = count
+        self.samples = samples
 
     @classmethod
     def of(cls, values: Iterable[Sequence[int]], width: int) -> SampleValues:
@@ -150,7 +150,7 @@ class SampleValues(Sequence[tuple[int, ...]]):
         return self.flat[index :: self.width]
 
     def __len__(self) -> int:
-        return self.count
+        return self.samples
 
     @overload
     def __getitem__(self, index: int) -> tuple[int, ...]: ...
@@ -158,19 +158,19 @@ class SampleValues(Sequence[tuple[int, ...]]):
     def __getitem__(self, index: slice) -> tuple[tuple[int, ...], ...]: ...
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(self.count)))
-        index = range(self.count)[index]
+            return tuple(self[i] for i in range(*index.indices(self.samples)))
+        index = range(self.samples)[index]
         return tuple(self.flat[index * self.width : (index + 1) * self.width])
 
     def __iter__(self) -> Iterator[tuple[int, ...]]:
         if self.width == 0:
-            return iter(((),) * self.count)
+            return iter(((),) * self.samples)
         columns = [self.column(i) for i in range(self.width)]
         return zip(*columns, strict=True)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SampleValues):
-            return self.count == other.count and self.width == other.width and self.flat == other.flat
+            return self.samples == other.samples and self.width == other.width and self.flat == other.flat
         if isinstance(other, Sequence):
             return len(self) == len(other) and all(a == tuple(b) for a, b in zip(self, other, strict=True))
         return NotImplemented
@@ -178,7 +178,7 @@ class SampleValues(Sequence[tuple[int, ...]]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"SampleValues({self.count} samples of {self.width})"
+        return f"SampleValues({self.samples} samples of {self.width})"
 
 
 class LazyLabels(Sequence[tuple[Label, ...]]):

@@ -36,7 +36,7 @@ class LocationStacks:
 
     def ids(self, key: bytes) -> memoryview:
         """The root-first location ids of one stack."""
-        return memoryview(key).cast(self.typecode)
+        return memoryview(key).cast(self.typecode)  # type: ignore[call-overload]
 
 
 def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
@@ -122,7 +122,7 @@ def expand_stacks(
     expanded: list[str] = []
     # In batches of stacks, so the temporary id list and joined text stay small next to the result.
     for start in range(0, len(stacks.keys), batch):
-        every_id = memoryview(marker + marker.join(stacks.keys[start : start + batch])).cast(stacks.typecode)
+        every_id = memoryview(marker + marker.join(stacks.keys[start : start + batch])).cast(stacks.typecode)  # type: ignore[call-overload]
         joined = "".join(map(get, every_id)) + suffix
         if separator:
             # Every part starts with the separator; the first one after a stack's start must not.
@@ -134,9 +134,9 @@ def expand_stacks(
 @dataclass(frozen=True)
 class StackTable:
     """Distinct stacks of frames and their summed values, one column per requested sample type. Each stack is one
-    bytes key: its frame indexes root first, each stored as index + 1 in ``width`` big-endian bytes with a zero
-    first byte, so sorting keys sorts stacks frame by frame (stacks sharing a prefix sort together), and a run of
-    0xff bytes can mark the end of a stack."""
+    key: its frame indexes root first, each stored as index + 1 in ``width`` big-endian base-255 digits (latin-1
+    characters below 0xff), so sorting keys sorts stacks frame by frame (stacks sharing a prefix sort together) and
+    0xff can mark the end of a stack."""
 
     frames: tuple[Frame, ...]
     width: int
@@ -149,8 +149,7 @@ class StackTable:
         """Frame indexes of every stack, root first (a tuple per stack: for small profiles and tests)."""
         width = self.width
         return tuple(
-            tuple(int.from_bytes(code, "big") - 1 for code in _chunks(key.encode("latin-1"), width))
-            for key in self.keys
+            tuple(frame_number(key[at : at + width]) - 1 for at in range(0, len(key), width)) for key in self.keys
         )
 
     @property
@@ -170,18 +169,30 @@ def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None)
         sample_indexes = tuple(range(len(profile.sample_types)))
     by_locations = location_stacks(profile, sample_indexes)
     frames, location_frames = frame_index(profile)
-    width = 1 + ((len(frames) + 1).bit_length() + 7 >> 3)
+    width = 1
+    while 255**width <= len(frames):
+        width += 1
     packed = {
-        location_id: b"".join((frame + 1).to_bytes(width, "big") for frame in ids).decode("latin-1")
-        for location_id, ids in location_frames.items()
+        location_id: "".join(_digits(frame + 1, width) for frame in ids) for location_id, ids in location_frames.items()
     }
-    keys = expand_stacks(by_locations, packed, boundary="\xff" * width)
+    keys = expand_stacks(by_locations, packed, boundary="\xff")
     merged_keys, columns = merge_equal(keys, list(by_locations.columns))
     return StackTable(frames, width, merged_keys, columns, sample_indexes)
 
 
-def _chunks(data: bytes, width: int) -> list[bytes]:
-    return [data[at : at + width] for at in range(0, len(data), width)]
+def _digits(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 255)
+        digits.append(chr(digit))
+    return "".join(reversed(digits))
+
+
+def frame_number(code: str) -> int:
+    number = 0
+    for digit in code:
+        number = number * 255 + ord(digit)
+    return number
 
 
 def prefix_sums(values: Sequence[int]) -> Sequence[int]:
