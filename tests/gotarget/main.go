@@ -29,7 +29,7 @@ var (
 	retainMB      = flag.Int("retain-mb", 8, "megabytes of allocations kept alive")
 	growEvery     = flag.Duration("goroutine-growth", 0, "start one more parked goroutine this often (0 = no growth)")
 	stacks        = flag.Int("stacks", 0, "park this many goroutines on distinct call stacks")
-	contenders    = flag.Int("contenders", 4, "goroutines contending for one mutex")
+	contenders    = flag.Int("contenders", 2, "goroutines contending for one mutex")
 )
 
 // retained keeps allocations reachable so the heap profile has something in use.
@@ -88,11 +88,11 @@ func churnAllocations() {
 func contend(mu *sync.Mutex, shared *int) {
 	for {
 		mu.Lock()
-		for i := 0; i < 20000; i++ {
+		for i := 0; i < 150000; i++ {
 			*shared += i
 		}
 		mu.Unlock()
-		time.Sleep(time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -29,13 +31,14 @@ class Browser:
     """One Chromium process with one page; use as a context manager."""
 
     def __init__(self, extra_flags: tuple[str, ...] = ()) -> None:
-        self._profile_dir = tempfile.TemporaryDirectory(prefix="chromium-")
+        # Chromium's helper processes may still be writing here for a moment after the browser exits.
+        self._profile_dir = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         binary = chromium_path()
         if binary is None:
             raise RuntimeError("chromium is not installed (apt-get install -y chromium)")
         self._process = subprocess.Popen(
             [binary, *CHROMIUM_FLAGS, *extra_flags, f"--user-data-dir={self._profile_dir.name}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
@@ -113,13 +116,20 @@ class Browser:
         try:
             self._socket.close()
         finally:
-            self._process.terminate()
+            # The browser and its renderer/zygote helpers share a session: end them all together.
+            self._signal_group(signal.SIGTERM)
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                self._signal_group(signal.SIGKILL)
                 self._process.wait()
             self._profile_dir.cleanup()
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self._process.pid, signum)
+        except ProcessLookupError:
+            pass
 
     def __enter__(self) -> Browser:
         return self
