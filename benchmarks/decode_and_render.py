@@ -1,16 +1,22 @@
-"""One measured step: decode a pprof file and render it (top, speedscope or html) to /dev/null.
-Usage: python benchmarks/decode_and_render.py FILE FORMAT"""
+"""One measured step: decode a pprof file and render it (top, speedscope or html) into a file, as the CLI does
+(temp file in the output directory, fsync, rename; removed afterwards).
+Usage: python benchmarks/decode_and_render.py FILE FORMAT [OUTPUT_DIR]"""
 
 from __future__ import annotations
 
 import sys
+import tempfile
+from functools import partial
 from pathlib import Path
 
-from kubectl_rollouts_profile.export import render
+from kubectl_rollouts_profile.deliver import write_atomic_stream
+from kubectl_rollouts_profile.export import EXTENSIONS, render_to
 from kubectl_rollouts_profile.pprof.decode import decode_profile
 
 if __name__ == "__main__":
     path, fmt = Path(sys.argv[1]), sys.argv[2]
     profile = decode_profile(path.read_bytes())
-    output = b"" if fmt == "decode" else render(profile, fmt, title=path.name)
-    Path("/dev/null").write_bytes(output)
+    if fmt != "decode":
+        with tempfile.TemporaryDirectory(dir=sys.argv[3] if len(sys.argv) > 3 else None) as directory:
+            target = Path(directory) / (path.name + EXTENSIONS[fmt])
+            write_atomic_stream(target, partial(render_to, profile, fmt, title=path.name), force=False)

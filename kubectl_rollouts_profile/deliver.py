@@ -11,9 +11,10 @@ import errno
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from kubectl_rollouts_profile.errors import OutputError
 
@@ -100,8 +101,13 @@ def commit(temp_path: Path, final_path: Path, *, force: bool) -> Path:
     return final_path
 
 
-def write_atomic(path: Path, data: bytes, *, force: bool) -> Path:
-    """Write ``data`` to ``path`` atomically with mode 0600."""
+def write_atomic_stream(path: Path, write: Callable[[BinaryIO], None], *, force: bool) -> Path:
+    """Let ``write`` fill a temp file next to ``path``, then move it into place atomically with mode 0600. The
+    temp file is removed whatever goes wrong (an OSError becomes OutputError; anything else, Ctrl-C included,
+    propagates)."""
+    if not force and path.exists():
+        # Checked first too, so a long export is not produced only to be refused; commit() checks again atomically.
+        raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
     directory = path.parent
     try:
         handle, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=directory)
@@ -110,7 +116,7 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> Path:
     temp_path = Path(name)
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            write(out)
             out.flush()
             os.fsync(out.fileno())
     except OSError as exc:
@@ -120,6 +126,15 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> Path:
         temp_path.unlink(missing_ok=True)
         raise
     return commit(temp_path, path, force=force)
+
+
+def write_atomic(path: Path, data: bytes, *, force: bool) -> Path:
+    """Write ``data`` to ``path`` atomically with mode 0600."""
+
+    def write_data(out: BinaryIO) -> None:
+        out.write(data)
+
+    return write_atomic_stream(path, write_data, force=force)
 
 
 def copy_to_stream(path: Path, stream: IO[Any]) -> None:

@@ -18,7 +18,7 @@ import requests
 
 from kubectl_rollouts_profile import __version__
 from kubectl_rollouts_profile.errors import UsageError
-from kubectl_rollouts_profile.export import render
+from kubectl_rollouts_profile.export import render, render_to
 from kubectl_rollouts_profile.pprof.decode import decode_profile
 from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
 from kubectl_rollouts_profile.pprof.transform import diff
@@ -114,6 +114,14 @@ def test_odd_and_empty_profiles_follow_the_schema(schema_validator):
     assert [names[i] for i in first["samples"][0]] == ["main.outer", "main.inlined"]
     assert first["weights"] == [5]  # the two identical stacks merged; the zero-value one dropped
     schema_validator.validate(json.loads(render(Profile(), "speedscope", title="empty")))
+
+
+def test_written_to_a_file_equals_rendered_in_memory(real_profiles, tmp_path):
+    path = tmp_path / "heap.speedscope.json"
+    with path.open("wb") as out:
+        render_to(real_profiles["heap"], "speedscope", out, title="h", sample_index="alloc_objects")
+    assert path.read_bytes() == render(real_profiles["heap"], "speedscope", title="h", sample_index="alloc_objects")
+    assert json.loads(path.read_bytes())["activeProfileIndex"] == 0
 
 
 def test_a_diff_is_refused_instead_of_written_broken(real_profiles):

@@ -115,6 +115,21 @@ def test_convert_unknown_sample_index_exits_2(heap_file):
     assert "alloc_space" in result.stderr
 
 
+def test_convert_speedscope_to_stdout_matches_the_file(heap_file, tmp_path):
+    out = tmp_path / "heap.speedscope.json"
+    assert invoke("convert", str(heap_file), "--format", "speedscope", "-o", str(out)).exit_code == 0
+    streamed = invoke("convert", str(heap_file), "--format", "speedscope", "-o", "-")
+    assert streamed.exit_code == 0, streamed.output
+    assert json.loads(streamed.stdout) == json.loads(out.read_text())
+
+
+def test_convert_failing_export_leaves_no_file_behind(heap_file, tmp_path):
+    out = tmp_path / "heap.speedscope.json"
+    result = invoke("convert", str(heap_file), "--format", "speedscope", "--sample-index", "nope", "-o", str(out))
+    assert result.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
 def _labelled_profile() -> Profile:
     return Profile(
         sample_types=(ValueType("samples", "count"),),

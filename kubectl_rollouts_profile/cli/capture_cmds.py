@@ -320,12 +320,15 @@ def export_paths_for(pprof_path: Path, formats: tuple[str, ...]) -> dict[str, Pa
 
 
 def write_exports(result: Any, paths: dict[str, Path], *, title: str, force: bool) -> dict[str, str]:
+    from functools import partial
+
     from kubectl_rollouts_profile import deliver
-    from kubectl_rollouts_profile.export import render
+    from kubectl_rollouts_profile.export import render_to
 
     written: dict[str, str] = {}
     for fmt, path in paths.items():
-        deliver.write_atomic(path, render(result.profile, fmt, title=title), force=force)
+        # Streamed into the file: a big speedscope document is never whole in memory.
+        deliver.write_atomic_stream(path, partial(render_to, result.profile, fmt, title=title), force=force)
         written[fmt] = str(path)
     return written
 

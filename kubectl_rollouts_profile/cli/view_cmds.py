@@ -3,7 +3,11 @@ read. Tables go to stdout; pages and JSON are written atomically (0600) to files
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -13,6 +17,8 @@ from kubectl_rollouts_profile.errors import UsageError
 
 CONVERT_FORMATS = ("speedscope", "html", "top", "folded", "pprof")
 _TEXT_FORMATS = ("top", "folded")
+
+
 def _load(path: Path):
     from kubectl_rollouts_profile.pprof.decode import decode_profile
 
@@ -29,9 +35,12 @@ def _extension(fmt: str) -> str:
     return ".redacted.pb.gz" if fmt == "pprof" else EXTENSIONS[fmt]
 
 
-def _deliver(env: Environment, content: bytes, fmt: str, output: str | None, default_path: Path, force: bool) -> None:
-    """Text formats go to stdout unless -o names a file; the others to a file (``-o -`` forces stdout)."""
-    from kubectl_rollouts_profile.deliver import write_atomic
+def _deliver(
+    env: Environment, write: Callable[[BinaryIO], None], fmt: str, output: str | None, default_path: Path, force: bool
+) -> None:
+    """Text formats go to stdout unless -o names a file; the others to a file (``-o -`` forces stdout). ``write``
+    puts the export into a binary stream, so a big one goes straight to its destination."""
+    from kubectl_rollouts_profile.deliver import write_atomic_stream
 
     if output == "-" or (output is None and fmt in _TEXT_FORMATS):
         if fmt == "pprof" and env.stdout_isatty:
@@ -39,25 +48,35 @@ def _deliver(env: Environment, content: bytes, fmt: str, output: str | None, def
         stream = getattr(env.stdout, "buffer", None)
         if stream is not None:
             env.stdout.flush()
-            stream.write(content)
+            write(stream)
             stream.flush()
         else:
-            env.stdout.write(content.decode("utf-8", errors="replace"))
+            buffer = io.BytesIO()
+            write(buffer)
+            env.stdout.write(buffer.getvalue().decode("utf-8", errors="replace"))
             env.stdout.flush()
         return
     target = Path(output) if output is not None else default_path
-    written = write_atomic(target, content, force=force)
+    written = write_atomic_stream(target, write, force=force)
     env.result(str(written))
 
 
-def _render(profile, fmt: str, *, title: str, sample_index: str | None, nodes: int | None) -> bytes:
+def _writer(
+    profile, fmt: str, *, title: str, sample_index: str | None, nodes: int | None
+) -> Callable[[BinaryIO], None]:
+    """A function writing the export of ``profile`` into a binary stream."""
     if fmt == "pprof":
         from kubectl_rollouts_profile.pprof.encode import encode_profile
 
-        return encode_profile(profile)
-    from kubectl_rollouts_profile.export import render
+        data = encode_profile(profile)
 
-    return render(profile, fmt, title=title, sample_index=sample_index, nodes=nodes)
+        def write_pprof(out: BinaryIO) -> None:
+            out.write(data)
+
+        return write_pprof
+    from kubectl_rollouts_profile.export import render_to
+
+    return partial(render_to, profile, fmt, title=title, sample_index=sample_index, nodes=nodes)
 
 
 @click.command()
@@ -90,8 +109,8 @@ def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_i
 
         profile = redact_profile(profile)
     stem = profile_stem(file)
-    content = _render(profile, fmt, title=title or stem, sample_index=sample_index, nodes=nodes)
-    _deliver(env, content, fmt, output, file.parent / (stem + _extension(fmt)), force)
+    write = _writer(profile, fmt, title=title or stem, sample_index=sample_index, nodes=nodes)
+    _deliver(env, write, fmt, output, file.parent / (stem + _extension(fmt)), force)
 
 
 @click.command()
@@ -124,8 +143,8 @@ def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str |
 
     difference = diff_profiles(_load(base), _load(new))
     title = f"{profile_stem(new)} minus {profile_stem(base)}"
-    content = _render(difference, fmt, title=title, sample_index=sample_index, nodes=nodes)
-    _deliver(env, content, fmt, output, new.parent / (profile_stem(new) + ".diff" + _extension(fmt)), force)
+    write = _writer(difference, fmt, title=title, sample_index=sample_index, nodes=nodes)
+    _deliver(env, write, fmt, output, new.parent / (profile_stem(new) + ".diff" + _extension(fmt)), force)
 
 
 def register(group: click.Group) -> None:

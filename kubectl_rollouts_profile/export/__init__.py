@@ -1,9 +1,10 @@
 """Renderers: Profile -> bytes in the formats people read (speedscope JSON, a self-contained flame graph page,
-a pprof-like top table, folded stacks)."""
+a pprof-like top table, folded stacks), written into a binary file object or returned whole."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import io
+from typing import TYPE_CHECKING, BinaryIO
 
 from kubectl_rollouts_profile.errors import UsageError
 
@@ -19,6 +20,38 @@ EXTENSIONS = {
 }
 
 
+def render_to(
+    profile: Profile,
+    fmt: str,
+    out: BinaryIO,
+    *,
+    title: str,
+    sample_index: str | None = None,
+    nodes: int | None = None,
+) -> None:
+    """Write ``profile`` as ``fmt`` (one of FORMATS) into ``out``. ``sample_index`` picks the sample type for top
+    and folded and the initially shown one for speedscope and html; ``nodes`` limits the rows of top. speedscope
+    is written piece by piece (its document can be hundreds of MB); the others are small and written whole."""
+    if fmt == "top":
+        from kubectl_rollouts_profile.export.top import render_top
+
+        out.write(render_top(profile, title=title, sample_index=sample_index, nodes=nodes).encode())
+    elif fmt == "folded":
+        from kubectl_rollouts_profile.export.folded import render_folded
+
+        out.write(render_folded(profile, sample_index=sample_index).encode())
+    elif fmt == "speedscope":
+        from kubectl_rollouts_profile.export.speedscope import write_speedscope
+
+        write_speedscope(profile, out, title=title, sample_index=sample_index)
+    elif fmt == "html":
+        from kubectl_rollouts_profile.export.flamegraph import render_flamegraph
+
+        out.write(render_flamegraph(profile, title=title, sample_index=sample_index))
+    else:
+        raise UsageError(f"unknown format {fmt!r}", "choose one of: " + ", ".join(FORMATS))
+
+
 def render(
     profile: Profile,
     fmt: str,
@@ -27,22 +60,7 @@ def render(
     sample_index: str | None = None,
     nodes: int | None = None,
 ) -> bytes:
-    """Render ``profile`` as ``fmt`` (one of FORMATS). ``sample_index`` picks the sample type for top and folded
-    and the initially shown one for speedscope and html; ``nodes`` limits the rows of top."""
-    if fmt == "top":
-        from kubectl_rollouts_profile.export.top import render_top
-
-        return render_top(profile, title=title, sample_index=sample_index, nodes=nodes).encode()
-    if fmt == "folded":
-        from kubectl_rollouts_profile.export.folded import render_folded
-
-        return render_folded(profile, sample_index=sample_index).encode()
-    if fmt == "speedscope":
-        from kubectl_rollouts_profile.export.speedscope import render_speedscope
-
-        return render_speedscope(profile, title=title, sample_index=sample_index)
-    if fmt == "html":
-        from kubectl_rollouts_profile.export.flamegraph import render_flamegraph
-
-        return render_flamegraph(profile, title=title, sample_index=sample_index)
-    raise UsageError(f"unknown format {fmt!r}", "choose one of: " + ", ".join(FORMATS))
+    """``render_to`` into memory: the whole export as bytes."""
+    buffer = io.BytesIO()
+    render_to(profile, fmt, buffer, title=title, sample_index=sample_index, nodes=nodes)
+    return buffer.getvalue()

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from itertools import compress, islice
+from typing import BinaryIO
 
 from kubectl_rollouts_profile import __version__
 from kubectl_rollouts_profile.errors import UsageError
@@ -17,7 +17,8 @@ from kubectl_rollouts_profile.pprof.stacks import expand_stacks, frame_index, lo
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
 
-def render_speedscope(profile: Profile, *, title: str, sample_index: str | int | None = None) -> bytes:
+def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_index: str | int | None = None) -> None:
+    """Write the speedscope document into ``out`` piece by piece: it is never whole in memory."""
     active = profile.sample_index(sample_index) if profile.sample_types else 0
     if profile.has_negative_values():
         raise UsageError(
@@ -46,9 +47,6 @@ def render_speedscope(profile: Profile, *, title: str, sample_index: str | int |
         "activeProfileIndex": active,
         "shared": {"frames": frame_list},
     }
-    # Written piece by piece into one growing buffer whose bytes getvalue() hands over without a copy: the document
-    # (hundreds of MB for a big profile) exists once in memory.
-    out = io.BytesIO()
     out.write(json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
     out.write(b',"profiles":[')
     for position, value_type in enumerate(profile.sample_types):
@@ -72,10 +70,9 @@ def render_speedscope(profile: Profile, *, title: str, sample_index: str | int |
         _write_list(out, map(str, weights))
         out.write(b"]}")
     out.write(b"]}")
-    return out.getvalue()
 
 
-def _write_list(out: io.BytesIO, items: Iterator[str], batch: int = 65_536) -> None:
+def _write_list(out: BinaryIO, items: Iterator[str], batch: int = 65_536) -> None:
     """Comma-separated items, joined in batches so no second copy of a long list is ever whole."""
     first = True
     while chunk := list(islice(items, batch)):
