@@ -124,6 +124,27 @@ def test_written_to_a_file_equals_rendered_in_memory(real_profiles, tmp_path):
     assert json.loads(path.read_bytes())["activeProfileIndex"] == 0
 
 
+def test_zero_weights_are_dropped_at_the_start_middle_and_end(schema_validator):
+    functions = {i: Function(i, f"main.f{i}") for i in range(1, 6)}
+    locations = {i: Location(i, lines=(Line(i, i),)) for i in range(1, 6)}
+    first_values, second_values = (0, 2, 0, 0, 3), (1, 0, 1, 1, 0)
+    profile = Profile(
+        sample_types=(ValueType("a", "count"), ValueType("b", "count")),
+        sample_locations=tuple((i,) for i in range(1, 6)),
+        sample_values=tuple(zip(first_values, second_values, strict=True)),
+        sample_labels=((),) * 5,
+        locations=locations,
+        functions=functions,
+    )
+    document = json.loads(render(profile, "speedscope", title="z"))
+    schema_validator.validate(document)
+    names = [frame["name"] for frame in document["shared"]["frames"]]
+    for exported, values in zip(document["profiles"], (first_values, second_values), strict=True):
+        pairs = zip(exported["samples"], exported["weights"], strict=True)
+        shown = {names[stack[0]]: weight for stack, weight in pairs}
+        assert shown == {f"main.f{i}": value for i, value in enumerate(values, 1) if value}
+
+
 def test_a_diff_is_refused_instead_of_written_broken(real_profiles):
     with pytest.raises(UsageError, match="negative"):
         render(diff(real_profiles["goroutine"], Profile(sample_types=real_profiles["goroutine"].sample_types)),

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from itertools import compress, islice
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate, compress
+from operator import not_
 from typing import BinaryIO
 
 from kubectl_rollouts_profile import __version__
@@ -18,7 +20,8 @@ SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
 
 def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_index: str | int | None = None) -> None:
-    """Write the speedscope document into ``out`` piece by piece: it is never whole in memory."""
+    """Write the speedscope document into ``out`` piece by piece; of its bulk, only the stacks' text (shared by
+    the sample types) is ever whole in memory."""
     active = profile.sample_index(sample_index) if profile.sample_types else 0
     if profile.has_negative_values():
         raise UsageError(
@@ -32,8 +35,15 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
     # reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
     texts = {location_id: ",".join(map(str, ids)) for location_id, ids in location_frames.items()}
     pieces = expand_stacks(stacks, texts, separator=",", prefix="[", suffix="]")
+    del texts
     # Stacks of different locations can be the same frames (another line of the same function): merge them.
     pieces, columns = merge_equal(pieces, list(stacks.columns))
+    del stacks
+    # Every sample type lists the same stacks (less the zero-weight ones), so the samples' text is built once and
+    # written per type: whole, or in runs between the zero weights.
+    starts = array("q", accumulate(map(len, pieces), initial=0))
+    samples_text = _joined(pieces)
+    del pieces
     frame_list = [
         {"name": frame.name}
         | ({"file": frame.file} if frame.file else {})
@@ -65,18 +75,38 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
             out.write(b",")
         out.write(json.dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
         out.write(b',"samples":[')
-        _write_list(out, compress(pieces, column))
+        _write_nonzero(out, samples_text, starts, column)
         out.write(b'],"weights":[')
-        _write_list(out, map(str, weights))
+        out.write(",".join(map(str, weights)).encode("ascii"))
         out.write(b"]}")
     out.write(b"]}")
 
 
-def _write_list(out: BinaryIO, items: Iterator[str], batch: int = 65_536) -> None:
-    """Comma-separated items, joined in batches so no second copy of a long list is ever whole."""
+def _joined(pieces: list[str], batch: int = 65_536) -> bytearray:
+    """The pieces joined by commas as ASCII bytes, built in batches so no second whole copy exists as text."""
+    joined = bytearray()
+    for start in range(0, len(pieces), batch):
+        if start:
+            joined += b","
+        joined += ",".join(pieces[start : start + batch]).encode("ascii")
+    return joined
+
+
+def _write_nonzero(out: BinaryIO, joined: bytearray, starts: Sequence[int], column: Sequence[int]) -> None:
+    """Write the comma-joined pieces whose weight in ``column`` is not zero, as slices of ``joined``. ``starts``
+    are the running sums of the pieces' lengths (piece i starts at starts[i] + i, after i commas)."""
+    view = memoryview(joined)
+    count = len(column)
+    zeros = list(compress(range(count), map(not_, column)))
+    if not zeros:
+        out.write(view)
+        return
     first = True
-    while chunk := list(islice(items, batch)):
-        if not first:
-            out.write(b",")
-        out.write(",".join(chunk).encode("ascii"))
-        first = False
+    run_start = 0
+    for end in (*zeros, count):
+        if end > run_start:
+            if not first:
+                out.write(b",")
+            out.write(view[starts[run_start] + run_start : starts[end] + end - 1])
+            first = False
+        run_start = end + 1

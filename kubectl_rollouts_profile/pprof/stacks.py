@@ -58,11 +58,12 @@ def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> Locati
 
 
 def merge_equal(keys: list[_Key], columns: list[Sequence[int]]) -> tuple[list[_Key], tuple[Sequence[int], ...]]:
-    """Sum the values of equal keys (in first-seen order); free when every key is distinct already."""
+    """Sum the values of equal keys (in first-seen order); nearly free when every key is distinct already."""
+    distinct = dict.fromkeys(keys)  # one C-level pass answers the common case
+    if len(distinct) == len(keys):
+        return keys, tuple(columns)
     slots: dict[_Key, int] = {}
     positions = [slots.setdefault(key, len(slots)) for key in keys]
-    if len(slots) == len(keys):
-        return keys, tuple(columns)
     merged = []
     for column in columns:
         sums = [0] * len(slots)
@@ -75,20 +76,27 @@ def merge_equal(keys: list[_Key], columns: list[Sequence[int]]) -> tuple[list[_K
 def frame_index(profile: Profile) -> tuple[tuple[Frame, ...], dict[int, tuple[int, ...]]]:
     """The profile's distinct frames and, per location id, its frames' indexes root first (the caller of an
     inlined call before it). Frames are keyed by function name, file and start line, like pprof's function
-    granularity; an unsymbolized location is one frame named by its address."""
-    frame_ids: dict[Frame, int] = {}
+    granularity; an unsymbolized location is one frame named by its address. Frames are numbered in order of
+    first use."""
+    frame_ids: dict[tuple[str, str, int], int] = {}
+    function_frames: dict[int, int] = {}  # each function's key is built and hashed once, not once per line
     functions = profile.functions
     location_frames: dict[int, tuple[int, ...]] = {}
     for location in profile.locations.values():
         if location.lines:
-            frames = [functions[line.function_id] for line in reversed(location.lines)]
-            location_frames[location.id] = tuple(
-                frame_ids.setdefault(Frame(f.name, f.filename, f.start_line), len(frame_ids)) for f in frames
-            )
+            indexes = []
+            for line in reversed(location.lines):
+                index = function_frames.get(line.function_id)
+                if index is None:
+                    f = functions[line.function_id]
+                    index = frame_ids.setdefault((f.name, f.filename, f.start_line), len(frame_ids))
+                    function_frames[line.function_id] = index
+                indexes.append(index)
+            location_frames[location.id] = tuple(indexes)
         else:
-            frame = Frame(f"0x{location.address:x}")
-            location_frames[location.id] = (frame_ids.setdefault(frame, len(frame_ids)),)
-    return tuple(frame_ids), location_frames
+            key = (f"0x{location.address:x}", "", 0)
+            location_frames[location.id] = (frame_ids.setdefault(key, len(frame_ids)),)
+    return tuple(Frame(*key) for key in frame_ids), location_frames
 
 
 def expand_stacks(
