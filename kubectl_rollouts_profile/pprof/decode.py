@@ -107,7 +107,9 @@ class _Columns:
         self.values = array("q", run.value)
         self.has_labels = run.HasField("label")
         label = run.label
-        used = [(min(field), max(field)) for field in (label.key, label.str, label.num_unit) if len(field)]
+        # Few distinct indexes among a million labels: the set is built in one C pass, its ends found cheaply.
+        distinct = [set(field) for field in (label.key, label.str, label.num_unit) if len(field)]
+        used = [(min(indexes), max(indexes)) for indexes in distinct]
         self.label_strings = (min((low for low, _ in used), default=0), max((high for _, high in used), default=0))
 
 
