@@ -105,8 +105,9 @@ def write_atomic_stream(path: Path, write: Callable[[BinaryIO], None], *, force:
     """Let ``write`` fill a temp file next to ``path``, then move it into place atomically with mode 0600. The
     temp file is removed whatever goes wrong (an OSError becomes OutputError; anything else, Ctrl-C included,
     propagates)."""
-    if not force and path.exists():
-        # Checked first too, so a long export is not produced only to be refused; commit() checks again atomically.
+    # Checked first too, so a long export is not produced only to be refused; commit() checks again atomically
+    # (and reports an unreadable directory, which lexists() cannot tell from a missing file).
+    if not force and os.path.lexists(path):
         raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
     directory = path.parent
     try:
