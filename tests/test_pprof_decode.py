@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import subprocess
+from array import array
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubectl_rollouts_profile.errors import ProfileError
-from kubectl_rollouts_profile.pprof.decode import decode_profile
+from kubectl_rollouts_profile.pprof.decode import _ids_within, decode_profile
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.schema import message_classes
@@ -106,6 +107,27 @@ def test_dangling_location_names_the_malformed_stage():
     message.sample.add(location_id=[7], value=[1])
     with pytest.raises(ProfileError, match=r"^malformed profile: .*location 7"):
         decode_profile(message.SerializeToString())
+
+
+@pytest.mark.parametrize("bad_id", [0, 301, 512, 1 << 16, (1 << 32) - 1])
+def test_sample_naming_a_location_outside_a_dense_table_is_malformed(bad_id):
+    message = _message(string_table=["", "samples", "count"])
+    message.sample_type.add(type=1, unit=2)
+    for location_id in range(1, 301):
+        message.location.add(id=location_id, address=location_id)
+    message.sample.add(location_id=[1, 300, 256, 255], value=[1])
+    message.sample.add(location_id=[44, bad_id, 2], value=[1])
+    with pytest.raises(ProfileError, match=rf"^malformed profile: samples name location {bad_id},"):
+        decode_profile(message.SerializeToString())
+    del message.sample[-1]
+    assert decode_profile(message.SerializeToString()).total() == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, (1 << 32) - 1) | st.integers(0, 800), min_size=1, max_size=40),
+       st.integers(0, (1 << 16) + 5) | st.integers(0, 800))  # fmt: skip
+def test_ids_within_agrees_with_min_and_max(ids, high):
+    assert _ids_within(array("I", ids), high) == (min(ids) >= 1 and max(ids) <= high)
 
 
 def test_string_index_out_of_range_is_malformed():

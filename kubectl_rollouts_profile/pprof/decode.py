@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import zlib
 from array import array
 from itertools import accumulate
@@ -113,6 +114,26 @@ class _Columns:
         self.label_strings = (min((low for low, _ in used), default=0), max((high for _, high in used), default=0))
 
 
+def _ids_within(ids: array, high: int) -> bool:
+    """Whether every id is in 1..high. For 4-byte ids and ``high`` below 2**16 (nearly every profile) this works
+    on the ids' bytes in C passes: min() and max() over millions of array items make a Python int of each."""
+    if ids.itemsize != 4 or high >= 1 << 16 or sys.byteorder != "little":
+        return min(ids) >= 1 and max(ids) <= high
+    raw = memoryview(ids).cast("B")
+    upper = raw[2::4].tobytes() + raw[3::4].tobytes()
+    if upper != bytes(len(upper)):
+        return False
+    # Each id's low two bytes as flags, ANDed across the two bytes: 1 = its high byte equals high's, so its low
+    # byte must not exceed high's; 2 = its high byte is zero, so its low byte must not be; 4 = its high byte
+    # exceeds high's, always wrong.
+    high_byte, low_byte = divmod(high, 256)
+    high_flags = bytes((b == high_byte) | (b == 0) << 1 | (b > high_byte) << 2 for b in range(256))
+    low_flags = bytes((b > low_byte) | (b == 0) << 1 | 4 for b in range(256))
+    first = int.from_bytes(raw[1::4].tobytes().translate(high_flags), "little")
+    second = int.from_bytes(raw[0::4].tobytes().translate(low_flags), "little")
+    return not first & second
+
+
 def _text_of(strings: tuple[str, ...]) -> Any:
     string_count = len(strings)
 
@@ -199,9 +220,9 @@ def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
         raise _Malformed("the samples' location ids or values do not add up")
     ids = columns.ids
     if ids:
-        low, high = min(ids), max(ids)
-        dense = len(locations) == high and min(locations) == 1 and max(locations) == high
-        if not (dense and low >= 1):
+        count = len(locations)
+        dense = bool(locations) and min(locations) == 1 and max(locations) == count
+        if not (dense and _ids_within(ids, count)):
             missing = set(ids).difference(locations)
             if missing:
                 raise _Malformed(f"samples name location {min(missing)}, which does not exist")
