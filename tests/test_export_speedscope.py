@@ -145,6 +145,26 @@ def test_zero_weights_are_dropped_at_the_start_middle_and_end(schema_validator):
         assert shown == {f"main.f{i}": value for i, value in enumerate(values, 1) if value}
 
 
+def test_a_sample_without_locations_is_an_empty_stack(schema_validator):
+    functions = {1: Function(1, "main.a"), 2: Function(2, "main.b")}
+    locations = {1: Location(1, lines=(Line(1, 1),)), 2: Location(2, lines=(Line(2, 1),))}
+    profile = Profile(
+        sample_types=(ValueType("samples", "count"),),
+        sample_locations=((1,), (), (2, 1)),
+        sample_values=((1,), (2,), (4,)),
+        sample_labels=((), (), ()),
+        locations=locations,
+        functions=functions,
+    )
+    document = json.loads(render(profile, "speedscope", title="e"))
+    schema_validator.validate(document)
+    names = [frame["name"] for frame in document["shared"]["frames"]]
+    exported = document["profiles"][0]
+    stacks = {tuple(names[i] for i in stack): weight for stack, weight in zip(exported["samples"],
+                                                                             exported["weights"], strict=True)}
+    assert stacks == {("main.a",): 1, (): 2, ("main.a", "main.b"): 4}
+
+
 def test_a_diff_is_refused_instead_of_written_broken(real_profiles):
     with pytest.raises(UsageError, match="negative"):
         render(diff(real_profiles["goroutine"], Profile(sample_types=real_profiles["goroutine"].sample_types)),

@@ -127,7 +127,9 @@ def test_sample_naming_a_location_outside_a_dense_table_is_malformed(bad_id):
 @given(st.lists(st.integers(0, (1 << 32) - 1) | st.integers(0, 800), min_size=1, max_size=40),
        st.integers(0, (1 << 16) + 5) | st.integers(0, 800))  # fmt: skip
 def test_ids_within_agrees_with_min_and_max(ids, high):
-    assert _ids_within(array("I", ids), high) == (min(ids) >= 1 and max(ids) <= high)
+    expected = min(ids) >= 1 and max(ids) <= high
+    assert _ids_within(array("I", ids), high) == expected
+    assert _ids_within(array("I", ids), high, chunk=3) == expected  # several chunks
 
 
 def test_string_index_out_of_range_is_malformed():

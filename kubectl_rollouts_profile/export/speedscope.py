@@ -31,10 +31,10 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
     types = tuple(range(len(profile.sample_types)))
     stacks = location_stacks(profile, types)
     frames, location_frames = frame_index(profile)
-    # Each distinct stack's frame list is written once as JSON text ("[3,17,5]") by one join over all stacks, then
+    # Each distinct stack's frame list is written once as JSON text ("3,17,5") by one join over all stacks, then
     # reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
     texts = {location_id: ",".join(map(str, ids)) for location_id, ids in location_frames.items()}
-    pieces = expand_stacks(stacks, texts, separator=",", prefix="[", suffix="]")
+    pieces = expand_stacks(stacks, texts, separator=",")
     del texts
     # Stacks of different locations can be the same frames (another line of the same function): merge them.
     pieces, columns = merge_equal(pieces, list(stacks.columns))
@@ -76,25 +76,27 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
         out.write(json.dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
         out.write(b',"samples":[')
         _write_nonzero(out, samples_text, starts, column)
-        out.write(b'],"weights":[')
-        out.write(",".join(map(str, weights)).encode("ascii"))
-        out.write(b"]}")
+        out.write(b'],"weights":')
+        out.write(json.dumps(weights, separators=(",", ":")).encode("ascii"))
+        out.write(b"}")
     out.write(b"]}")
 
 
 def _joined(pieces: list[str], batch: int = 65_536) -> bytearray:
-    """The pieces joined by commas as ASCII bytes, built in batches so no second whole copy exists as text."""
+    """The pieces as JSON arrays joined by commas ("[3,17],[5]"), ASCII bytes built in batches so no second
+    whole copy exists as text. Piece i's array starts at byte starts[i] + 3 * i (``starts``: the running sums of
+    the pieces' lengths)."""
     joined = bytearray()
     for start in range(0, len(pieces), batch):
-        if start:
-            joined += b","
-        joined += ",".join(pieces[start : start + batch]).encode("ascii")
+        joined += b"],[" if start else b"["
+        joined += "],[".join(pieces[start : start + batch]).encode("ascii")
+    if pieces:
+        joined += b"]"
     return joined
 
 
 def _write_nonzero(out: BinaryIO, joined: bytearray, starts: Sequence[int], column: Sequence[int]) -> None:
-    """Write the comma-joined pieces whose weight in ``column`` is not zero, as slices of ``joined``. ``starts``
-    are the running sums of the pieces' lengths (piece i starts at starts[i] + i, after i commas)."""
+    """Write the arrays of ``joined`` whose weight in ``column`` is not zero, as slices of it."""
     view = memoryview(joined)
     count = len(column)
     zeros = list(compress(range(count), map(not_, column)))
@@ -107,6 +109,7 @@ def _write_nonzero(out: BinaryIO, joined: bytearray, starts: Sequence[int], colu
         if end > run_start:
             if not first:
                 out.write(b",")
-            out.write(view[starts[run_start] + run_start : starts[end] + end - 1])
+            # Arrays run_start..end-1, without the comma after the last.
+            out.write(view[starts[run_start] + 3 * run_start : starts[end] + 3 * end - 1])
             first = False
         run_start = end + 1

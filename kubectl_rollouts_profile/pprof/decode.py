@@ -114,24 +114,28 @@ class _Columns:
         self.label_strings = (min((low for low, _ in used), default=0), max((high for _, high in used), default=0))
 
 
-def _ids_within(ids: array, high: int) -> bool:
+def _ids_within(ids: array, high: int, chunk: int = 1 << 22) -> bool:
     """Whether every id is in 1..high. For 4-byte ids and ``high`` below 2**16 (nearly every profile) this works
-    on the ids' bytes in C passes: min() and max() over millions of array items make a Python int of each."""
+    on the ids' bytes in C passes (bytes slicing and translate): min() and max() over millions of array items
+    would make a Python int of each."""
     if ids.itemsize != 4 or high >= 1 << 16 or sys.byteorder != "little":
         return min(ids) >= 1 and max(ids) <= high
-    raw = memoryview(ids).cast("B")
-    upper = raw[2::4].tobytes() + raw[3::4].tobytes()
-    if upper != bytes(len(upper)):
-        return False
-    # Each id's low two bytes as flags, ANDed across the two bytes: 1 = its high byte equals high's, so its low
-    # byte must not exceed high's; 2 = its high byte is zero, so its low byte must not be; 4 = its high byte
-    # exceeds high's, always wrong.
+    # Each id's low two bytes become flags, ANDed across the two: 1 = its high byte equals high's, so its low byte
+    # must not exceed high's; 2 = its high byte is zero, so its low byte must not be; 4 = its high byte exceeds
+    # high's, always wrong.
     high_byte, low_byte = divmod(high, 256)
     high_flags = bytes((b == high_byte) | (b == 0) << 1 | (b > high_byte) << 2 for b in range(256))
     low_flags = bytes((b > low_byte) | (b == 0) << 1 | 4 for b in range(256))
-    first = int.from_bytes(raw[1::4].tobytes().translate(high_flags), "little")
-    second = int.from_bytes(raw[0::4].tobytes().translate(low_flags), "little")
-    return not first & second
+    view = memoryview(ids)
+    for start in range(0, len(ids), chunk):  # in chunks, so the temporary copies stay small
+        raw = view[start : start + chunk].tobytes()
+        upper = raw[2::4] + raw[3::4]
+        if upper.count(0) != len(upper):
+            return False
+        first = int.from_bytes(raw[1::4].translate(high_flags), "little")
+        if first & int.from_bytes(raw[0::4].translate(low_flags), "little"):
+            return False
+    return True
 
 
 def _text_of(strings: tuple[str, ...]) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import TypeVar
 
@@ -104,13 +104,11 @@ def expand_stacks(
     location_parts: dict[int, str],
     *,
     separator: str = "",
-    prefix: str = "",
-    suffix: str = "",
     boundary: str = "\n",
     batch: int = 16_384,
 ) -> list[str]:
-    """Each stack as ``prefix`` + its locations' parts (root first) joined by ``separator`` + ``suffix``.
-    ``boundary`` must occur in no part nor across two (for packed ints: an aligned pattern no id can form).
+    """Each stack as its locations' parts (root first) joined by ``separator``. ``boundary`` must occur in no
+    part nor across two (for packed ints: an aligned pattern no id can form).
     Built as one str join in C over all stacks with a sentinel location between stacks, then split at the
     sentinels: no Python work per frame or per stack. (str, not bytes: bytes.join keeps an 80-byte buffer record
     per item, a gigabyte for a big profile; binary parts travel as latin-1 text.)"""
@@ -119,23 +117,27 @@ def expand_stacks(
         marker = array(stacks.typecode, [sentinel]).tobytes()
     except OverflowError:
         marker = b""
+    keys = stacks.keys
     if not marker or sentinel > 4 * len(location_parts) + 1024:  # ids too sparse for a lookup list
         get = location_parts.__getitem__
-        return [prefix + separator.join(map(get, stacks.ids(key))) + suffix for key in stacks.keys]
+        return [separator.join(map(get, stacks.ids(key))) for key in keys]
+    if separator and b"" in keys:
+        # Stacks are split where the boundary meets a part's leading separator, which an empty stack lacks:
+        # expand the others, then put the empty ones back.
+        rest = iter(expand_stacks(replace(stacks, keys=[key for key in keys if key]), location_parts,
+                                  separator=separator, boundary=boundary, batch=batch))  # fmt: skip
+        return [next(rest) if key else "" for key in keys]
     table = [""] * (sentinel + 1)
     for location_id, part in location_parts.items():
         table[location_id] = separator + part
-    table[sentinel] = suffix + boundary + prefix
+    table[sentinel] = boundary
     get = table.__getitem__
+    cut = boundary + separator  # a stack's start; cutting there also drops its first part's separator
     expanded: list[str] = []
     # In batches of stacks, so the temporary id list and joined text stay small next to the result.
-    for start in range(0, len(stacks.keys), batch):
-        every_id = memoryview(marker + marker.join(stacks.keys[start : start + batch])).cast(stacks.typecode)  # type: ignore[call-overload]
-        joined = "".join(map(get, every_id)) + suffix
-        if separator:
-            # Every part starts with the separator; the first one after a stack's start must not.
-            joined = joined.replace(boundary + prefix + separator, boundary + prefix)
-        expanded += joined.split(boundary)[1:]
+    for start in range(0, len(keys), batch):
+        every_id = memoryview(marker + marker.join(keys[start : start + batch])).cast(stacks.typecode)  # type: ignore[call-overload]
+        expanded += "".join(map(get, every_id)).split(cut)[1:]
     return expanded
 
 
