@@ -8,6 +8,8 @@ import json
 import operator
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise, repeat, starmap
 
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import StackTable, frame_number, prefix_sums, stack_table
@@ -45,9 +47,9 @@ def build_tree(table: StackTable, threshold: float = DEFAULT_THRESHOLD) -> Flame
     width = table.width
     order = sorted(range(len(table.keys)), key=table.keys.__getitem__)
     keys = [table.keys[i] for i in order]
-    columns = [[column[i] for i in order] for column in table.columns]
+    columns = [list(map(column.__getitem__, order)) for column in table.columns]
     magnitude = [prefix_sums(list(map(abs, column))) for column in columns]
-    if any(value < 0 for column in columns for value in column):
+    if any(min(column, default=0) < 0 for column in columns):
         grow = [prefix_sums([max(value, 0) for value in column]) for column in columns]
         shrink = [prefix_sums([min(value, 0) for value in column]) for column in columns]
     else:
@@ -90,13 +92,14 @@ def _distinct_prefixes(keys: list[str], width: int) -> int:
     if not keys:
         return 0
     longest = max(map(len, keys))
-    numbers = (int.from_bytes(key.encode("latin-1").ljust(longest, b"\0"), "big") for key in keys)
-    shared = 0
-    previous = next(numbers)
-    for key, number in zip(keys[1:], numbers, strict=True):
-        difference = previous ^ number
-        shared += (longest - (difference.bit_length() + 7) // 8) // width if difference else len(key) // width
-        previous = number
+    # Every step in C (map, pairwise, starmap) except one small expression per pair of neighbours.
+    padded = map(bytes.ljust, map(str.encode, keys, repeat("latin-1")), repeat(longest), repeat(b"\0"))
+    numbers = map(partial(int.from_bytes, byteorder="big"), padded)
+    differing_bits = map(int.bit_length, starmap(operator.xor, pairwise(numbers)))
+    shared = sum(
+        (longest - (bits + 7) // 8) // width if bits else len(key) // width
+        for key, bits in zip(keys[1:], differing_bits, strict=True)
+    )
     return sum(map(len, keys)) // width - shared
 
 

@@ -182,9 +182,8 @@ def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None)
     width = 1
     while 255**width <= len(frames):
         width += 1
-    packed = {
-        location_id: "".join(_digits(frame + 1, width) for frame in ids) for location_id, ids in location_frames.items()
-    }
+    codes = [_digits(frame + 1, width) for frame in range(len(frames))]  # once per frame, not per location's use
+    packed = {location_id: "".join(map(codes.__getitem__, ids)) for location_id, ids in location_frames.items()}
     keys = expand_stacks(by_locations, packed, boundary="\xff")
     merged_keys, columns = merge_equal(keys, list(by_locations.columns))
     return StackTable(frames, width, merged_keys, columns, sample_indexes)
