@@ -79,7 +79,32 @@ def id_array(ids: Iterable[int]) -> array:
         return array("Q", ids)
 
 
-class SampleLocations(Sequence[tuple[int, ...]]):
+class _FlatRows(Sequence[tuple[int, ...]]):
+    """Rows of ints kept in flat arrays, read as a sequence of tuples; subclasses give ``__len__`` and ``_row``."""
+
+    __slots__ = ()
+
+    def _row(self, index: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[int, ...]: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[tuple[int, ...], ...]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return tuple(self._row(i) for i in range(*index.indices(len(self))))
+        return self._row(range(len(self))[index])  # negative indexes and IndexError, like a tuple
+
+    def _equal_rows(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(a == tuple(b) for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class SampleLocations(_FlatRows):
     """The location ids of every sample (leaf first, as in the file) in one flat array: ``ids`` holds them all,
     sample ``i`` at ``ids[bounds[i]:bounds[i + 1]]``."""
 
@@ -97,14 +122,7 @@ class SampleLocations(Sequence[tuple[int, ...]]):
     def __len__(self) -> int:
         return len(self.bounds) - 1
 
-    @overload
-    def __getitem__(self, index: int) -> tuple[int, ...]: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[tuple[int, ...], ...]: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self))))
-        index = range(len(self))[index]  # negative indexes and IndexError, like a tuple
+    def _row(self, index: int) -> tuple[int, ...]:
         return tuple(self.ids[self.bounds[index] : self.bounds[index + 1]])
 
     def __iter__(self) -> Iterator[tuple[int, ...]]:
@@ -114,17 +132,13 @@ class SampleLocations(Sequence[tuple[int, ...]]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SampleLocations):
             return self.bounds == other.bounds and self.ids == other.ids
-        if isinstance(other, Sequence):
-            return len(self) == len(other) and all(a == tuple(b) for a, b in zip(self, other, strict=True))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
+        return self._equal_rows(other)
 
     def __repr__(self) -> str:
         return f"SampleLocations({len(self)} samples, {len(self.ids)} frames)"
 
 
-class SampleValues(Sequence[tuple[int, ...]]):
+class SampleValues(_FlatRows):
     """The values of every sample in one flat array, ``width`` (one per sample type) per sample."""
 
     __slots__ = ("flat", "width", "samples")
@@ -152,14 +166,7 @@ class SampleValues(Sequence[tuple[int, ...]]):
     def __len__(self) -> int:
         return self.samples
 
-    @overload
-    def __getitem__(self, index: int) -> tuple[int, ...]: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[tuple[int, ...], ...]: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(self.samples)))
-        index = range(self.samples)[index]
+    def _row(self, index: int) -> tuple[int, ...]:
         return tuple(self.flat[index * self.width : (index + 1) * self.width])
 
     def __iter__(self) -> Iterator[tuple[int, ...]]:
@@ -171,11 +178,7 @@ class SampleValues(Sequence[tuple[int, ...]]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SampleValues):
             return self.samples == other.samples and self.width == other.width and self.flat == other.flat
-        if isinstance(other, Sequence):
-            return len(self) == len(other) and all(a == tuple(b) for a, b in zip(self, other, strict=True))
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
+        return self._equal_rows(other)
 
     def __repr__(self) -> str:
         return f"SampleValues({self.samples} samples of {self.width})"
