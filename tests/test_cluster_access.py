@@ -19,6 +19,7 @@ from kubectl_rollouts_profile.cluster.access import (
     role_yaml,
 )
 from kubectl_rollouts_profile.errors import UsageError
+from tests.kubeapi.scenario import bind_role
 
 RBAC = "rbac.authorization.k8s.io/v1"
 LEASE = "argo-rollouts-controller-lock"
@@ -37,15 +38,7 @@ ALL_RULES = {
 
 def grant(server, namespace: str, name: str, rules: list[dict], subject: dict) -> None:
     server.put({"apiVersion": RBAC, "kind": "Role", "metadata": {"name": name, "namespace": namespace}, "rules": rules})
-    server.put(
-        {
-            "apiVersion": RBAC,
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [subject],
-        }
-    )
+    bind_role(server, namespace, name, subject, kind="Role", role=name)
 
 
 def user_kubeconfig(server, tmp_path: Path, user: str) -> str:

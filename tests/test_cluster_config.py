@@ -15,6 +15,7 @@ from kubectl_rollouts_profile.cli import main
 from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
 from kubectl_rollouts_profile.cluster.locate import survey
 from kubectl_rollouts_profile.errors import ConnectionFailed, UsageError
+from tests.kubeapi.scenario import bind_role
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,15 +86,8 @@ def test_token_never_appears_in_the_config_repr(tmp_path: Path) -> None:
 
 def test_in_cluster_serviceaccount_credentials(kube_api, argo_cluster, tmp_path: Path) -> None:
     token = kube_api.add_serviceaccount_token("ops", "runbook")
-    kube_api.put(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "runbook-view", "namespace": "argo-rollouts"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "runbook", "namespace": "ops"}],
-        }
-    )
+    bind_role(kube_api, "argo-rollouts", "runbook-view",
+              {"kind": "ServiceAccount", "name": "runbook", "namespace": "ops"})
     sa_dir = tmp_path / "serviceaccount"
     sa_dir.mkdir()
     (sa_dir / "token").write_text(token)
@@ -116,15 +110,8 @@ def test_impersonation_headers_reach_the_server(kube_api, argo_cluster) -> None:
     denied = runner.invoke(main, ["check", "--kubeconfig", str(argo_cluster.kubeconfig), "--as", "alice"])
     assert denied.exit_code == 4, denied.output
     assert "alice" in denied.output
-    kube_api.put(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "profilers", "namespace": "argo-rollouts"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "Group", "name": "profilers", "apiGroup": "rbac.authorization.k8s.io"}],
-        }
-    )
+    bind_role(kube_api, "argo-rollouts", "profilers",
+              {"kind": "Group", "name": "profilers", "apiGroup": "rbac.authorization.k8s.io"})
     allowed = runner.invoke(
         main, ["check", "--kubeconfig", str(argo_cluster.kubeconfig), "--as", "alice", "--as-group", "profilers"]
     )

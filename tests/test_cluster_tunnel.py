@@ -22,6 +22,7 @@ from kubectl_rollouts_profile.cluster.config import resolve_config
 from kubectl_rollouts_profile.cluster.tunnel import Tunnel
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ConnectionFailed, ProfilingUnavailable, TargetNotFound
+from tests.kubeapi.scenario import bind_role
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
@@ -153,15 +154,8 @@ def test_impersonation_applies_to_the_port_forward(argo_cluster, tmp_path: Path)
     out.mkdir()
     server = argo_cluster.server
     server.add_user("judy")
-    server.put(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "judy-admin", "namespace": "argo-rollouts"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "User", "name": "judy", "apiGroup": "rbac.authorization.k8s.io"}],
-        }
-    )
+    bind_role(server, "argo-rollouts", "judy-admin",
+              {"kind": "User", "name": "judy", "apiGroup": "rbac.authorization.k8s.io"})
     with connect(request_for(argo_cluster, as_user="judy"), env=Environment()) as connection:
         fetch_profile(connection.base_url, KINDS["goroutine"], None, out).temp_path.unlink()
     forwards = [user for _, path, user in server.requests if path.endswith("/portforward?ports=6060")]

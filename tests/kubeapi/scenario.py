@@ -262,3 +262,15 @@ def install_argo_rollouts(
     return Scenario(namespace=namespace, controller_pods=tuple(controller_pods), leader_pod=leader_pod,
                     dashboard_pod=dashboard_pod, lease_name=lease_name, holder_identity=holder,
                     pprof_pod_port=pprof_pod_port)
+
+
+def bind_role(server: KubeApiServer, namespace: str, name: str, subject: dict, *, kind: str = "ClusterRole",
+              role: str = "cluster-admin") -> None:
+    """A RoleBinding ``name`` in ``namespace`` giving ``subject`` (a RoleBinding subject) the Role or ClusterRole."""
+    server.put({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        "subjects": [subject],
+    })
