@@ -66,8 +66,3 @@ class PartialResult(RolloutsProfileError):
 
     exit_code = 10
     default_hint = "see the manifest for the items that failed"
-
-
-class Interrupted(RolloutsProfileError):
-    exit_code = 130
-    default_hint = ""

@@ -175,3 +175,27 @@ def test_rbac_with_lock_explains_unrestricted_create() -> None:
     assert result.exit_code == 0
     assert "rollouts-profile-lock" in result.stdout
     assert "create cannot be limited by" in result.stdout
+
+
+def test_rbac_with_lock_lets_the_serviceaccount_run_a_complete_bundle(argo_cluster, tmp_path: Path) -> None:
+    server = argo_cluster.server
+    server.add_serviceaccount_token("ops", "runbook")
+    sa_kubeconfig = str(server.write_kubeconfig(tmp_path / "sa", "system:serviceaccount:ops:runbook"))
+    role = run("rbac", "--serviceaccount", "ops/runbook", "--with-lock")
+    assert role.exit_code == 0
+    assert 'resources: ["events"]' in role.stdout
+    manifest = tmp_path / "role.yaml"
+    manifest.write_text(role.stdout)
+    applied = subprocess.run(
+        ["kubectl", "--kubeconfig", str(argo_cluster.kubeconfig), "create", "--validate=false", "-f", str(manifest)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert applied.returncode == 0, applied.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle = run("bundle", "--kubeconfig", sa_kubeconfig, "--seconds", "1", "--cooldown", "0", "--output-dir",
+                 str(out), "--json")
+    assert bundle.exit_code == 0, bundle.output
+    manifest_summary = json.loads(bundle.stdout)
+    failed = [item for item in manifest_summary["items"] if item.get("error")]
+    assert failed == []

@@ -144,7 +144,11 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
 )
 @click.option("--instance-id", metavar="ID", help="The controller's --instance-id (its Lease name).")
 @click.option("--name", "role_name", default="rollouts-profile", show_default=True, help="Name of the Role.")
-@click.option("--with-lock", is_flag=True, help="Add the Lease rules of the runbook's capture lock.")
+@click.option(
+    "--with-lock",
+    is_flag=True,
+    help="Add what a runbook's bundle needs: the capture lock's Lease rules and the reads of the pod and its events.",
+)
 @click.pass_obj
 def rbac_command(
     env: Environment, serviceaccount: str, namespace: str, instance_id: str | None, role_name: str, with_lock: bool
@@ -166,7 +170,9 @@ def rbac_command(
         "pods/portforward needs get (websocket) and, from Kubernetes v1.35, create.",
     ]
     if with_lock:
-        permissions += lock_permissions()
+        from kubectl_rollouts_profile.runbook.bundle import BUNDLE_RULES
+
+        permissions += lock_permissions() + BUNDLE_RULES
         comments.append(LOCK_COMMENT)
     env.result(
         role_yaml(permissions, namespace=namespace, serviceaccount=subject, name=role_name, comments=comments).rstrip(

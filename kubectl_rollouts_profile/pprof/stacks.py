@@ -168,9 +168,6 @@ class StackTable:
             return ((),) * len(self.keys)
         return tuple(zip(*self.columns, strict=True))
 
-    def totals(self) -> tuple[int, ...]:
-        return tuple(sum(column) for column in self.columns)
-
 
 def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None) -> StackTable:
     """Fold the profile's samples into distinct root-first frame stacks with values for ``sample_indexes``

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 REDACTED = "<redacted>"
 # What the bundle reads besides a capture's own needs; not required by the preflight (a missing one fails only
-# its item), but `rbac` should grant them.
+# its item), but `rbac --with-lock` grants them.
 BUNDLE_RULES = (
     Permission("get", "pods", purpose="bundle: the pod's spec and status"),
     Permission("list", "events", purpose="bundle: the pod's recent events"),
