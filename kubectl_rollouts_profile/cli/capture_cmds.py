@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -25,6 +25,9 @@ from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
+
+if TYPE_CHECKING:
+    from kubectl_rollouts_profile.capture import CaptureResult
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_EXPORTS = ("speedscope", "html")
@@ -319,7 +322,7 @@ def export_paths_for(pprof_path: Path, formats: tuple[str, ...]) -> dict[str, Pa
     return {fmt: pprof_path.with_name(stem + EXTENSIONS[fmt]) for fmt in formats}
 
 
-def write_exports(result: Any, paths: dict[str, Path], *, title: str, force: bool) -> dict[str, str]:
+def write_exports(result: CaptureResult, paths: dict[str, Path], *, title: str, force: bool) -> dict[str, str]:
     from functools import partial
 
     from kubectl_rollouts_profile import deliver
@@ -327,13 +330,14 @@ def write_exports(result: Any, paths: dict[str, Path], *, title: str, force: boo
 
     written: dict[str, str] = {}
     for fmt, path in paths.items():
+        assert result.profile is not None  # capture_request refuses exports for trace, the one non-pprof kind
         # Streamed into the file: a big speedscope document is never whole in memory.
         deliver.write_atomic_stream(path, partial(render_to, result.profile, fmt, title=title), force=force)
         written[fmt] = str(path)
     return written
 
 
-def redact_result(result: Any) -> Any:
+def redact_result(result: CaptureResult) -> CaptureResult:
     """Rewrite the captured file without label values, file paths and build IDs (the exports follow)."""
     import dataclasses
     import hashlib
@@ -341,6 +345,7 @@ def redact_result(result: Any) -> Any:
     from kubectl_rollouts_profile.pprof.encode import encode_profile
     from kubectl_rollouts_profile.pprof.transform import redact
 
+    assert result.profile is not None  # capture_request refuses --redact for trace, the one non-pprof kind
     profile = redact(result.profile)
     data = encode_profile(profile)
     with result.temp_path.open("wb") as out:
@@ -369,7 +374,9 @@ def _maybe_open(env: Environment, request: CaptureRequest, files: dict[str, str]
         env.message(f"could not open a viewer; the file is {path}")
 
 
-def _report(env: Environment, request: CaptureRequest, endpoint: Endpoint, result: Any, files: dict[str, str]) -> None:
+def _report(
+    env: Environment, request: CaptureRequest, endpoint: Endpoint, result: CaptureResult, files: dict[str, str]
+) -> None:
     if request.as_json:
         env.result(
             json.dumps(
