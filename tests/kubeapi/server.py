@@ -123,10 +123,6 @@ class RequestInfo:
     group: str = ""
     version: str = ""
 
-    @property
-    def is_resource_request(self) -> bool:
-        return self.resource is not None
-
 
 def parse_request(method: str, path: str, query: dict[str, list[str]]) -> RequestInfo:
     """Split ``/api/v1/namespaces/NS/pods/NAME/SUB`` into its parts; unknown resources raise 404."""
@@ -365,10 +361,6 @@ class KubeApiServer:
         """Relay port-forwards to POD:PORT to the real address HOST:REAL_PORT."""
         with self._lock:
             self._routes[(namespace, pod, port)] = (host, real_port)
-
-    def unroute_port(self, namespace: str, pod: str, port: int) -> None:
-        with self._lock:
-            self._routes.pop((namespace, pod, port), None)
 
     # ----- object store --------------------------------------------------------------------------------------
 
