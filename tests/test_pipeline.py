@@ -10,7 +10,6 @@ import resource
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,27 +112,6 @@ def test_an_export_that_does_not_fit_still_reports_the_saved_profile(go_new: Any
     error = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
     assert summary["files"]["pprof"] in error and "html" in error
     assert sorted(files_in(tmp_path)) == sorted(Path(path).name for path in summary["files"].values())
-
-
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs with (almost) no room left; skipped where this user cannot mount one (CI runs as root)."""
-    mount_point = tmp_path / "full"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root); the file-size limit tests cover the write errors")
-    try:
-        with (mount_point / "filler").open("wb") as filler:
-            try:
-                filler.write(b"\0" * 65536)
-                filler.flush()
-            except OSError:
-                pass
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_a_full_disk_is_refused_before_the_capture(full_disk: Path, tmp_path: Path) -> None:
