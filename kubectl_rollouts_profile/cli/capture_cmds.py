@@ -200,15 +200,15 @@ def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureReques
 
 
 def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool) -> tuple[str, ...]:
-    from kubectl_rollouts_profile.export import FORMATS
+    from kubectl_rollouts_profile.export import RENDERERS
 
     if not given:
         return DEFAULT_EXPORTS if kind.pprof_format and not to_stdout else ()
     names = [name.strip() for value in given for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in (*FORMATS, "pprof", "none")]
+    unknown = [name for name in names if name not in (*RENDERERS, "pprof", "none")]
     if unknown:
-        raise UsageError(f"unknown --format {unknown[0]!r}", hint=f"choose from: pprof, {', '.join(FORMATS)}, none")
-    exports = tuple(dict.fromkeys(name for name in names if name in FORMATS))
+        raise UsageError(f"unknown --format {unknown[0]!r}", hint=f"choose from: pprof, {', '.join(RENDERERS)}, none")
+    exports = tuple(dict.fromkeys(name for name in names if name in RENDERERS))
     if exports and not kind.pprof_format:
         raise UsageError(f"{kind.name} data is not a pprof profile: it has no {exports[0]} export")
     if exports and to_stdout:
@@ -316,23 +316,24 @@ def run_capture(env: Environment, request: CaptureRequest) -> None:
 def export_paths_for(pprof_path: Path, formats: tuple[str, ...]) -> dict[str, Path]:
     """Exports sit beside the raw profile: ``x-cpu-T.pb.gz`` -> ``x-cpu-T.html``, ``x-cpu-T.speedscope.json``."""
     from kubectl_rollouts_profile.deliver import profile_stem
-    from kubectl_rollouts_profile.export import EXTENSIONS
+    from kubectl_rollouts_profile.export import get_renderer
 
     stem = profile_stem(pprof_path)
-    return {fmt: pprof_path.with_name(stem + EXTENSIONS[fmt]) for fmt in formats}
+    return {fmt: pprof_path.with_name(stem + get_renderer(fmt).extension) for fmt in formats}
 
 
 def write_exports(result: CaptureResult, paths: dict[str, Path], *, title: str, force: bool) -> dict[str, str]:
     from functools import partial
 
     from kubectl_rollouts_profile import deliver
-    from kubectl_rollouts_profile.export import render_to
+    from kubectl_rollouts_profile.export import get_renderer
 
     written: dict[str, str] = {}
     for fmt, path in paths.items():
         assert result.profile is not None  # capture_request refuses exports for trace, the one non-pprof kind
         # Streamed into the file: a big speedscope document is never whole in memory.
-        deliver.write_atomic_stream(path, partial(render_to, result.profile, fmt, title=title), force=force)
+        write = partial(get_renderer(fmt).render_to, result.profile, title=title)
+        deliver.write_atomic_stream(path, write, force=force)
         written[fmt] = str(path)
     return written
 
