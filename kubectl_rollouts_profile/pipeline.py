@@ -23,6 +23,7 @@ from kubectl_rollouts_profile.catalog import ProfileKind
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
+from kubectl_rollouts_profile.export import get_renderer
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.cluster import Connection
@@ -241,17 +242,13 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
 
 def export_paths(raw_path: Path, formats: Iterable[str]) -> dict[str, Path]:
     """Exports sit beside the raw profile: ``x-cpu-T.pb.gz`` -> ``x-cpu-T.html``, ``x-cpu-T.speedscope.json``."""
-    from kubectl_rollouts_profile.export import EXTENSIONS
-
     stem = deliver.profile_stem(raw_path)
-    return {fmt: raw_path.with_name(stem + EXTENSIONS[fmt]) for fmt in formats}
+    return {fmt: raw_path.with_name(stem + get_renderer(fmt).extension) for fmt in formats}
 
 
 def _write_export(profile: Profile, fmt: str, path: Path, *, title: str, force: bool) -> None:
-    from kubectl_rollouts_profile.export import render_to
-
     # Streamed into the file: a big speedscope document is never whole in memory.
-    deliver.write_atomic_stream(path, partial(render_to, profile, fmt, title=title), force=force)
+    deliver.write_atomic_stream(path, partial(get_renderer(fmt).render_to, profile, title=title), force=force)
 
 
 @contextlib.contextmanager

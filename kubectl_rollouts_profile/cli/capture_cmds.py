@@ -183,15 +183,15 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
 
 
 def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool) -> tuple[str, ...]:
-    from kubectl_rollouts_profile.export import FORMATS
+    from kubectl_rollouts_profile.export import RENDERERS
 
     if not given:
         return DEFAULT_EXPORTS if kind.pprof_format and not to_stdout else ()
     names = [name.strip() for value in given for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in (*FORMATS, "pprof", "none")]
+    unknown = [name for name in names if name not in (*RENDERERS, "pprof", "none")]
     if unknown:
-        raise UsageError(f"unknown --format {unknown[0]!r}", hint=f"choose from: pprof, {', '.join(FORMATS)}, none")
-    exports = tuple(dict.fromkeys(name for name in names if name in FORMATS))
+        raise UsageError(f"unknown --format {unknown[0]!r}", hint=f"choose from: pprof, {', '.join(RENDERERS)}, none")
+    exports = tuple(dict.fromkeys(name for name in names if name in RENDERERS))
     if exports and not kind.pprof_format:
         raise UsageError(f"{kind.name} data is not a pprof profile: it has no {exports[0]} export")
     if exports and to_stdout:
