@@ -245,7 +245,7 @@ def test_instance_id_selects_its_lease(kube_api, go_new, tmp_path) -> None:
     from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
 
     config = resolve_config(ClusterRequest(kubeconfig=str(kubeconfig)), {})
-    client = config.api_client()
+    client = config.open_api()
     try:
         found = survey(client, scenario.namespace, instance_id="blue")
         with pytest.raises(TargetNotFound, match="--instance-id green"):

@@ -232,7 +232,7 @@ def open_endpoint(request: CaptureRequest, env: Environment) -> Iterator[Endpoin
             trend_seconds = (request.every or 0) * request.count
             stack.enter_context(
                 capture_lock(
-                    connection.api_client,
+                    connection.api,
                     connection.target.namespace,
                     duration_seconds=lease_duration(request.seconds or trend_seconds),
                     timed=request.kind.timed,

@@ -76,12 +76,12 @@ def bundle_command(env: Environment, seconds: int, cooldown: float, output: str 
 
         collector = bundle.Collector(on_item=report)
         # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
-        with capture_lock(connection.api_client, target.namespace, duration_seconds=lease_duration(seconds + 60),
+        with capture_lock(connection.api, target.namespace, duration_seconds=lease_duration(seconds + 60),
                           timed=True, cooldown_seconds=cooldown), \
                 tempfile.TemporaryDirectory(prefix=".rollouts-profile-bundle-", dir=path.parent) as work_dir:
             sources = bundle.BundleSources(
                 base_url=connection.base_url, work_dir=Path(work_dir), fetch_metrics=fetch_metrics,
-                api_client=connection.api_client, namespace=target.namespace, pod_name=target.pod_name,
+                api=connection.api, namespace=target.namespace, pod_name=target.pod_name,
                 image=target.image, lease_names=lease_names(request.instance_id),
             )
             env.message(f"bundle: collecting from {target.namespace}/{target.pod_name} (cpu {seconds}s)")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.errors import ConnectionFailed, UsageError
 
 DEFAULT_NAMESPACE = "argo-rollouts"
@@ -67,8 +68,8 @@ class ClusterConfig:
         ]
         return headers + self.impersonation_headers()
 
-    def api_client(self) -> Any:
-        """A new ``kubernetes.client.ApiClient``; the caller closes it."""
+    def open_api(self) -> ClusterApi:
+        """A new handle on the API server (its own connection pool); the caller closes it."""
         from kubernetes.client import ApiClient
 
         client = ApiClient(configuration=self.client_configuration)
@@ -76,7 +77,7 @@ class ClusterConfig:
         impersonation = self.impersonation_headers()
         if impersonation:
             _add_headers_to_every_request(client, impersonation)
-        return client
+        return ClusterApi(client)
 
 
 def _add_headers_to_every_request(client: Any, extra_headers: list[tuple[str, str]]) -> None:

@@ -9,8 +9,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
+from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
@@ -234,18 +234,10 @@ def _pprof_port(pod: ControllerPod) -> int:
     raise ProfilingUnavailable(f"profiling is off in pod {pod.name}: its controller has no {PPROF_FLAG}", hint=hint)
 
 
-def survey(api_client: Any, namespace: str, *, instance_id: str | None = None) -> Survey:
+def survey(api: ClusterApi, namespace: str, *, instance_id: str | None = None) -> Survey:
     """List the controller pods in ``namespace`` and read the leader-election Lease."""
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    listing = request_json(
-        api_client,
-        "GET",
-        f"/api/v1/namespaces/{namespace}/pods",
-        query=[("labelSelector", CONTROLLER_SELECTOR)],
-        what=f"list pods in namespace {namespace}",
-    )
-    pods = [p for p in (describe_pod(item) for item in listing.get("items") or []) if p is not None]
+    items = api.list_pods(namespace, CONTROLLER_SELECTOR)
+    pods = [p for p in (describe_pod(item) for item in items) if p is not None]
     if instance_id is not None:
         matching = [p for p in pods if p.instance_id == instance_id]
         if pods and not matching:
@@ -255,39 +247,14 @@ def survey(api_client: Any, namespace: str, *, instance_id: str | None = None) -
             )
         pods = matching
     lease_namespace = next((p.lease_namespace for p in pods if p.lease_namespace), None) or namespace
-    lease_name, holder, problem = read_lease_holder(api_client, lease_namespace, lease_names(instance_id))
+    lookup = api.find_lease(lease_namespace, lease_names(instance_id))
     return Survey(
         namespace=namespace,
         pods=tuple(pods),
-        lease_name=lease_name,
-        lease_holder=holder,
-        lease_problem=problem,
+        lease_name=lookup.name,
+        lease_holder=lookup.holder,
+        lease_problem=lookup.problem,
     )
-
-
-def read_lease_holder(api_client: Any, namespace: str, names: Sequence[str]) -> tuple[str, str | None, str | None]:
-    """``(lease name, holderIdentity or None, why there is no holder or None)``; never raises for a missing
-    or unreadable Lease, because one ready pod is still a usable answer."""
-    from kubectl_rollouts_profile.cluster.api import request_json
-    from kubectl_rollouts_profile.errors import AccessDenied
-
-    problem = None
-    for name in names:
-        try:
-            lease = request_json(
-                api_client,
-                "GET",
-                f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
-                what=f"get Lease {name}",
-            )
-        except TargetNotFound:
-            problem = f"Lease {namespace}/{name} not found"
-            continue
-        except AccessDenied as error:
-            return name, None, f"Lease {namespace}/{name} is not readable: {error}"
-        holder = (lease.get("spec") or {}).get("holderIdentity")
-        return name, holder or None, None if holder else f"Lease {namespace}/{name} has no holder"
-    return names[0], None, problem
 
 
 def _state(pod: ControllerPod) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kubectl_rollouts_profile.cluster.access import Permission
+from kubectl_rollouts_profile.cluster.api import ClusterApi
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.pprof.model import Profile
@@ -160,7 +161,7 @@ class BundleSources:
     base_url: str
     work_dir: Path
     fetch_metrics: Callable[[], bytes]
-    api_client: Any
+    api: ClusterApi
     namespace: str
     pod_name: str
     image: str
@@ -224,47 +225,33 @@ def _json(value: Any) -> bytes:
 
 
 def _get_pod(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    return request_json(sources.api_client, "GET", f"/api/v1/namespaces/{sources.namespace}/pods/{sources.pod_name}",
-                        what=f"get pod {sources.pod_name}")
+    return sources.api.get_pod(sources.namespace, sources.pod_name)
 
 
 def _events(sources: BundleSources) -> list[dict]:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    listing = request_json(
-        sources.api_client, "GET", f"/api/v1/namespaces/{sources.namespace}/events",
-        query=[("fieldSelector", f"involvedObject.name={sources.pod_name}")],
-        what=f"list events of pod {sources.pod_name}",
-    )
-    events = listing.get("items") or []
+    events = sources.api.list_events(sources.namespace, sources.pod_name)
     for event in events:
         (event.get("metadata") or {}).pop("managedFields", None)
     return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
 def _lease(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile.cluster.api import request_json
     from kubectl_rollouts_profile.errors import TargetNotFound
 
-    for name in sources.lease_names:
-        try:
-            lease = request_json(sources.api_client, "GET",
-                                 f"/apis/coordination.k8s.io/v1/namespaces/{sources.namespace}/leases/{name}",
-                                 what=f"get Lease {name}")
-        except TargetNotFound:
-            continue
-        (lease.get("metadata") or {}).pop("managedFields", None)
-        return lease
-    raise TargetNotFound(f"no leader-election Lease ({', '.join(sources.lease_names)}) in {sources.namespace}")
+    lookup = sources.api.find_lease(sources.namespace, sources.lease_names)
+    if lookup.error is not None:
+        raise lookup.error
+    if lookup.lease is None:
+        raise TargetNotFound(f"no leader-election Lease ({', '.join(sources.lease_names)}) in {sources.namespace}")
+    lease = dict(lookup.lease)
+    (lease.get("metadata") or {}).pop("managedFields", None)
+    return lease
 
 
 def _versions(sources: BundleSources) -> dict:
     from kubectl_rollouts_profile import __version__
-    from kubectl_rollouts_profile.cluster.api import request_json
 
-    server = request_json(sources.api_client, "GET", "/version", what="get the server version")
+    server = sources.api.server_version()
     return {
         "plugin": __version__,
         "server": {key: server.get(key) for key in ("major", "minor", "gitVersion", "platform")},
