@@ -58,7 +58,7 @@ def connect(
     ``keepalive_seconds``: websocket ping interval while idle (None: no pings).
     """
     from kubectl_rollouts_profile.cluster import tunnel as tunnels
-    from kubectl_rollouts_profile.cluster.locate import choose_target, survey
+    from kubectl_rollouts_profile.cluster.locate import await_leader, choose_target, survey
 
     config = resolve_config(request, env.environ)
     api = config.open_api()
@@ -70,7 +70,14 @@ def connect(
             if not access.ok:
                 raise access.denied_error()
         found = survey(api, config.namespace, instance_id=request.instance_id)
+        if request.pod is None:
+            found = await_leader(api, found, progress=env.message)
         target = choose_target(found, pod=request.pod, port=request.port)
+        if request.pod is None and found.stale_holder:
+            env.message(
+                f"warning: Lease {found.lease_name} still names pod {found.leader_name}, which is gone; "
+                f"profiling {target.pod_name}, the only ready controller pod"
+            )
         env.message(
             f"target: pod {target.namespace}/{target.pod_name}, {target.chosen_by}, pprof port {target.pprof_port}"
         )
