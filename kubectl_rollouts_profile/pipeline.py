@@ -170,7 +170,7 @@ def open_endpoint(
         if target.lock:
             lock = stack.enter_context(
                 capture_lock(
-                    connection.api_client,
+                    connection.api,
                     connection.target.namespace,
                     duration_seconds=lease_duration(lock_seconds),
                     timed=timed,

@@ -21,6 +21,7 @@ from kubectl_rollouts_profile import __version__, deliver
 from kubectl_rollouts_profile.capture import fetch_text
 from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.cluster.access import Permission
+from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.errors import (
     ConnectionFailed,
@@ -234,7 +235,7 @@ class BundleOutcome:
 class BundleSources:
     """Where the non-profile items come from: the cluster API and the controller pod."""
 
-    api_client: Any
+    api: ClusterApi
     namespace: str
     pod_name: str
     image: str
@@ -260,7 +261,7 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
         connection = endpoint.connection
         assert connection is not None  # a bundle always goes through the cluster
         pod = connection.target
-        sources = BundleSources(api_client=connection.api_client, namespace=pod.namespace, pod_name=pod.pod_name,
+        sources = BundleSources(api=connection.api, namespace=pod.namespace, pod_name=pod.pod_name,
                                 image=pod.image, lease_names=lease_names(cluster.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
         collector = Collector(Path(work_dir), on_item=on_item)
@@ -319,45 +320,29 @@ def _json(value: Any) -> bytes:
 
 
 def _get_pod(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    return request_json(sources.api_client, "GET", f"/api/v1/namespaces/{sources.namespace}/pods/{sources.pod_name}",
-                        what=f"get pod {sources.pod_name}")
+    return sources.api.get_pod(sources.namespace, sources.pod_name)
 
 
 def _events(sources: BundleSources) -> list[dict]:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    listing = request_json(
-        sources.api_client, "GET", f"/api/v1/namespaces/{sources.namespace}/events",
-        query=[("fieldSelector", f"involvedObject.name={sources.pod_name}")],
-        what=f"list events of pod {sources.pod_name}",
-    )
-    events = listing.get("items") or []
+    events = sources.api.list_events(sources.namespace, sources.pod_name)
     for event in events:
         (event.get("metadata") or {}).pop("managedFields", None)
     return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
 def _lease(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    for name in sources.lease_names:
-        try:
-            lease = request_json(sources.api_client, "GET",
-                                 f"/apis/coordination.k8s.io/v1/namespaces/{sources.namespace}/leases/{name}",
-                                 what=f"get Lease {name}")
-        except TargetNotFound:
-            continue
-        (lease.get("metadata") or {}).pop("managedFields", None)
-        return lease
-    raise TargetNotFound(f"no leader-election Lease ({', '.join(sources.lease_names)}) in {sources.namespace}")
+    lookup = sources.api.find_lease(sources.namespace, sources.lease_names)
+    if lookup.error is not None:
+        raise lookup.error
+    if lookup.lease is None:
+        raise TargetNotFound(f"no leader-election Lease ({', '.join(sources.lease_names)}) in {sources.namespace}")
+    lease = dict(lookup.lease)
+    (lease.get("metadata") or {}).pop("managedFields", None)
+    return lease
 
 
 def _versions(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    server = request_json(sources.api_client, "GET", "/version", what="get the server version")
+    server = sources.api.server_version()
     return {
         "plugin": __version__,
         "server": {key: server.get(key) for key in ("major", "minor", "gitVersion", "platform")},
