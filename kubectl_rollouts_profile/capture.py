@@ -24,11 +24,11 @@ from kubectl_rollouts_profile.errors import (
     ProfilingUnavailable,
     TargetBusy,
 )
+from kubectl_rollouts_profile.pprof.decode import decode_profile
+from kubectl_rollouts_profile.pprof.model import Profile
 
 if TYPE_CHECKING:
     import requests
-
-    from kubectl_rollouts_profile.pprof.model import Profile
 
 CONNECT_TIMEOUT = 5.0
 READ_MARGIN = 20.0  # seconds the server may take beyond the capture duration to answer
@@ -323,8 +323,6 @@ def check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[Profil
         return None, ()
     if head[:2] != b"\x1f\x8b":
         raise ProfileError("decompressing profile: not gzip data (no gzip magic)")
-    from kubectl_rollouts_profile.pprof.decode import decode_profile
-
     profile = decode_profile(path.read_bytes())
     warnings: tuple[str, ...] = ()
     if profile.sample_count == 0 and kind.name in RATE_SETTERS:

@@ -10,26 +10,27 @@ CLI only turns flags into specs and reports the outcome.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from kubectl_rollouts_profile import capture, deliver
 from kubectl_rollouts_profile.catalog import ProfileKind
+from kubectl_rollouts_profile.cluster import Connection, connect
+from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
 from kubectl_rollouts_profile.export import get_renderer
-
-if TYPE_CHECKING:
-    from kubectl_rollouts_profile.cluster import Connection
-    from kubectl_rollouts_profile.cluster.access import Permission
-    from kubectl_rollouts_profile.pprof.model import Profile
-    from kubectl_rollouts_profile.runbook.lock import CaptureLock
+from kubectl_rollouts_profile.pprof.encode import encode_profile
+from kubectl_rollouts_profile.pprof.model import Profile
+from kubectl_rollouts_profile.pprof.transform import redact
+from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
 
 DEFAULT_MAX_BYTES = capture.DEFAULT_MAX_BYTES
 
@@ -161,9 +162,6 @@ def open_endpoint(
         base_url, target_name = parse_url(target.url)
         yield Endpoint(base_url=base_url, target_name=target_name, where=base_url)
         return
-    from kubectl_rollouts_profile.cluster import connect
-    from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, capture_lock, lease_duration
-
     rules = (*extra_rules, *(LOCK_RULES if target.lock else ()))
     with connect(target.cluster, env=env, extra_rules=rules) as connection, contextlib.ExitStack() as stack:
         lock = None
@@ -258,17 +256,12 @@ def _staged(directory: Path | None) -> Iterator[deliver.StagedFile]:
         with deliver.staged(directory) as staged:
             yield staged
         return
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="rollouts-profile-") as private, deliver.staged(Path(private)) as staged:
         yield staged
 
 
 def _redacted(profile: Profile, staged: deliver.StagedFile) -> Profile:
     """Rewrite the staged file without label values, file names, paths and build IDs (the exports follow)."""
-    from kubectl_rollouts_profile.pprof.encode import encode_profile
-    from kubectl_rollouts_profile.pprof.transform import redact
-
     redacted = redact(profile)
     staged.rewrite(encode_profile(redacted))
     return redacted

@@ -15,12 +15,13 @@ from typing import Any
 
 import click
 
-from kubectl_rollouts_profile import pipeline
+from kubectl_rollouts_profile import pipeline, viewer
 from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
+from kubectl_rollouts_profile.export import RENDERERS, render
 from kubectl_rollouts_profile.runbook import trend
 
 DEFAULT_MAX_BYTES = pipeline.DEFAULT_MAX_BYTES
@@ -183,8 +184,6 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
 
 
 def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool) -> tuple[str, ...]:
-    from kubectl_rollouts_profile.export import RENDERERS
-
     if not given:
         return DEFAULT_EXPORTS if kind.pprof_format and not to_stdout else ()
     names = [name.strip() for value in given for name in value.split(",") if name.strip()]
@@ -212,8 +211,6 @@ def run_capture_command(env: Environment, command: CaptureCommand) -> None:
         env.message(f"warning: {warning}")
     _report(env, command, outcome)
     if command.report.top and outcome.profile is not None:
-        from kubectl_rollouts_profile.export import render
-
         title = f"{outcome.target_name} {outcome.kind.name}"
         env.result(render(outcome.profile, "top", title=title).decode().rstrip("\n"))
     if outcome.missing:
@@ -228,8 +225,6 @@ def _maybe_open(env: Environment, report: ReportOptions, files: dict[str, str]) 
     wanted = report.open_viewer
     if wanted is False or (wanted is None and (report.as_json or report.quiet)):
         return
-    from kubectl_rollouts_profile import viewer
-
     if wanted is None and not viewer.person_present(env):
         return
     if path is None:

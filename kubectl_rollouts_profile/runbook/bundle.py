@@ -23,6 +23,8 @@ from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
+from kubectl_rollouts_profile.cluster.locate import lease_names
+from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
 from kubectl_rollouts_profile.errors import (
     ConnectionFailed,
     ProfilingUnavailable,
@@ -246,8 +248,6 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
                on_item: Callable[[BundleItem], None] | None = None) -> BundleOutcome:
     """Check where the archive goes, take the capture lock (cooldown included), collect every item through one
     tunnel (the metrics through a second one), and write the archive. A failed item is recorded, not raised."""
-    from kubectl_rollouts_profile.cluster.locate import lease_names
-
     destination = spec.destination
     if destination.name is not None:
         deliver.check_target(destination.directory / destination.name, force=destination.force)
@@ -275,8 +275,6 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
 
 
 def _fetch_metrics(connection: Any) -> bytes:
-    from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
-
     pod = connection.target
     if pod.metrics_port is None:
         raise UsageError("the controller's metrics port is unknown")

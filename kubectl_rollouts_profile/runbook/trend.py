@@ -9,10 +9,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.deliver import check_directory
+from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.pipeline import (
     DEFAULT_MAX_BYTES,
     CaptureSpec,
@@ -21,10 +21,7 @@ from kubectl_rollouts_profile.pipeline import (
     open_endpoint,
     run_capture,
 )
-
-if TYPE_CHECKING:
-    from kubectl_rollouts_profile.environment import Environment
-    from kubectl_rollouts_profile.pprof.model import Profile
+from kubectl_rollouts_profile.pprof.model import Profile
 
 
 @dataclass(frozen=True)
