@@ -137,8 +137,9 @@ def test_pod_deleted_after_connecting_is_target_not_found(argo_cluster, tmp_path
 def test_keepalive_pings_survive_an_idle_timeout(argo_cluster, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    argo_cluster.server.portforward_idle_timeout = 1.0
-    # A 3-second cpu profile sends nothing until it ends: only the pings keep the forward alive.
+    argo_cluster.server.lb_idle_timeout = 1.0
+    # A load balancer in front (any frame counts): a 3-second cpu profile sends nothing until it ends, so only the
+    # pings keep the forward alive.
     with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=0.2) as connection:
         result = fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
         assert result.sample_count is not None
