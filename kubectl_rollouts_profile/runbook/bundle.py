@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -257,14 +256,14 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
     target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds)
     # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
     with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES) as endpoint, \
-            tempfile.TemporaryDirectory(prefix=".rollouts-profile-bundle-", dir=destination.directory) as work_dir:
+            deliver.work_directory(destination.directory, prefix=".rollouts-profile-bundle-") as work_dir:
         connection = endpoint.connection
         assert connection is not None  # a bundle always goes through the cluster
         pod = connection.target
         sources = BundleSources(api=connection.api, namespace=pod.namespace, pod_name=pod.pod_name,
                                 image=pod.image, lease_names=lease_names(cluster.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
-        collector = Collector(Path(work_dir), on_item=on_item)
+        collector = Collector(work_dir, on_item=on_item)
         collect(endpoint, sources, spec, collector, fetch_metrics=lambda: _fetch_metrics(connection))
         stem = deliver.default_stem(pod.pod_name, "bundle", created)
         manifest = build_manifest(collector, name=destination.name.removesuffix(".tar.gz") if destination.name
