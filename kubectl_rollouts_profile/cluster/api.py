@@ -17,7 +17,9 @@ from kubectl_rollouts_profile.errors import (
     TargetNotFound,
 )
 
-REQUEST_TIMEOUT_SECONDS = 30
+# Used only for a client that does not carry its own budget (see ClusterConfig.api_client).
+REQUEST_TIMEOUT_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def request_json(
@@ -58,18 +60,30 @@ def send(
         body=body,
         auth_settings=["BearerToken"],
     )
+    budget = float(getattr(api_client, "request_timeout_seconds", REQUEST_TIMEOUT_SECONDS))
+    connect = min(float(getattr(api_client, "connect_timeout_seconds", CONNECT_TIMEOUT_SECONDS)), budget)
+    host = api_client.configuration.host
+    hint = "check the kubeconfig context (--context) and that the cluster is reachable (--request-timeout: the budget)"
     try:
+        # A (connect, read) pair, and the client is built with retries off (ClusterConfig.api_client): the whole
+        # request ends within ``budget``, instead of urllib3 retrying a dead server for minutes.
         response = api_client.call_api(
-            method, url, header_params=headers, body=serialized_body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            method, url, header_params=headers, body=serialized_body, _request_timeout=(connect, budget)
         )
         response.read()
-    except urllib3.exceptions.HTTPError as error:
+    except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError) as error:
         raise ConnectionFailed(
-            f"cannot reach the API server {api_client.configuration.host} ({what}): {_reason(error)}",
-            hint="check the kubeconfig context (--context) and that the cluster is reachable",
+            f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
         ) from error
+    except urllib3.exceptions.HTTPError as error:
+        reason = _reason(error)
+        if isinstance(getattr(error, "reason", None), urllib3.exceptions.TimeoutError):
+            raise ConnectionFailed(
+                f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
+            ) from error
+        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {reason}", hint=hint) from error
     except OSError as error:
-        raise ConnectionFailed(f"cannot reach the API server {api_client.configuration.host}: {error}") from error
+        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {error}", hint=hint) from error
     text = response.data.decode("utf-8", "replace") if response.data else ""
     if not (200 <= response.status < 300 or response.status in answers):
         raise api_error(response.status, text, what)
@@ -108,4 +122,7 @@ def status_message(body: str) -> str:
 def _reason(error: Exception) -> str:
     # urllib3 wraps the interesting part (refused, TLS failure) a level or two down.
     reason = getattr(error, "reason", None)
-    return str(reason or error)
+    text = str(reason or error)
+    if "Connection refused" in text or "[Errno 111]" in text:
+        return "connection refused"
+    return text

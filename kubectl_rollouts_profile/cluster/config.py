@@ -10,10 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubectl_rollouts_profile.cluster.kubeconfig_check import check_kubeconfig_file, check_token
 from kubectl_rollouts_profile.errors import ConnectionFailed, UsageError
 
 DEFAULT_NAMESPACE = "argo-rollouts"
 SERVICEACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+# One budget for each API request: connecting (TCP + TLS) gets at most CONNECT_TIMEOUT_SECONDS of it, and nothing
+# is retried, so an unreachable API server fails within the budget the message states.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class ClusterRequest:
     port: int | None = None
     instance_id: str | None = None
     skip_preflight: bool = False
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,11 @@ class ClusterConfig:
     impersonate_user: str | None = None
     impersonate_groups: tuple[str, ...] = ()
     client_configuration: Any = field(default=None, repr=False, compare=False)
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+
+    @property
+    def connect_timeout_seconds(self) -> float:
+        return min(CONNECT_TIMEOUT_SECONDS, self.request_timeout_seconds)
 
     @property
     def subject(self) -> str:
@@ -71,8 +82,11 @@ class ClusterConfig:
         """A new ``kubernetes.client.ApiClient``; the caller closes it."""
         from kubernetes.client import ApiClient
 
-        client = ApiClient(configuration=self.client_configuration)
+        client: Any = ApiClient(configuration=self.client_configuration)
         client.user_agent = "kubectl-rollouts-profile"
+        # Read by cluster.api.send for every request (and named in its timeout message).
+        client.request_timeout_seconds = self.request_timeout_seconds
+        client.connect_timeout_seconds = self.connect_timeout_seconds
         impersonation = self.impersonation_headers()
         if impersonation:
             _add_headers_to_every_request(client, impersonation)
@@ -122,6 +136,11 @@ def resolve_config(
             "no cluster configuration: no kubeconfig file and not running inside a pod",
             hint="pass --kubeconfig PATH or set KUBECONFIG",
         )
+    import urllib3
+
+    # No retries: each request gets one attempt within the budget (urllib3 would otherwise retry a dead server
+    # three more times, each with its own timeout: ~2 minutes instead of the budget the message states).
+    client_configuration.retries = urllib3.Retry(total=0, redirect=False, raise_on_redirect=False)
     return ClusterConfig(
         server=client_configuration.host,
         namespace=request.namespace,
@@ -130,6 +149,7 @@ def resolve_config(
         impersonate_user=request.as_user,
         impersonate_groups=tuple(request.as_groups),
         client_configuration=client_configuration,
+        request_timeout_seconds=request.request_timeout_seconds,
     )
 
 
@@ -154,8 +174,13 @@ def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | 
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
+    # Each file's shape is checked first, so a wrong type names its file and field instead of failing deep
+    # inside the loader (or, for a bad token, only when the first request is sent).
+    for path in paths:
+        check_kubeconfig_file(Path(path))
+    shown = os.pathsep.join(paths)
     try:
-        merged = KubeConfigMerger(os.pathsep.join(paths))
+        merged = KubeConfigMerger(shown)
         if merged.config is None:
             raise ConfigException("no configuration in the file")
         loader = KubeConfigLoader(
@@ -167,10 +192,19 @@ def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | 
         client_configuration = Configuration()
         loader.load_and_set(client_configuration)
     except ConfigException as error:
-        raise UsageError(f"cannot use kubeconfig {os.pathsep.join(paths)}: {error}") from error
-    except (KeyError, TypeError, ValueError) as error:
-        raise UsageError(f"kubeconfig {os.pathsep.join(paths)} is malformed: {error!r}") from error
-    return client_configuration, loader.current_context.get("name")
+        raise UsageError(f"cannot use kubeconfig {shown}: {error}") from error
+    except Exception as error:
+        # The loader's own messages may quote the file's values (credentials among them): only the type is shown.
+        raise UsageError(
+            f"kubeconfig {shown} is malformed ({type(error).__name__} while loading it)",
+            hint="check it with `kubectl config view`",
+        ) from error
+    context_name = loader.current_context.get("name")
+    _trim_token(client_configuration, where=f"kubeconfig {shown}: the token of context {context_name}")
+    if not client_configuration.host:
+        raise UsageError(f"kubeconfig {shown}: the cluster of context {context_name} has no server",
+                         hint="set clusters[].cluster.server")
+    return client_configuration, context_name
 
 
 def _load_in_cluster(environ: Mapping[str, str], serviceaccount_dir: Path) -> Any:
@@ -187,4 +221,29 @@ def _load_in_cluster(environ: Mapping[str, str], serviceaccount_dir: Path) -> An
         ).load_and_set(client_configuration)
     except ConfigException as error:
         raise ConnectionFailed(f"cannot use the in-cluster ServiceAccount: {error}") from error
+    _trim_token(client_configuration, where=f"the ServiceAccount token {serviceaccount_dir / 'token'}")
     return client_configuration
+
+
+def _trim_token(client_configuration: Any, *, where: str) -> None:
+    """Trim whitespace around the bearer token as client-go does (a token file written by ``echo`` ends in a
+    newline, which no HTTP header may carry), now and every time the client reloads it; refuse a token that is
+    still not a valid header value. ``where`` names the token's source in the error (never the token)."""
+    def trim(configuration: Any) -> None:
+        value = configuration.api_key.get("BearerToken")
+        if isinstance(value, str):
+            scheme, _, credential = value.strip().partition(" ")
+            configuration.api_key["BearerToken"] = f"{scheme} {credential.strip()}" if credential else scheme
+
+    reload = client_configuration.refresh_api_key_hook
+
+    def reload_and_trim(configuration: Any) -> None:
+        if reload is not None:
+            reload(configuration)
+        trim(configuration)
+
+    trim(client_configuration)
+    client_configuration.refresh_api_key_hook = reload_and_trim
+    value = client_configuration.api_key.get("BearerToken")
+    if isinstance(value, str):
+        check_token(value.partition(" ")[2], where=where)

@@ -28,8 +28,8 @@ from kubectl_rollouts_profile.errors import (
 
 LOOPBACK = "127.0.0.1"
 PORTFORWARD_PROTOCOL = "v4.channel.k8s.io"
-KEEPALIVE_SECONDS = 15.0
-CONNECT_TIMEOUT_SECONDS = 30.0
+# Pings cost a few bytes; proxies and load balancers cut idle connections after as little as 10 s.
+KEEPALIVE_SECONDS = 5.0
 _DATA, _ERROR = 0, 1
 # When several things went wrong, report the most specific one.
 _PRIORITY = (ProfilingUnavailable, TargetNotFound, AccessDenied, ConnectionFailed)
@@ -65,6 +65,7 @@ class Tunnel:
         self._closed = threading.Event()
         self._listener: socket.socket | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
+        self._handshakes_waiting = 0  # websocket upgrades sent to the API server and not answered yet
 
     @property
     def base_url(self) -> str:
@@ -112,14 +113,20 @@ class Tunnel:
         self._wake_writer.close()
 
     def failure(self) -> RolloutsProfileError | None:
-        """The most specific problem the bridges recorded, or None."""
+        """The most specific problem the bridges recorded, or None. With nothing recorded yet but a websocket
+        upgrade still unanswered, the API server is the one not answering (not the pod behind it)."""
         with self._lock:
             failures = list(self._failures)
+            waiting = self._handshakes_waiting
         for kind in _PRIORITY:
             for failure in failures:
                 if isinstance(failure, kind):
                     return failure
-        return failures[0] if failures else None
+        if failures:
+            return failures[0]
+        if waiting:
+            return self._handshake_unanswered("has not answered")
+        return None
 
     def translate(self, error: BaseException) -> RolloutsProfileError | None:
         """The error to raise instead of ``error`` (raised by code using the tunnel), or None to keep it."""
@@ -248,7 +255,7 @@ class Tunnel:
         )
 
     def _open_websocket(self) -> Any:
-        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
+        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException, WebSocketTimeoutException
 
         from kubectl_rollouts_profile.cluster.api import api_error
 
@@ -264,20 +271,37 @@ class Tunnel:
             sockopt=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         what = f"port-forward to pod {self.namespace}/{self.pod}"
+        with self._lock:
+            self._handshakes_waiting += 1
         try:
             websocket.connect(
                 url,
                 header=[f"{name}: {value}" for name, value in self.config.auth_headers()],
                 subprotocols=[PORTFORWARD_PROTOCOL],
-                timeout=CONNECT_TIMEOUT_SECONDS,
+                timeout=self.config.request_timeout_seconds,
             )
         except WebSocketBadStatusException as error:
             body = error.resp_body.decode("utf-8", "replace") if isinstance(error.resp_body, bytes) else ""
             raise api_error(error.status_code, body or str(error), what) from error
+        except (WebSocketTimeoutException, TimeoutError) as error:
+            raise self._handshake_unanswered("did not answer") from error
         except (OSError, WebSocketException) as error:
-            raise ConnectionFailed(f"{what}: cannot open the websocket: {error}") from error
+            detail = "connection refused" if isinstance(error, ConnectionRefusedError) else str(error)
+            raise ConnectionFailed(f"{what}: cannot open the websocket to the API server {host}: {detail}") from error
+        finally:
+            with self._lock:
+                self._handshakes_waiting -= 1
         websocket.settimeout(None)
         return websocket
+
+    def _handshake_unanswered(self, verb: str) -> ConnectionFailed:
+        host = self.config.client_configuration.host.rstrip("/")
+        return ConnectionFailed(
+            f"the API server {host} {verb} the port-forward request (websocket upgrade) to pod "
+            f"{self.namespace}/{self.pod} within {self.config.request_timeout_seconds:g}s",
+            hint="the API server is overloaded or unreachable; check `kubectl get --raw /readyz`, then retry "
+            "(--request-timeout sets the budget)",
+        )
 
 
 @contextmanager
