@@ -90,6 +90,10 @@ def send(
     try:
         return response.status, (json.loads(text) if text else {})
     except ValueError as error:
+        if not 200 <= response.status < 300:
+            # An answered failure without a Status (e.g. the plain "404 page not found" of a path no API group
+            # serves): the caller gets its first line as the message.
+            return response.status, {"message": status_message(text)}
         raise ConnectionFailed(f"the API server answered {what} with something that is not JSON") from error
 
 

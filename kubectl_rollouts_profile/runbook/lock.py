@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kubectl_rollouts_profile.cluster.access import LOCK_LEASE_NAME, lock_permissions
-from kubectl_rollouts_profile.errors import TargetBusy, TargetNotFound
+from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, TargetNotFound
 
 LEASE_NAME = LOCK_LEASE_NAME
 LAST_TIMED_END = "rollouts-profile/last-timed-capture-end"
@@ -87,6 +87,13 @@ def _call(api_client: Any, method: str, path: str, body: dict | None = None) -> 
     return send(api_client, method, path, what=f"{method.lower()} Lease {LEASE_NAME}", body=body, answers=(404, 409))
 
 
+def _is_missing_object(status: dict, kind: str) -> bool:
+    """True when a 404 Status says an object of ``kind`` (plural, e.g. "leases", "namespaces") does not exist, as
+    opposed to the path not being served at all (plain "404 page not found", no details)."""
+    details = status.get("details") if isinstance(status, dict) else None
+    return isinstance(details, dict) and details.get("kind") == kind
+
+
 def _since(moment: datetime | None) -> str:
     return f"since {format_time(moment)}" if moment else "since an unknown time"
 
@@ -111,6 +118,8 @@ class CaptureLock:
     def acquire(self, cooldown_seconds: float = 0) -> None:
         now = datetime.now(timezone.utc)
         status, lease = _call(self.api_client, "GET", self.path)
+        if status == 404 and not _is_missing_object(lease, "leases"):
+            raise self._not_served(lease)
         if status == 404:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -120,10 +129,11 @@ class CaptureLock:
             }
             status, lease = _call(self.api_client, "POST", _API.format(namespace=self.namespace), body)
             if status == 409:
-                raise TargetBusy("another capture took the capture lock at the same moment",
-                                 hint=f"retry later; see `kubectl get lease {LEASE_NAME} -n {self.namespace}`")
-            if status == 404:
+                raise self._lost_race()
+            if status == 404 and _is_missing_object(lease, "namespaces"):
                 raise TargetNotFound(f"cannot create the capture lock: namespace {self.namespace} not found")
+            if status == 404:
+                raise self._not_served(lease)
             self.lease = lease
             return
         state = read_state(lease)
@@ -145,11 +155,38 @@ class CaptureLock:
         lease["spec"] = {**(lease.get("spec") or {}), **self._held_spec(now, transitions=transitions + 1)}
         status, updated = _call(self.api_client, "PUT", self.path, lease)
         if status == 409:
-            raise TargetBusy("another capture took the capture lock at the same moment",
-                             hint="retry when it has finished")
+            raise self._lost_race()
         if status == 404:
             raise TargetBusy("the capture lock was deleted while being taken", hint="retry")
         self.lease = updated
+
+    def _lost_race(self) -> TargetBusy:
+        """Another runbook wrote the Lease between our read and our write: say who holds it now (read again)."""
+        where = f"Lease {self.namespace}/{LEASE_NAME}"
+        try:
+            status, lease = _call(self.api_client, "GET", self.path)
+        except RolloutsProfileError:
+            status, lease = 0, {}
+        state = read_state(lease) if status == 200 else None
+        if state is not None and state.holder:
+            return TargetBusy(
+                f"another capture took the capture lock at the same moment: {where} is held by {state.holder} "
+                f"{_since(state.acquired)}",
+                hint="wait for that capture to finish, then retry",
+            )
+        return TargetBusy(
+            f"another capture took the capture lock at the same moment ({where})",
+            hint=f"retry later; see `kubectl get lease {LEASE_NAME} -n {self.namespace}`",
+        )
+
+    def _not_served(self, answer: dict) -> TargetNotFound:
+        message = str(answer.get("message") or "404").strip()
+        return TargetNotFound(
+            f"cannot use the capture lock: the API server does not serve coordination.k8s.io/v1 Leases "
+            f"in namespace {self.namespace} ({message})",
+            hint="check `kubectl api-resources --api-group=coordination.k8s.io`; "
+            "without Leases, run without --lock and --cooldown",
+        )
 
     def _held_spec(self, now: datetime, *, transitions: int) -> dict:
         return {

@@ -108,6 +108,10 @@ NOT_FOUND_PATH = ApiError(
     {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]},
 )
 UNAUTHORIZED = ApiError(401, "Unauthorized", "Unauthorized")
+# What the real server's last handler (apiserver's notfoundhandler, after authorization) answers for a path no API
+# group serves: Go's http.NotFound, plain text. (client-go turns it into "the server could not find the requested
+# resource" for kubectl.)
+PAGE_NOT_FOUND = ApiError(404, "NotFound", "404 page not found\n", plain=True)
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,8 @@ class KubeApiServer:
         self.git_version = git_version
         # Settable while running: a port-forward with no frame in either direction for this long is cut.
         self.portforward_idle_timeout = portforward_idle_timeout
+        # Settable while running: API groups (e.g. "coordination.k8s.io") this server acts as if it did not serve.
+        self.unserved_groups: set[str] = set()
         self._own_workdir = workdir is None
         self._workdir = Path(tempfile.mkdtemp(prefix="kubeapi-")) if workdir is None else workdir
         self._lock = threading.RLock()
@@ -440,6 +446,7 @@ class KubeApiServer:
     def reset(self) -> None:
         """Back to an empty cluster: the default namespaces, the bootstrap RBAC roles and the admin user."""
         with self._lock:
+            self.unserved_groups.clear()
             self._objects.clear()
             self._routes.clear()
             self._tokens.clear()
@@ -468,6 +475,8 @@ class KubeApiServer:
                 self.requests.append((request.method, request.path_qs, user.name))
             if info.resource is None:
                 self._authorize(Attributes(user=user, verb=info.verb, resource_request=False, path=info.path))
+                if info.group and info.group in self.unserved_groups:
+                    raise PAGE_NOT_FOUND
                 return web.json_response(self._discovery(request, info))
             attributes = Attributes(
                 user=user, verb=info.verb, namespace=info.namespace, api_group=info.group,
@@ -475,6 +484,8 @@ class KubeApiServer:
                 name=info.name,
             )
             self._authorize(attributes)
+            if info.group in self.unserved_groups:
+                raise PAGE_NOT_FOUND
             if info.subresource == "portforward":
                 return await self._portforward(request, info, attributes)
             body = await request.read() if request.method in ("POST", "PUT", "PATCH") else b""
