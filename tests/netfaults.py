@@ -172,6 +172,12 @@ class FaultRelay:
     def freeze(self) -> None:
         self._frozen.set()
 
+    @property
+    def frozen_connections(self) -> int:
+        """How many connections were accepted (and never answered) since ``freeze()``."""
+        with self._guard:
+            return len(self._held)
+
     def _accept(self) -> None:
         while not self._closed.is_set():
             try:

@@ -71,13 +71,13 @@ def send(
             method, url, header_params=headers, body=serialized_body, _request_timeout=(connect, budget)
         )
         response.read()
-    except (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError) as error:
-        raise ConnectionFailed(
-            f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
-        ) from error
     except urllib3.exceptions.HTTPError as error:
         reason = _reason(error)
-        if isinstance(getattr(error, "reason", None), urllib3.exceptions.TimeoutError):
+        cause = getattr(error, "reason", None) or error
+        # NewConnectionError (refused, unreachable) is a subclass of ConnectTimeoutError in urllib3 2.
+        if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+            cause, urllib3.exceptions.NewConnectionError
+        ):
             raise ConnectionFailed(
                 f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
             ) from error

@@ -170,7 +170,6 @@ def _kubeconfig_paths(request: ClusterRequest, environ: Mapping[str, str], home:
 
 
 def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | None]:
-    from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
@@ -189,7 +188,7 @@ def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | 
             config_base_path=None,
             config_persister=None,
         )
-        client_configuration = Configuration()
+        client_configuration = _new_configuration()
         loader.load_and_set(client_configuration)
     except ConfigException as error:
         raise UsageError(f"cannot use kubeconfig {shown}: {error}") from error
@@ -200,7 +199,7 @@ def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | 
             hint="check it with `kubectl config view`",
         ) from error
     context_name = loader.current_context.get("name")
-    _trim_token(client_configuration, where=f"kubeconfig {shown}: the token of context {context_name}")
+    _check_token(client_configuration, where=f"kubeconfig {shown}: the token of context {context_name}")
     if not client_configuration.host:
         raise UsageError(f"kubeconfig {shown}: the cluster of context {context_name} has no server",
                          hint="set clusters[].cluster.server")
@@ -208,11 +207,10 @@ def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | 
 
 
 def _load_in_cluster(environ: Mapping[str, str], serviceaccount_dir: Path) -> Any:
-    from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.incluster_config import InClusterConfigLoader
 
-    client_configuration = Configuration()
+    client_configuration = _new_configuration()
     try:
         InClusterConfigLoader(
             token_filename=str(serviceaccount_dir / "token"),
@@ -221,29 +219,29 @@ def _load_in_cluster(environ: Mapping[str, str], serviceaccount_dir: Path) -> An
         ).load_and_set(client_configuration)
     except ConfigException as error:
         raise ConnectionFailed(f"cannot use the in-cluster ServiceAccount: {error}") from error
-    _trim_token(client_configuration, where=f"the ServiceAccount token {serviceaccount_dir / 'token'}")
+    _check_token(client_configuration, where=f"the ServiceAccount token {serviceaccount_dir / 'token'}")
     return client_configuration
 
 
-def _trim_token(client_configuration: Any, *, where: str) -> None:
-    """Trim whitespace around the bearer token as client-go does (a token file written by ``echo`` ends in a
-    newline, which no HTTP header may carry), now and every time the client reloads it; refuse a token that is
-    still not a valid header value. ``where`` names the token's source in the error (never the token)."""
-    def trim(configuration: Any) -> None:
-        value = configuration.api_key.get("BearerToken")
-        if isinstance(value, str):
+def _new_configuration() -> Any:
+    """A ``kubernetes.client.Configuration`` whose bearer token is trimmed of surrounding whitespace each time it is
+    read, as client-go trims tokens: a token file written by ``echo`` ends in a newline, which no HTTP header may
+    carry. At the point of use, because the client's loaders put the raw token back whenever they reload it."""
+    from kubernetes.client import Configuration
+
+    class TrimmedTokenConfiguration(Configuration):
+        def get_api_key_with_prefix(self, identifier: str, alias: str | None = None) -> str | None:
+            value = super().get_api_key_with_prefix(identifier, alias)
+            if not value:
+                return value
             scheme, _, credential = value.strip().partition(" ")
-            configuration.api_key["BearerToken"] = f"{scheme} {credential.strip()}" if credential else scheme
+            return f"{scheme} {credential.strip()}" if credential.strip() else scheme
 
-    reload = client_configuration.refresh_api_key_hook
+    return TrimmedTokenConfiguration()
 
-    def reload_and_trim(configuration: Any) -> None:
-        if reload is not None:
-            reload(configuration)
-        trim(configuration)
 
-    trim(client_configuration)
-    client_configuration.refresh_api_key_hook = reload_and_trim
-    value = client_configuration.api_key.get("BearerToken")
-    if isinstance(value, str):
+def _check_token(client_configuration: Any, *, where: str) -> None:
+    """Refuse a token that, even trimmed, is no valid header value; ``where`` names its source (never the token)."""
+    value = client_configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+    if value:
         check_token(value.partition(" ")[2], where=where)
