@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubectl_rollouts_profile.cluster.kubeconfig_check import check_kubeconfig_file, check_token
+from kubectl_rollouts_profile.cluster.kubeconfig_check import check_kubeconfig_file, check_token, mask
 from kubectl_rollouts_profile.errors import ConnectionFailed, UsageError
 
 DEFAULT_NAMESPACE = "argo-rollouts"
@@ -82,7 +82,13 @@ class ClusterConfig:
         """A new ``kubernetes.client.ApiClient``; the caller closes it."""
         from kubernetes.client import ApiClient
 
-        client: Any = ApiClient(configuration=self.client_configuration)
+        try:
+            client: Any = ApiClient(configuration=self.client_configuration)
+        except Exception as error:  # e.g. a proxy URL urllib3 cannot use; its message may quote credentials
+            raise UsageError(
+                f"cannot use the connection settings of {self.source} ({type(error).__name__})",
+                hint="check the cluster's proxy-url and TLS settings in the kubeconfig",
+            ) from error
         client.user_agent = "kubectl-rollouts-profile"
         # Read by cluster.api.send for every request (and named in its timeout message).
         client.request_timeout_seconds = self.request_timeout_seconds
@@ -175,8 +181,7 @@ def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | 
 
     # Each file's shape is checked first, so a wrong type names its file and field instead of failing deep
     # inside the loader (or, for a bad token, only when the first request is sent).
-    for path in paths:
-        check_kubeconfig_file(Path(path))
+    secrets = tuple(secret for path in paths for secret in check_kubeconfig_file(Path(path)))
     shown = os.pathsep.join(paths)
     try:
         merged = KubeConfigMerger(shown)
@@ -191,7 +196,8 @@ def _load_kubeconfig(paths: list[str], context: str | None) -> tuple[Any, str | 
         client_configuration = _new_configuration()
         loader.load_and_set(client_configuration)
     except ConfigException as error:
-        raise UsageError(f"cannot use kubeconfig {shown}: {error}") from error
+        # The loader's messages may quote a whole user entry, credentials included.
+        raise UsageError(f"cannot use kubeconfig {shown}: {mask(str(error), secrets)}") from error
     except Exception as error:
         # The loader's own messages may quote the file's values (credentials among them): only the type is shown.
         raise UsageError(

@@ -45,8 +45,9 @@ _BASE64_FIELDS = ("certificate-authority-data", "client-certificate-data", "clie
 _TYPE_NAMES = {str: "a string", bool: "true or false", dict: "a mapping", list: "a list"}
 
 
-def check_kubeconfig_file(path: Path) -> None:
-    """Raise UsageError (exit 2) naming ``path`` and the field when the file is not a well-formed kubeconfig."""
+def check_kubeconfig_file(path: Path) -> tuple[str, ...]:
+    """Raise UsageError (exit 2) naming ``path`` and the field when the file is not a well-formed kubeconfig;
+    return the credential strings it holds (for masking them in messages quoted from elsewhere)."""
     import yaml
 
     try:
@@ -63,7 +64,7 @@ def check_kubeconfig_file(path: Path) -> None:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise UsageError(f"kubeconfig {path} is not valid YAML{where}", hint=_HINT) from error
     if document is None:
-        return
+        return ()
     if not isinstance(document, dict):
         raise _malformed(path, "the top level", "is not a mapping")
     current = document.get("current-context")
@@ -71,6 +72,29 @@ def check_kubeconfig_file(path: Path) -> None:
         raise _malformed(path, "current-context", "is not a string")
     for section, inner, fields in _SECTIONS:
         _check_section(path, document.get(section), section, inner, fields)
+    return tuple(sorted(_strings_in(document.get("users")), key=len, reverse=True))
+
+
+def mask(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret replaced, and any quoted mapping (the loader prints whole entries) elided."""
+    import re
+
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return re.sub(r"\{.*\}", "{...}", text)
+
+
+def _strings_in(value: Any) -> set[str]:
+    """Every string in a users section (tokens, passwords, keys, exec and auth-provider settings), long enough to
+    be a credential."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        return {value, stripped} - {""} if len(stripped) >= 4 else set()
+    if isinstance(value, dict):
+        return set().union(*(_strings_in(item) for item in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings_in(item) for item in value)) if value else set()
+    return set()
 
 
 def check_token(token: str, *, where: str) -> None:
@@ -111,6 +135,19 @@ def _check_section(path: Path, entries: Any, section: str, inner: str, fields: d
             check_token(body["token"].strip(), where=f"kubeconfig {path}: {label}.user.token")
         if section == "clusters" and "server" in body and not body["server"]:
             raise _malformed(path, f"{label}.cluster.server", "is empty")
+        if section == "clusters" and isinstance(body.get("proxy-url"), str) and not _is_proxy_url(body["proxy-url"]):
+            raise _malformed(path, f"{label}.cluster.proxy-url", "is not an http, https or socks5 URL")
+
+
+def _is_proxy_url(value: str) -> bool:
+    # The schemes client-go accepts for proxy-url.
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https", "socks5") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def _is_base64(value: str) -> bool:
