@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -168,18 +167,23 @@ def kubeconfig_shapes(token_file: str) -> st.SearchStrategy:
     return st.lists(mutation, max_size=4).map(lambda mutations: _mutated(good_config(), mutations, token_file))
 
 
-FUZZ_DIR = Path(tempfile.mkdtemp(prefix="kubeconfig-fuzz-"))
-TOKEN_FILE = FUZZ_DIR / "token"
-TOKEN_FILE.write_text(SECRET + "\n")
+TOKEN_FILE = "/token-file-ending-in-a-newline"  # replaced by the real path in the test
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("kubeconfig-fuzz")
+    (directory / "token").write_text(SECRET + "\n")
+    (directory / "out").mkdir()
+    return directory
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(shape=kubeconfig_shapes(str(TOKEN_FILE)))
-def test_any_kubeconfig_shape_gets_a_project_exit_code_and_one_line(shape: object) -> None:
-    kubeconfig = FUZZ_DIR / "kubeconfig"
-    kubeconfig.write_text(json.dumps(shape))
-    out = FUZZ_DIR / "out"
-    out.mkdir(exist_ok=True)
+@given(shape=kubeconfig_shapes(TOKEN_FILE))
+def test_any_kubeconfig_shape_gets_a_project_exit_code_and_one_line(fuzz_dir: Path, shape: object) -> None:
+    kubeconfig = fuzz_dir / "kubeconfig"
+    kubeconfig.write_text(json.dumps(shape).replace(TOKEN_FILE, str(fuzz_dir / "token")))
+    out = fuzz_dir / "out"
     result = CliRunner().invoke(
         main, ["heap", "--kubeconfig", str(kubeconfig), "--request-timeout", "0.5s", "--output-dir", str(out)]
     )
