@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from kubectl_rollouts_profile.capture import fetch_profile
 from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.cluster import ClusterRequest, connect
 from kubectl_rollouts_profile.cluster.config import resolve_config
@@ -22,7 +21,7 @@ from kubectl_rollouts_profile.cluster.locate import survey
 from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ConnectionFailed, TargetBusy, TargetNotFound
-from kubectl_rollouts_profile.runbook import lock as lock_module
+from kubectl_rollouts_profile.pipeline import CaptureOutcome, CaptureSpec, Destination, Endpoint, run_capture
 from kubectl_rollouts_profile.runbook.lock import LEASE_NAME, CaptureLock, format_time
 from tests.clitools import files_in, run_plugin
 from tests.netfaults import Blackhole, FaultRelay, refused_port
@@ -52,6 +51,12 @@ def kubeconfig_with(source: Path, target: Path, *, server: str | None = None, us
     target.write_text(json.dumps(config))
     target.chmod(0o600)
     return target
+
+
+def fetch_profile(base_url: str, kind: Any, seconds: int | None, out: Path) -> CaptureOutcome:
+    """One capture through the pipeline into a default-named file in ``out``."""
+    spec = CaptureSpec(kind=kind, seconds=seconds, destination=Destination(directory=out))
+    return run_capture(spec, Endpoint(base_url=base_url, target_name="faults-test", where=base_url))
 
 
 def no_secret_in_files(directory: Path, secret: str) -> None:
@@ -96,13 +101,13 @@ def test_in_cluster_token_ending_in_a_newline_is_trimmed(kube_api, argo_cluster,
                   "metadata": {"name": "sa-admin"},
                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
                   "subjects": [{"kind": "ServiceAccount", "name": "argo-rollouts", "namespace": "argo-rollouts"}]})
-    client = config.api_client()
+    api = config.open_api()
     try:
         # Twice: the client reloads the token file (and so the newline) before requests; both must be trimmed.
         for _ in range(2):
-            assert survey(client, "argo-rollouts").leader_name == argo_cluster.scenario.leader_pod
+            assert survey(api, "argo-rollouts").leader_name == argo_cluster.scenario.leader_pod
     finally:
-        client.close()
+        api.close()
     assert token not in repr(config)
 
 
@@ -193,7 +198,8 @@ def test_capture_survives_a_proxy_that_cuts_idle_connections(argo_cluster, tmp_p
         with connect(request, env=Environment(), keepalive_seconds=0.25) as connection:
             result = fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
         assert result.sample_count is not None
-        result.temp_path.unlink()
+        for path in result.files.values():
+            Path(path).unlink()
         # The same proxy without pings: the cut is real, so the test above could fail.
         with pytest.raises(ConnectionFailed):
             with connect(request, env=Environment(), keepalive_seconds=None) as connection:
@@ -215,9 +221,9 @@ def lock_cluster(kube_api: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
     kube_api.reset()
     kube_api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", "admin", namespace=NAMESPACE)
-    client = resolve_config(ClusterRequest(kubeconfig=str(kubeconfig), namespace=NAMESPACE), {}).api_client()
-    yield kube_api, client
-    client.close()
+    api = resolve_config(ClusterRequest(kubeconfig=str(kubeconfig), namespace=NAMESPACE), {}).open_api()
+    yield kube_api, api
+    api.close()
     kube_api.unserved_groups.clear()
 
 
@@ -233,35 +239,40 @@ def _put_lease(server: Any, holder: str | None) -> None:
 @pytest.mark.parametrize("lease_exists", [True, False], ids=["update", "create"])
 def test_lock_lost_in_a_race_names_the_holder(lock_cluster, monkeypatch: pytest.MonkeyPatch,
                                               lease_exists: bool) -> None:
-    server, client = lock_cluster
+    server, api = lock_cluster
     if lease_exists:
         _put_lease(server, holder=None)
-    real_call = lock_module._call
+    real_update, real_create = api.update_lease, api.create_lease
 
-    def racing_call(api_client: Any, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        if method in ("PUT", "POST"):  # another runbook writes between our read and our write
-            _put_lease(server, holder="bob@ops-host pid 42")
-        return real_call(api_client, method, path, body)
+    # Another runbook writes between our read and our write.
+    def racing_update(namespace: str, name: str, body: dict) -> tuple[int, dict]:
+        _put_lease(server, holder="bob@ops-host pid 42")
+        return real_update(namespace, name, body)
 
-    monkeypatch.setattr(lock_module, "_call", racing_call)
+    def racing_create(namespace: str, body: dict) -> tuple[int, dict]:
+        _put_lease(server, holder="bob@ops-host pid 42")
+        return real_create(namespace, body)
+
+    monkeypatch.setattr(api, "update_lease", racing_update)
+    monkeypatch.setattr(api, "create_lease", racing_create)
     with pytest.raises(TargetBusy) as caught:
-        CaptureLock(client, NAMESPACE, "alice", 40, timed=False).acquire()
+        CaptureLock(api, NAMESPACE, "alice", 40, timed=False).acquire()
     assert "same moment" in str(caught.value)
     assert "held by bob@ops-host pid 42" in str(caught.value)
 
 
 def test_lock_in_a_missing_namespace_says_namespace(lock_cluster) -> None:
-    _, client = lock_cluster
+    _, api = lock_cluster
     with pytest.raises(TargetNotFound) as caught:
-        CaptureLock(client, "no-such-ns", "alice", 40, timed=False).acquire()
+        CaptureLock(api, "no-such-ns", "alice", 40, timed=False).acquire()
     assert "namespace no-such-ns not found" in str(caught.value)
 
 
 def test_lock_where_leases_are_not_served_says_so(lock_cluster, tmp_path: Path) -> None:
-    server, client = lock_cluster
+    server, api = lock_cluster
     server.unserved_groups.add("coordination.k8s.io")
     with pytest.raises(TargetNotFound) as caught:
-        CaptureLock(client, NAMESPACE, "alice", 40, timed=False).acquire()
+        CaptureLock(api, NAMESPACE, "alice", 40, timed=False).acquire()
     message = str(caught.value)
     assert "does not serve coordination.k8s.io/v1 Leases" in message and "namespace" not in message.split("(")[1]
     assert "404 page not found" in message

@@ -135,19 +135,6 @@ def _check_section(path: Path, entries: Any, section: str, inner: str, fields: d
             check_token(body["token"].strip(), where=f"kubeconfig {path}: {label}.user.token")
         if section == "clusters" and "server" in body and not body["server"]:
             raise _malformed(path, f"{label}.cluster.server", "is empty")
-        if section == "clusters" and isinstance(body.get("proxy-url"), str) and not _is_proxy_url(body["proxy-url"]):
-            raise _malformed(path, f"{label}.cluster.proxy-url", "is not an http, https or socks5 URL")
-
-
-def _is_proxy_url(value: str) -> bool:
-    # The schemes client-go accepts for proxy-url.
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(value)
-        return parts.scheme in ("http", "https", "socks5") and bool(parts.hostname)
-    except ValueError:
-        return False
 
 
 def _is_base64(value: str) -> bool:
