@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kubectl_rollouts_profile.cluster.config import ClusterConfig
-from kubectl_rollouts_profile.cluster.transport import build_transport, proxy_failure
+from kubectl_rollouts_profile.cluster.transport import Transport, build_transport, proxy_failure
 from kubectl_rollouts_profile.errors import (
     AccessDenied,
     ConnectionFailed,
@@ -30,8 +30,8 @@ from kubectl_rollouts_profile.errors import (
 
 LOOPBACK = "127.0.0.1"
 PORTFORWARD_PROTOCOL = "v4.channel.k8s.io"
-KEEPALIVE_SECONDS = 15.0
-CONNECT_TIMEOUT_SECONDS = 30.0
+# Pings cost a few bytes; proxies and load balancers cut idle connections after as little as 10 s.
+KEEPALIVE_SECONDS = 5.0
 # A forward that drops after at least this long without data, while a request waits for its answer (a cpu
 # profile is silent until it ends), is reported as the kubelet's idle timeout.
 IDLE_DROP_SECONDS = 1.0
@@ -71,6 +71,7 @@ class Tunnel:
         self._closed = threading.Event()
         self._listener: socket.socket | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
+        self._handshakes_waiting = 0  # port-forward requests sent to the API server and not answered yet
 
     @property
     def base_url(self) -> str:
@@ -118,14 +119,20 @@ class Tunnel:
         self._wake_writer.close()
 
     def failure(self) -> RolloutsProfileError | None:
-        """The most specific problem the bridges recorded, or None."""
+        """The most specific problem the bridges recorded, or None. With nothing recorded yet but a port-forward
+        request still unanswered, the API server is the one not answering (not the pod behind it)."""
         with self._lock:
             failures = list(self._failures)
+            waiting = self._handshakes_waiting
         for kind in _PRIORITY:
             for failure in failures:
                 if isinstance(failure, kind):
                     return failure
-        return failures[0] if failures else None
+        if failures:
+            return failures[0]
+        if waiting:
+            return self._handshake_unanswered("has not answered")
+        return None
 
     def translate(self, error: BaseException) -> RolloutsProfileError | None:
         """The error to raise instead of ``error`` (raised by code using the tunnel), or None to keep it."""
@@ -276,12 +283,6 @@ class Tunnel:
         )
 
     def _open_websocket(self) -> Any:
-        import urllib3.exceptions
-        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
-
-        from kubectl_rollouts_profile.cluster.access import portforward_forbidden
-        from kubectl_rollouts_profile.cluster.api import api_error, status_message
-
         transport = self.config.transport or build_transport(
             self.config.client_configuration, {}, proxy_url=None
         )
@@ -293,30 +294,61 @@ class Tunnel:
         what = f"port-forward to pod {self.namespace}/{self.pod}"
         # Credentials first: an exec plugin may run here (a token about to expire), and its failure is the message.
         headers = [f"{name}: {value}" for name, value in self.config.auth_headers()]
+        budget = self.config.request_timeout_seconds
+        with self._lock:
+            self._handshakes_waiting += 1
+        try:
+            return self._handshake(transport, url, headers, what, budget)
+        finally:
+            with self._lock:
+                self._handshakes_waiting -= 1
+
+    def _handshake(self, transport: Transport, url: str, headers: list[str], what: str, budget: float) -> Any:
+        import urllib3.exceptions
+        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException, WebSocketTimeoutException
+
+        from kubectl_rollouts_profile.cluster.access import portforward_forbidden
+        from kubectl_rollouts_profile.cluster.api import api_error, status_message
+
         try:
             # The same TLS context and proxy as REST: the socket is ours, websocket-client only speaks the protocol.
-            sock = transport.open_socket(CONNECT_TIMEOUT_SECONDS)
+            sock = transport.open_socket(min(budget, self.config.connect_timeout_seconds))
         except (OSError, urllib3.exceptions.HTTPError) as error:
+            if _is_timeout(error):
+                raise self._handshake_unanswered("did not answer") from error
             raise proxy_failure(transport, error) or ConnectionFailed(
-                f"{what}: cannot connect to the API server {transport.host}:{transport.port}: {error}"
+                f"{what}: cannot connect to the API server {transport.host}:{transport.port}: {_short(error)}"
             ) from error
+        sock.settimeout(budget)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         websocket = WebSocket(skip_utf8_validation=True)
         try:
             websocket.connect(url, socket=sock, header=headers, subprotocols=[PORTFORWARD_PROTOCOL],
-                              timeout=CONNECT_TIMEOUT_SECONDS)
+                              timeout=budget)
         except WebSocketBadStatusException as error:
             _close_quietly(sock)
             body = error.resp_body.decode("utf-8", "replace") if isinstance(error.resp_body, bytes) else ""
             if error.status_code == 403:
                 raise portforward_forbidden(status_message(body), self.namespace, self.pod) from error
             raise api_error(error.status_code, body or str(error), what) from error
+        except (WebSocketTimeoutException, TimeoutError) as error:
+            _close_quietly(sock)
+            raise self._handshake_unanswered("did not answer") from error
         except (OSError, WebSocketException) as error:
             _close_quietly(sock)
             raise ConnectionFailed(f"{what}: cannot open the websocket: {error}") from error
         websocket.settimeout(None)
         return websocket
+
+    def _handshake_unanswered(self, verb: str) -> ConnectionFailed:
+        host = self.config.client_configuration.host.rstrip("/")
+        return ConnectionFailed(
+            f"the API server {host} {verb} the port-forward request (websocket upgrade) to pod "
+            f"{self.namespace}/{self.pod} within {self.config.request_timeout_seconds:g}s",
+            hint="the API server is overloaded or unreachable; check `kubectl get --raw /readyz`, then retry "
+            "(--request-timeout sets the budget)",
+        )
 
 
 @contextmanager
@@ -341,6 +373,19 @@ def open_tunnel(
 
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _is_timeout(error: BaseException) -> bool:
+    import urllib3.exceptions
+
+    if isinstance(error, urllib3.exceptions.NewConnectionError):  # refused: a subclass of ConnectTimeoutError
+        return False
+    return isinstance(error, (TimeoutError, urllib3.exceptions.TimeoutError))
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    return "connection refused" if "Connection refused" in text or "[Errno 111]" in text else text
 
 
 def _close_quietly(sock: Any) -> None:

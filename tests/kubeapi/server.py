@@ -108,6 +108,10 @@ NOT_FOUND_PATH = ApiError(
     {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]},
 )
 UNAUTHORIZED = ApiError(401, "Unauthorized", "Unauthorized")
+# What the real server's last handler (apiserver's notfoundhandler, after authorization) answers for a path no API
+# group serves: Go's http.NotFound, plain text. (client-go turns it into "the server could not find the requested
+# resource" for kubectl.)
+PAGE_NOT_FOUND = ApiError(404, "NotFound", "404 page not found\n", plain=True)
 UNAUTHENTICATED = "(unauthenticated)"  # the user logged in ``requests`` for a request that got a 401
 
 
@@ -190,6 +194,8 @@ class KubeApiServer:
         # Settable while running. The kubelet's streamingConnectionIdleTimeout: a port-forward with no data in
         # either direction for this long is cut (pings do not count, as on a real kubelet).
         self.portforward_idle_timeout = portforward_idle_timeout
+        # Settable while running: API groups (e.g. "coordination.k8s.io") this server acts as if it did not serve.
+        self.unserved_groups: set[str] = set()
         # A load balancer in front of the API server: cuts a port-forward with no frame at all (pings count).
         self.lb_idle_timeout: float | None = None
         self.serving_names = serving_names
@@ -508,6 +514,7 @@ class KubeApiServer:
     def reset(self) -> None:
         """Back to an empty cluster: the default namespaces, the bootstrap RBAC roles and the admin user."""
         with self._lock:
+            self.unserved_groups.clear()
             self._objects.clear()
             self._routes.clear()
             self._tokens.clear()
@@ -543,6 +550,8 @@ class KubeApiServer:
                 self.requests.append((request.method, request.path_qs, user.name))
             if info.resource is None:
                 self._authorize(Attributes(user=user, verb=info.verb, resource_request=False, path=info.path))
+                if info.group and info.group in self.unserved_groups:
+                    raise PAGE_NOT_FOUND
                 return web.json_response(self._discovery(request, info))
             attributes = Attributes(
                 user=user, verb=info.verb, namespace=info.namespace, api_group=info.group,
@@ -550,6 +559,8 @@ class KubeApiServer:
                 name=info.name,
             )
             self._authorize(attributes)
+            if info.group in self.unserved_groups:
+                raise PAGE_NOT_FOUND
             if info.subresource == "portforward":
                 return await self._portforward(request, info, attributes)
             body = await request.read() if request.method in ("POST", "PUT", "PATCH") else b""
