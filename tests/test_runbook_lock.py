@@ -134,7 +134,8 @@ def test_lost_race_on_update_is_target_busy(cluster: tuple[Any, Path], api: Any,
 def test_lock_is_released_when_the_body_fails(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     with pytest.raises(RuntimeError):
-        with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=True):
+        with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=True) as lock:
+            lock.note_timed_capture()
             raise RuntimeError("capture failed")
     lease = _lease(server)
     assert not lease["spec"].get("holderIdentity")
@@ -157,8 +158,9 @@ def test_cooldown_refuses_a_timed_capture_and_says_when(cluster: tuple[Any, Path
         assert _lease(server)["spec"]["holderIdentity"] == "alice"
     # Timed but past the cooldown.
     with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=True,
-                      cooldown_seconds=5):
+                      cooldown_seconds=5) as lock:
         assert _lease(server)["spec"]["holderIdentity"] == "alice"
+        lock.note_timed_capture()
     stamped = parse_time(_lease(server)["metadata"]["annotations"][LAST_TIMED_END])
     assert stamped is not None and stamped > ended
 
@@ -195,7 +197,8 @@ def test_lock_is_released_on_sigint(cluster: tuple[Any, Path]) -> None:
         config = resolve_config(ClusterRequest(kubeconfig={str(kubeconfig)!r}, namespace={NAMESPACE!r}), os.environ)
         client = config.open_api()
         try:
-            with capture_lock(client, {NAMESPACE!r}, holder="sigint-test", duration_seconds=600, timed=True):
+            with capture_lock(client, {NAMESPACE!r}, holder="sigint-test", duration_seconds=600, timed=True) as lock:
+                lock.note_timed_capture()
                 print("held", flush=True)
                 sys.stdin.read()  # until interrupted
         except KeyboardInterrupt:

@@ -8,6 +8,7 @@ import getpass
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from kubectl_rollouts_profile.cluster.access import LOCK_LEASE_NAME, lock_permissions
 from kubectl_rollouts_profile.cluster.api import ClusterApi
-from kubectl_rollouts_profile.errors import TargetBusy, TargetNotFound
+from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, TargetNotFound
 
 LEASE_NAME = LOCK_LEASE_NAME
 LAST_TIMED_END = "rollouts-profile/last-timed-capture-end"
@@ -94,7 +95,8 @@ class CaptureLock:
         self.timed = timed
         self.lease: dict = {}
         self._guard = threading.Lock()
-        self.lost = False
+        self.lost_reason: str | None = None  # set when the lock was lost while held (reported as a warning)
+        self.timed_capture_done = False  # the cooldown is stamped on release only after a timed capture
 
     def acquire(self, cooldown_seconds: float = 0) -> None:
         now = datetime.now(timezone.utc)
@@ -149,16 +151,26 @@ class CaptureLock:
             "leaseTransitions": transitions,
         }
 
+    @property
+    def lost(self) -> bool:
+        return self.lost_reason is not None
+
+    def note_timed_capture(self) -> None:
+        """A cpu/trace capture started sampling under this lock: stamp the end on release, for ``--cooldown``
+        (a run that failed before sampling, e.g. on a full disk, leaves the last stamp as it was)."""
+        self.timed_capture_done = True
+
     def renew(self) -> bool:
-        """Move renewTime to now; False (and ``lost``) if someone else has changed the Lease meanwhile."""
+        """Move renewTime to now; False (and ``lost_reason``) if someone else has changed the Lease meanwhile."""
         with self._guard:
-            if self.lost:
+            if self.lost_reason:
                 return False
             lease = dict(self.lease)
             lease["spec"] = {**lease.get("spec", {}), "renewTime": format_time(datetime.now(timezone.utc))}
             status, updated = self.api.update_lease(self.namespace, LEASE_NAME, lease)
             if status != 200:
-                self.lost = True
+                self.lost_reason = ("the Lease was deleted" if status == 404
+                                    else "the Lease was changed by someone else")
                 return False
             self.lease = updated
             return True
@@ -174,7 +186,7 @@ class CaptureLock:
                 spec.pop("holderIdentity", None)
                 spec["renewTime"] = format_time(datetime.now(timezone.utc))
                 lease["spec"] = spec
-                if self.timed:
+                if self.timed_capture_done:
                     metadata = dict(lease.get("metadata") or {})
                     metadata["annotations"] = {
                         **(metadata.get("annotations") or {}),
@@ -210,12 +222,17 @@ def capture_lock(
     stop = threading.Event()
 
     def keep_renewing() -> None:
+        last_renewed = time.monotonic()
         while not stop.wait(lock.duration_seconds / 3):
             try:
                 if not lock.renew():
                     return
-            except Exception:  # a failed renewal must not kill the capture; the next one may succeed
-                continue
+                last_renewed = time.monotonic()
+            except RolloutsProfileError as error:
+                # An API hiccup: the next renewal may succeed, until the Lease has run out.
+                if time.monotonic() - last_renewed >= lock.duration_seconds:
+                    lock.lost_reason = f"it could not be renewed before it expired: {error}"
+                    return
 
     renewer = threading.Thread(target=keep_renewing, name="capture-lock-renewal", daemon=True)
     renewer.start()
