@@ -69,4 +69,6 @@ def cluster_request(**kwargs: Any) -> ClusterRequest:
         port=kwargs.get("port"),
         instance_id=kwargs.get("instance_id"),
         skip_preflight=bool(kwargs.get("skip_preflight")),
+        # An exec credential plugin may prompt on the terminal, except when the output is machine-read (--json).
+        interactive=not kwargs.get("as_json", False),
     )
