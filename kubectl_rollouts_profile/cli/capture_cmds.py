@@ -133,7 +133,7 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
     cooldown = options.pop("cooldown")
     lock = options.pop("lock") or cooldown is not None
     every, count = options.pop("every", None), options.pop("count", 10)
-    cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES})
+    cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES}, as_json=as_json)
     if lock and url is not None:
         raise UsageError("--lock and --cooldown need the cluster (the lock is a Lease)", hint="drop --url")
     if every is not None:

@@ -53,7 +53,7 @@ def bundle_command(env: Environment, seconds: int, cooldown: float, output: str 
         state = f"failed: {item.error}" if item.error else item.note or f"{item.size} bytes"
         env.message(f"  {item.name}: {state}")
 
-    outcome = bundle.run_bundle(cluster_request(**options), spec, env, on_item=report)
+    outcome = bundle.run_bundle(cluster_request(**options, as_json=as_json), spec, env, on_item=report)
     if as_json:
         env.result(json.dumps({"archive": str(outcome.path), **outcome.manifest}))
     else:

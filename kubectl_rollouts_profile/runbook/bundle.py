@@ -261,7 +261,7 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
         assert connection is not None  # a bundle always goes through the cluster
         pod = connection.target
         sources = BundleSources(api=connection.api, namespace=pod.namespace, pod_name=pod.pod_name,
-                                image=pod.image, lease_names=lease_names(cluster.instance_id))
+                                image=pod.image, lease_names=lease_names(cluster.instance_id or pod.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
         collector = Collector(work_dir, on_item=on_item)
         collect(endpoint, sources, spec, collector, fetch_metrics=lambda: _fetch_metrics(connection))
