@@ -338,3 +338,35 @@ def test_a_file_larger_than_the_cap_is_refused_unread(tmp_path):
     result = invoke("convert", str(huge), "--format", "top")
     assert result.exit_code == 8
     assert _one_error_line(result.stderr) == f"error: not a profile: {huge} is larger than 268435456 bytes (256 MiB)"
+
+
+def _file_paths(profile: Profile) -> set[str]:
+    """Every file path a profile names: its source files and its mapped binaries."""
+    paths = {function.filename for function in profile.functions.values()}
+    paths |= {mapping.filename for mapping in profile.mappings.values()}
+    return paths - {""}
+
+
+def _written_text(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8", errors="replace")
+
+
+@pytest.mark.parametrize("fmt", ["pprof", "speedscope", "html", "top", "folded"])
+def test_convert_redact_strips_source_file_names_in_every_format(heap_file, tmp_path, fmt):
+    original = decode_profile(heap_file.read_bytes())
+    paths = _file_paths(original)
+    assert any(path.endswith("/main.go") for path in paths)  # the Go target's own source file is named
+    out = tmp_path / f"redacted.{fmt}"
+    result = invoke("convert", str(heap_file), "--format", fmt, "--redact", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = _written_text(out)
+    assert "main.retainMemory" in text  # still the profile, function names kept
+    leaked = [path for path in paths if path in text]
+    assert leaked == []
+    if fmt == "pprof":
+        redacted = decode_profile(out.read_bytes())
+        assert _file_paths(redacted) == set()
+        assert redacted.total() == original.total()
+    if fmt == "speedscope":
+        assert all("file" not in frame for frame in json.loads(text)["shared"]["frames"])

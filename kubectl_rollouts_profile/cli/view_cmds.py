@@ -130,7 +130,7 @@ def _writer(
 @click.option("--sample-index", help="Sample type to show (e.g. inuse_space, alloc_space, cpu).")
 @click.option("--nodes", type=click.IntRange(min=1), help="Rows of the top table.")
 @click.option("--title", help="Title of the page or profile (default: FILE's name).")
-@click.option("--redact", is_flag=True, help="Strip label values, mapping paths and build IDs first.")
+@click.option("--redact", is_flag=True, help="Strip label values, file paths (binaries, sources) and build IDs first.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.pass_obj
 def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_index: str | None,
