@@ -39,21 +39,25 @@ def read_input(path: Path, *, max_bytes: int) -> bytes:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
     with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(fd).st_mode
+        status = os.fstat(fd)
+        mode = status.st_mode
         if not stat.S_ISREG(mode):
             what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
             raise UsageError(f"cannot read {path}: {what}", "name a saved pprof file (a regular file)")
-        try:
-            data = file.read(max_bytes + 1)
-        except OSError as error:
-            raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
-    if not data:
-        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
-    if len(data) > max_bytes:
+        data = b""
+        if status.st_size <= max_bytes:
+            try:
+                data = file.read(status.st_size)  # sized by the file: a read of the cap would allocate the cap
+            except OSError as error:
+                hint = "name a readable pprof file"
+                raise UsageError(f"cannot read {path}: {error.strerror or error}", hint) from error
+    if status.st_size > max_bytes or len(data) > max_bytes:
         raise ProfileError(
             f"not a profile: {path} is larger than {max_bytes} bytes ({max_bytes >> 20} MiB)",
             "a pprof file is far smaller; check that the right file was named",
         )
+    if not data:
+        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
     return data
 
 
@@ -126,7 +130,7 @@ def _writer(
 @click.option("--sample-index", help="Sample type to show (e.g. inuse_space, alloc_space, cpu).")
 @click.option("--nodes", type=click.IntRange(min=1), help="Rows of the top table.")
 @click.option("--title", help="Title of the page or profile (default: FILE's name).")
-@click.option("--redact", is_flag=True, help="Strip label values, mapping paths and build IDs first.")
+@click.option("--redact", is_flag=True, help="Strip label values, file paths (binaries, sources) and build IDs first.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.pass_obj
 def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_index: str | None,
