@@ -4,7 +4,8 @@ taken from, so the table can be checked against the sources when they move.
 
 An entry is ``(subsystem, layer, pattern, upstream)``. A pattern is either a package path (it matches that package
 and every package below it; the longest matching path wins) or, starting with ``~``, a regular expression matched
-against the whole function name (checked first, for runtime functions that share one package). ``layer`` says whose
+against the whole function name (checked first, for runtime functions that share one package; closures of a
+matched function match too). ``layer`` says whose
 code it is: ``controller`` (argo-rollouts), ``client-go``, ``library`` or ``runtime``.
 """
 
@@ -92,7 +93,7 @@ ENTRIES: tuple[tuple[str, str, str, str], ...] = (
     ("TLS", "library", "crypto/tls", f"{GO}: src/crypto/tls/conn.go"),
     ("syscalls", "runtime", "syscall", f"{GO}: src/syscall/syscall_linux.go"),
     # --- the Go runtime (functions of one package, told apart by name) ---
-    (GC_MARK, "runtime", r"~runtime\.(gcBgMarkWorker|gcDrain\w*|scanobject|scanblock|scanstack|scanframeworker|markroot\w*|greyobject|findObject|gcAssistAlloc\w*|gcMarkDone|gcMarkTermination|gcFlushBgCredit|shade|wbBufFlush\w*|\(\*gcWork\)\.\w+|\(\*gcControllerState\)\.\w+|gcStart|gcBgMarkStartWorkers|markBits\w*|\(\*mspan\)\.(markBitsForIndex|objIndex))$", f"{GO}: src/runtime/mgc.go, mgcmark.go"),
+    (GC_MARK, "runtime", r"~runtime\.(gcBgMarkWorker|gcDrain\w*|scanobject|scanblock|scanstack|scanframeworker|markroot\w*|greyobject|findObject|gcAssistAlloc\w*|gcMarkDone|gcMarkTermination|gcFlushBgCredit|shade|wbBufFlush\w*|gcWriteBarrier\w*|spanOf\w*|heapBitsForAddr|\(\*gcWork\)\.\w+|\(\*gcControllerState\)\.\w+|gcStart|gcBgMarkStartWorkers|markBits\w*|\(\*mspan\)\.(markBitsForIndex|objIndex))$", f"{GO}: src/runtime/mgc.go, mgcmark.go"),
     (GC_SWEEP, "runtime", r"~runtime\.(bgsweep|sweepone|\(\*sweepLocked\)\.\w+|\(\*mspan\)\.sweep|\(\*sweepLocker\)\.\w+|bgscavenge|\(\*pageAlloc\)\.scavenge\w*|\(\*scavengerState\)\.\w+|deductSweepCredit)$", f"{GO}: src/runtime/mgcsweep.go, mgcscavenge.go"),
     (ALLOCATION, "runtime", r"~runtime\.(mallocgc|newobject|newarray|makeslice\w*|growslice|makemap\w*|mapassign\w*|rawstring\w*|rawbyteslice|concatstring\w*|slicebytetostring|convT\w*|heapBitsSetType|memclrNoHeapPointers|nextFreeFast|\(\*mcache\)\.\w+|\(\*mcentral\)\.\w+|\(\*mheap\)\.\w+|\(\*mspan\)\.\w+|largeAlloc|persistentalloc\w*|profilealloc|mProf_Malloc)$", f"{GO}: src/runtime/malloc.go, mcache.go, mcentral.go, mheap.go"),
     ("Go scheduler", "runtime", r"~runtime\.(schedule|findRunnable|findrunnable|park_m|mcall|gopark|goparkunlock|goready|ready|stealWork|runqgrab|runqsteal|netpoll|notesleep|notetsleep\w*|notewakeup|futex\w*|usleep|osyield|mstart\w*|sysmon|wakep|startm|stopm|handoffp|goexit\w*|gosched_m|goschedImpl|newproc\w*|selectgo|chanrecv\w*|chansend\w*|semacquire\w*|semrelease\w*|epollwait|checkTimers|runtimer|lock2|unlock2|timeSleep|exitsyscall\w*|entersyscall\w*|reentersyscall)$", f"{GO}: src/runtime/proc.go, chan.go, select.go, netpoll_epoll.go"),
@@ -124,7 +125,8 @@ class Catalog:
 
     def __init__(self, entries: tuple[tuple[str, str, str, str], ...] = ENTRIES) -> None:
         self.entries = entries
-        self._functions = [(re.compile(pattern[1:]), Match(subsystem, layer, upstream))
+        # A closure (``runtime.gcBgMarkWorker.func2``) belongs where its enclosing function does.
+        self._functions = [(re.compile(pattern[1:].removesuffix("$") + r"(\.func\d+)*$"), Match(subsystem, layer, upstream))
                            for subsystem, layer, pattern, upstream in entries if pattern.startswith("~")]
         self._packages = {pattern: Match(subsystem, layer, upstream)
                           for subsystem, layer, pattern, upstream in entries if not pattern.startswith("~")}

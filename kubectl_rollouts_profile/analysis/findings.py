@@ -322,7 +322,9 @@ def _goroutine_growth(ctx: _Context) -> Iterable[Finding]:
     # The goroutine that started the wait names the culprit better than the connection's own loops.
     controller_owned = [(o, v) for o, v in _top(owners, 10) if o not in (cat.NET_HTTP, "network I/O")]
     top_owner = controller_owned[0][0] if controller_owned else (_top(owners, 1)[0][0] if owners else "?")
-    top_wait = _wait_point(Stack(grown[0][0], grown[0][1])) if grown else "?"
+    owned = [Stack(functions, delta) for functions, delta in grown
+             if _owner(ctx, Stack(functions, delta)) == top_owner]
+    top_wait = _wait_point(owned[0]) if owned else "?"
     evidence = [f"goroutines grew by {growth}, from {total_before} to {total_after}"]
     evidence += _goroutine_stacks_text(ctx, grown)
     http_wait = any("net/http.(*persistConn)" in "".join(functions) for functions, _ in grown[:3])

@@ -157,7 +157,7 @@ func gcChurn(ctx context.Context, controller *rollout.Controller) error {
 	}
 	controller.ChurnBursts = true
 	controller.Run(ctx, 1)
-	go feedQueue(ctx, controller, 8, time.Second, 8)
+	go feedQueue(ctx, controller, 12, time.Second, 12)
 	return nil
 }
 
