@@ -177,7 +177,17 @@ def _flame_iframe(source: FlameSource, budget: int) -> str:
         page = render_flamegraph(source.profile, title=source.title, sample_index=source.sample_index,
                                  threshold=threshold)
     return (f'<iframe class="flame" data-flamegraph="{_e(source.title)}" title="{_e(source.title)}" '
-            f'sandbox="allow-scripts" srcdoc="{_e(page.decode())}"></iframe>')
+            f'srcdoc="{_e(page.decode())}"></iframe>')
+
+
+def _changed(source: FlameSource) -> bool:
+    """Whether a diff holds any net change once the same call stacks of both snapshots are netted."""
+    from kubectl_rollouts_profile.analysis.rollup import stacks
+
+    net: dict[tuple[str, ...], int] = {}
+    for stack in stacks(source.profile, source.sample_index):
+        net[stack.functions] = net.get(stack.functions, 0) + stack.value
+    return any(net.values())
 
 
 def _default_index(item: ProfileInput) -> str | None:
@@ -220,7 +230,10 @@ def render_report(data: AnalysisInput, findings: Sequence[Finding], *, title: st
         body.append(f'<section class="profile"><h3>{_e(heading)}</h3>')
         if item is not None:
             body.append(subsystem_chart(rollup(item.profile, "subsystem", sample_index=source.sample_index)))
-        body.append(_flame_iframe(source, budget))
+        if item is None and not _changed(source):
+            body.append('<p class="meta" data-nochange="1">No change between the two snapshots.</p>')
+        else:
+            body.append(_flame_iframe(source, budget))
         body.append("</section>")
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
