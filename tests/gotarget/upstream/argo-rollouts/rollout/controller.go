@@ -109,7 +109,7 @@ func newRolloutContext(key string) *rolloutContext { return &rolloutContext{key:
 // reconcile builds a long chain of short-lived objects with pointers in them: the garbage collector has to
 // mark and sweep it all, which is what a reconcile that copies whole objects costs the controller.
 func (c *rolloutContext) reconcile() error {
-	deadline := time.Now().Add(20 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		c.conditions = nil
 		for i := 0; i < 2000; i++ {
