@@ -56,3 +56,28 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 60, what: str 
 def wait_for_metric(target: GoTarget, name: str, at_least: float, *, timeout: float = 60) -> None:
     wait_until(lambda: (snapshot(target).value(name) or 0) >= at_least, timeout=timeout,
                what=f"{name} >= {at_least}")
+
+
+def make_bundle(kube_api: object, target: GoTarget, out: Path, *, seconds: int = 2) -> Path:
+    """A real bundle (the plugin's ``bundle`` command through the test API server) of ``target``; the archive's
+    path."""
+    import io
+    import json
+
+    from click.testing import CliRunner
+
+    from kubectl_rollouts_profile.cli import main
+    from kubectl_rollouts_profile.environment import Environment
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    kube_api.reset()  # type: ignore[attr-defined]
+    scenario = install_argo_rollouts(kube_api, pprof_port=target.pprof_port, metrics_port=target.metrics_port)
+    kubeconfig = kube_api.write_kubeconfig(out / "kubeconfig", "admin",  # type: ignore[attr-defined]
+                                           namespace=scenario.namespace)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    result = CliRunner().invoke(
+        main, ["bundle", "--kubeconfig", str(kubeconfig), "--output-dir", str(out), "--seconds", str(seconds),
+               "--json"], obj=Environment(stdout=stdout, stderr=stderr, environ={"HOME": str(out)}),
+    )  # fmt: skip
+    assert result.exit_code == 0, (stderr.getvalue(), result.exception)
+    return Path(json.loads(stdout.getvalue())["archive"])
