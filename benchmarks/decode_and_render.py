@@ -1,4 +1,4 @@
-"""One measured step: decode a pprof file and render it (top, speedscope or html) into a file, as the CLI does
+"""One measured step: decode a pprof file and render it (top, folded, speedscope or html) into a file, as the CLI does
 (temp file in the output directory, fsync, rename; removed afterwards).
 Usage: python benchmarks/decode_and_render.py FILE FORMAT [OUTPUT_DIR]"""
 
@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from kubectl_rollouts_profile.deliver import write_atomic_stream
-from kubectl_rollouts_profile.export import EXTENSIONS, render_to
+from kubectl_rollouts_profile.export import get_renderer
 from kubectl_rollouts_profile.pprof.decode import decode_profile
 
 if __name__ == "__main__":
@@ -18,5 +18,6 @@ if __name__ == "__main__":
     profile = decode_profile(path.read_bytes())
     if fmt != "decode":
         with tempfile.TemporaryDirectory(dir=sys.argv[3] if len(sys.argv) > 3 else None) as directory:
-            target = Path(directory) / (path.name + EXTENSIONS[fmt])
-            write_atomic_stream(target, partial(render_to, profile, fmt, title=path.name), force=False)
+            renderer = get_renderer(fmt)
+            target = Path(directory) / (path.name + renderer.extension)
+            write_atomic_stream(target, partial(renderer.render_to, profile, title=path.name), force=False)

@@ -119,3 +119,72 @@ class FixedResponseServer:
 
     def close(self) -> None:
         self._server.close()
+
+
+class TrickleServer:
+    """Answers every request with 200 and a gzip-looking body announced in full, then sends it one byte every
+    ``interval`` seconds: each socket read is quick, but the body never ends in reasonable time."""
+
+    def __init__(self, interval: float = 0.2, body_size: int = 1 << 20) -> None:
+        self.interval = interval
+        self.body_size = body_size
+        self._closed = threading.Event()
+        self._server = _listener()
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            try:
+                client.recv(65536)
+                client.sendall(
+                    f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    f"Content-Length: {self.body_size}\r\n\r\n".encode() + b"\x1f\x8b"
+                )
+                while not self._closed.wait(self.interval):
+                    client.sendall(b"\x00")
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+
+
+class SilentServer:
+    """Accepts connections and reads requests but never answers (a frozen process)."""
+
+    def __init__(self) -> None:
+        self._server = _listener()
+        self.port = self._server.getsockname()[1]
+        self.clients: list[socket.socket] = []  # every connection accepted so far
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            self.clients.append(client)  # held open, never answered
+
+    def close(self) -> None:
+        self._server.close()
+        for client in self.clients:
+            client.close()

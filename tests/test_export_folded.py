@@ -33,5 +33,5 @@ def test_folded_default_type_and_total():
     assert "main.main 4" in text.splitlines()
 
 
-def test_folded_of_an_empty_profile_is_empty():
-    assert render(Profile(), "folded", title="t") == b""
+def test_folded_of_a_sample_less_profile_is_empty():
+    assert render(Profile(sample_types=(ValueType("samples", "count"),)), "folded", title="t") == b""

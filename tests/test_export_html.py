@@ -211,8 +211,8 @@ def test_a_page_over_budget_is_merged_more_coarsely(monkeypatch):
     assert data["mergedNodes"] > 0
 
 
-def test_empty_profile_renders_a_page():
-    page = render(Profile(), "html", title="empty").decode()
+def test_sample_less_profile_renders_a_page():
+    page = render(Profile(sample_types=(ValueType("samples", "count"),)), "html", title="empty").decode()
     assert "<title>empty</title>" in page
 
 

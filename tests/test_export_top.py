@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.errors import ProfileError
 from kubectl_rollouts_profile.export import render
 from kubectl_rollouts_profile.export.top import function_totals
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
@@ -110,15 +110,15 @@ def test_sample_index_picks_the_column(heap_file):
     assert f"of {profile.total('alloc_objects')} total" in text
 
 
-def test_unknown_sample_index_is_a_usage_error_listing_the_choices(heap_file):
+def test_unknown_sample_index_is_a_profile_error_listing_the_choices(heap_file):
     profile = decode_profile(heap_file.read_bytes())
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(ProfileError) as caught:
         render(profile, "top", title="heap", sample_index="nope")
     assert "inuse_space" in caught.value.hint
 
 
 def test_empty_profile_has_no_sample_types_to_show():
-    with pytest.raises(UsageError):
+    with pytest.raises(ProfileError):
         render(Profile(), "top", title="empty")
 
 

@@ -4,6 +4,8 @@ read. Tables go to stdout; pages and JSON are written atomically (0600) to files
 from __future__ import annotations
 
 import io
+import os
+import stat
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -13,26 +15,64 @@ import click
 
 from kubectl_rollouts_profile.deliver import profile_stem
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.errors import ProfileError, UsageError
+from kubectl_rollouts_profile.export import RENDERERS, get_renderer, require_samples
+from kubectl_rollouts_profile.pprof.model import Profile
 
-CONVERT_FORMATS = ("speedscope", "html", "top", "folded", "pprof")
-_TEXT_FORMATS = ("top", "folded")
+# Every renderer can convert; a diff only to those that can show negative values. The raw pprof (redacted) is
+# not a renderer: it is the profile itself, re-encoded.
+CONVERT_FORMATS = (*RENDERERS, "pprof")
+DIFF_FORMATS = tuple(name for name, renderer in RENDERERS.items() if renderer.shows_negative)
 
 
-def _load(path: Path):
-    from kubectl_rollouts_profile.pprof.decode import decode_profile
+def _load(path: Path) -> Profile:
+    from kubectl_rollouts_profile.pprof.decode import DEFAULT_MAX_DECOMPRESSED, decode_profile
 
+    return decode_profile(read_input(path, max_bytes=DEFAULT_MAX_DECOMPRESSED))
+
+
+def read_input(path: Path, *, max_bytes: int) -> bytes:
+    """The bytes of a saved profile: a regular file, not empty, at most ``max_bytes``. A FIFO or device is refused
+    before any read (opened without blocking, so a FIFO without a writer cannot hang us)."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
-    return decode_profile(data)
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise UsageError(f"cannot read {path}: {what}", "name a saved pprof file (a regular file)")
+        try:
+            data = file.read(max_bytes + 1)
+        except OSError as error:
+            raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
+    if not data:
+        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
+    if len(data) > max_bytes:
+        raise ProfileError(
+            f"not a profile: {path} is larger than {max_bytes} bytes ({max_bytes >> 20} MiB)",
+            "a pprof file is far smaller; check that the right file was named",
+        )
+    return data
 
 
 def _extension(fmt: str) -> str:
-    from kubectl_rollouts_profile.export import EXTENSIONS
+    return ".redacted.pb.gz" if fmt == "pprof" else get_renderer(fmt).extension
 
-    return ".redacted.pb.gz" if fmt == "pprof" else EXTENSIONS[fmt]
+
+def _is_text(fmt: str) -> bool:
+    return fmt != "pprof" and get_renderer(fmt).is_text
+
+
+def _check_sample_index(profile: Profile, sample_index: str | None) -> None:
+    """An unknown --sample-index is the user's to fix, found before anything is written."""
+    if sample_index is None or not profile.sample_types:
+        return
+    try:
+        profile.sample_index(sample_index)
+    except ProfileError as error:
+        raise UsageError(f"--sample-index: {error}", error.hint) from error
 
 
 def _deliver(
@@ -42,7 +82,7 @@ def _deliver(
     puts the export into a binary stream, so a big one goes straight to its destination."""
     from kubectl_rollouts_profile.deliver import write_atomic_stream
 
-    if output == "-" or (output is None and fmt in _TEXT_FORMATS):
+    if output == "-" or (output is None and _is_text(fmt)):
         if fmt == "pprof" and env.stdout_isatty:
             raise UsageError("refusing to write a binary profile to a terminal", "redirect stdout or use -o FILE")
         stream = getattr(env.stdout, "buffer", None)
@@ -62,7 +102,7 @@ def _deliver(
 
 
 def _writer(
-    profile, fmt: str, *, title: str, sample_index: str | None, nodes: int | None
+    profile: Profile, fmt: str, *, title: str, sample_index: str | None, nodes: int | None
 ) -> Callable[[BinaryIO], None]:
     """A function writing the export of ``profile`` into a binary stream."""
     if fmt == "pprof":
@@ -74,9 +114,7 @@ def _writer(
             out.write(data)
 
         return write_pprof
-    from kubectl_rollouts_profile.export import render_to
-
-    return partial(render_to, profile, fmt, title=title, sample_index=sample_index, nodes=nodes)
+    return partial(get_renderer(fmt).render_to, profile, title=title, sample_index=sample_index, nodes=nodes)
 
 
 @click.command()
@@ -104,6 +142,8 @@ def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_i
     if fmt == "pprof" and not redact:
         raise UsageError("--format pprof only makes sense with --redact", "the input already is a pprof file")
     profile = _load(file)
+    require_samples(profile)
+    _check_sample_index(profile, sample_index)
     if redact:
         from kubectl_rollouts_profile.pprof.transform import redact as redact_profile
 
@@ -116,7 +156,7 @@ def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_i
 @click.command()
 @click.argument("base", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["top", "html", "folded", "speedscope"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(list(RENDERERS)), default=None,
               help="top (default without -o), html (default with -o): a differential flame graph.")
 @click.option("-o", "--output", help="Output file; '-' for stdout.")
 @click.option("--sample-index", help="Sample type to compare (e.g. inuse_space, goroutine).")
@@ -134,14 +174,23 @@ def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str |
     """
     if fmt is None:
         fmt = "html" if output not in (None, "-") else "top"
-    if fmt == "speedscope":
+    if fmt not in DIFF_FORMATS:
         raise UsageError(
-            "speedscope cannot show a diff: its weights cannot be negative",
-            "use --format html for a differential flame graph, or --format top",
+            f"{fmt} cannot show a diff: it cannot show negative values",
+            "use --format html for a differential flame graph, or one of: " + ", ".join(DIFF_FORMATS),
         )
     from kubectl_rollouts_profile.pprof.transform import diff as diff_profiles
 
-    difference = diff_profiles(_load(base), _load(new))
+    base_profile, new_profile = _load(base), _load(new)
+    base_types = [value_type.type for value_type in base_profile.sample_types]
+    new_types = [value_type.type for value_type in new_profile.sample_types]
+    if base_types != new_types:
+        raise UsageError(
+            f"the two profiles have different sample types: {base_types} vs {new_types}",
+            "diff two profiles of the same kind (heap with heap, goroutine with goroutine)",
+        )
+    difference = diff_profiles(base_profile, new_profile)
+    _check_sample_index(difference, sample_index)
     title = f"{profile_stem(new)} minus {profile_stem(base)}"
     write = _writer(difference, fmt, title=title, sample_index=sample_index, nodes=nodes)
     _deliver(env, write, fmt, output, new.parent / (profile_stem(new) + ".diff" + _extension(fmt)), force)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kubectl_rollouts_profile.cluster.config import ClusterConfig
+from kubectl_rollouts_profile.cluster.transport import build_transport, proxy_failure
 from kubectl_rollouts_profile.errors import (
     AccessDenied,
     ConnectionFailed,
@@ -248,33 +249,41 @@ class Tunnel:
         )
 
     def _open_websocket(self) -> Any:
+        import urllib3.exceptions
         from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
 
         from kubectl_rollouts_profile.cluster.api import api_error
 
-        settings = self.config.client_configuration
-        host = settings.host.rstrip("/")
-        scheme, _, rest = host.partition("://")
+        transport = self.config.transport or build_transport(
+            self.config.client_configuration, {}, proxy_url=None
+        )
+        scheme = "wss" if transport.ssl_context is not None else "ws"
         url = (
-            "wss" if scheme == "https" else "ws"
-        ) + f"://{rest}/api/v1/namespaces/{self.namespace}/pods/{self.pod}/portforward?ports={self.remote_port}"
-        websocket = WebSocket(
-            sslopt=_ssl_options(settings),
-            skip_utf8_validation=True,
-            sockopt=[(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1), (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            f"{scheme}://{_host_for_url(transport.host)}:{transport.port}"
+            f"/api/v1/namespaces/{self.namespace}/pods/{self.pod}/portforward?ports={self.remote_port}"
         )
         what = f"port-forward to pod {self.namespace}/{self.pod}"
+        # Credentials first: an exec plugin may run here (a token about to expire), and its failure is the message.
+        headers = [f"{name}: {value}" for name, value in self.config.auth_headers()]
         try:
-            websocket.connect(
-                url,
-                header=[f"{name}: {value}" for name, value in self.config.auth_headers()],
-                subprotocols=[PORTFORWARD_PROTOCOL],
-                timeout=CONNECT_TIMEOUT_SECONDS,
-            )
+            # The same TLS context and proxy as REST: the socket is ours, websocket-client only speaks the protocol.
+            sock = transport.open_socket(CONNECT_TIMEOUT_SECONDS)
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            raise proxy_failure(transport, error) or ConnectionFailed(
+                f"{what}: cannot connect to the API server {transport.host}:{transport.port}: {error}"
+            ) from error
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        websocket = WebSocket(skip_utf8_validation=True)
+        try:
+            websocket.connect(url, socket=sock, header=headers, subprotocols=[PORTFORWARD_PROTOCOL],
+                              timeout=CONNECT_TIMEOUT_SECONDS)
         except WebSocketBadStatusException as error:
+            _close_quietly(sock)
             body = error.resp_body.decode("utf-8", "replace") if isinstance(error.resp_body, bytes) else ""
             raise api_error(error.status_code, body or str(error), what) from error
         except (OSError, WebSocketException) as error:
+            _close_quietly(sock)
             raise ConnectionFailed(f"{what}: cannot open the websocket: {error}") from error
         websocket.settimeout(None)
         return websocket
@@ -300,21 +309,8 @@ def open_tunnel(
             raise translated from error
 
 
-def _ssl_options(settings: Any) -> dict:
-    if not settings.verify_ssl:
-        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-    import certifi
-
-    options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": settings.ssl_ca_cert or certifi.where()}
-    if settings.assert_hostname is not None:
-        options["check_hostname"] = bool(settings.assert_hostname)
-    if settings.cert_file:
-        options["certfile"] = settings.cert_file
-    if settings.key_file:
-        options["keyfile"] = settings.key_file
-    if getattr(settings, "tls_server_name", None):
-        options["server_hostname"] = settings.tls_server_name
-    return options
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _close_quietly(sock: Any) -> None:

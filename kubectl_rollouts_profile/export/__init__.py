@@ -1,66 +1,40 @@
 """Renderers: Profile -> bytes in the formats people read (speedscope JSON, a self-contained flame graph page,
-a pprof-like top table, folded stacks), written into a binary file object or returned whole."""
+a pprof-like top table, folded stacks), one object per format in ``RENDERERS``. Each renderer says what it is
+(name, file extension, whether it streams, whether it can show the negative values of a diff), so callers pick
+formats by capability instead of by name."""
 
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, BinaryIO
 
 from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.export.base import Renderer, require_samples
+from kubectl_rollouts_profile.export.flamegraph import FlameGraphRenderer
+from kubectl_rollouts_profile.export.folded import FoldedRenderer
+from kubectl_rollouts_profile.export.speedscope import SpeedscopeRenderer
+from kubectl_rollouts_profile.export.top import TopRenderer
+from kubectl_rollouts_profile.pprof.model import Profile
 
-if TYPE_CHECKING:
-    from kubectl_rollouts_profile.pprof.model import Profile
+__all__ = ["RENDERERS", "Renderer", "get_renderer", "render", "require_samples"]
 
-FORMATS = ("speedscope", "html", "top", "folded")
-EXTENSIONS = {
-    "speedscope": ".speedscope.json",
-    "html": ".html",
-    "top": ".top.txt",
-    "folded": ".folded.txt",
+RENDERERS: dict[str, Renderer] = {
+    renderer.name: renderer
+    for renderer in (SpeedscopeRenderer(), FlameGraphRenderer(), TopRenderer(), FoldedRenderer())
 }
 
 
-def render_to(
-    profile: Profile,
-    fmt: str,
-    out: BinaryIO,
-    *,
-    title: str,
-    sample_index: str | None = None,
-    nodes: int | None = None,
-) -> None:
-    """Write ``profile`` as ``fmt`` (one of FORMATS) into ``out``. ``sample_index`` picks the sample type for top
-    and folded and the initially shown one for speedscope and html; ``nodes`` limits the rows of top. speedscope
-    is written piece by piece (its document can be hundreds of MB); the others are small and written whole."""
-    if fmt == "top":
-        from kubectl_rollouts_profile.export.top import render_top
-
-        out.write(render_top(profile, title=title, sample_index=sample_index, nodes=nodes).encode())
-    elif fmt == "folded":
-        from kubectl_rollouts_profile.export.folded import render_folded
-
-        out.write(render_folded(profile, sample_index=sample_index).encode())
-    elif fmt == "speedscope":
-        from kubectl_rollouts_profile.export.speedscope import write_speedscope
-
-        write_speedscope(profile, out, title=title, sample_index=sample_index)
-    elif fmt == "html":
-        from kubectl_rollouts_profile.export.flamegraph import render_flamegraph
-
-        out.write(render_flamegraph(profile, title=title, sample_index=sample_index))
-    else:
-        raise UsageError(f"unknown format {fmt!r}", "choose one of: " + ", ".join(FORMATS))
+def get_renderer(name: str) -> Renderer:
+    """The renderer of a format named on the command line; an unknown name is a usage error."""
+    renderer = RENDERERS.get(name)
+    if renderer is None:
+        raise UsageError(f"unknown format {name!r}", "choose one of: " + ", ".join(RENDERERS))
+    return renderer
 
 
 def render(
-    profile: Profile,
-    fmt: str,
-    *,
-    title: str,
-    sample_index: str | None = None,
-    nodes: int | None = None,
+    profile: Profile, name: str, *, title: str, sample_index: str | None = None, nodes: int | None = None
 ) -> bytes:
-    """``render_to`` into memory: the whole export as bytes."""
+    """The whole export in memory (for small outputs and tests; files are written with ``render_to``)."""
     buffer = io.BytesIO()
-    render_to(profile, fmt, buffer, title=title, sample_index=sample_index, nodes=nodes)
+    get_renderer(name).render_to(profile, buffer, title=title, sample_index=sample_index, nodes=nodes)
     return buffer.getvalue()

@@ -10,7 +10,10 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise, repeat, starmap
+from typing import BinaryIO
 
+from kubectl_rollouts_profile.export.base import Renderer, require_samples
+from kubectl_rollouts_profile.export.flamegraph_page import PAGE
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import StackTable, frame_number, prefix_sums, stack_table
 
@@ -166,12 +169,20 @@ def _page_data(profile: Profile, table: StackTable, tree: FlameTree, threshold: 
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
 
 
+class FlameGraphRenderer(Renderer):
+    name = "html"
+    extension = ".html"
+
+    def render_to(self, profile: Profile, out: BinaryIO, *, title: str, sample_index: str | None = None,
+                  nodes: int | None = None) -> None:  # fmt: skip
+        out.write(render_flamegraph(profile, title=title, sample_index=sample_index))
+
+
 def render_flamegraph(
     profile: Profile, *, title: str, sample_index: str | int | None = None, threshold: float = DEFAULT_THRESHOLD
 ) -> bytes:
-    from kubectl_rollouts_profile.export.flamegraph_page import PAGE
-
-    active = profile.sample_index(sample_index) if profile.sample_types else 0
+    require_samples(profile)
+    active = profile.sample_index(sample_index)
     table = stack_table(profile)
     tree = build_tree(table, threshold)
     data = _page_data(profile, table, tree, threshold, active, title)

@@ -11,7 +11,8 @@ from operator import not_
 from typing import BinaryIO
 
 from kubectl_rollouts_profile import __version__
-from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.errors import ProfileError
+from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.units import to_base_unit, unit_kind
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import expand_stacks, frame_index, location_stacks, merge_equal
@@ -19,12 +20,24 @@ from kubectl_rollouts_profile.pprof.stacks import expand_stacks, frame_index, lo
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
 
+class SpeedscopeRenderer(Renderer):
+    name = "speedscope"
+    extension = ".speedscope.json"
+    streams = True
+    shows_negative = False  # speedscope's weights cannot be negative
+
+    def render_to(self, profile: Profile, out: BinaryIO, *, title: str, sample_index: str | None = None,
+                  nodes: int | None = None) -> None:  # fmt: skip
+        write_speedscope(profile, out, title=title, sample_index=sample_index)
+
+
 def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_index: str | int | None = None) -> None:
     """Write the speedscope document into ``out`` piece by piece; of its bulk, only the stacks' text (shared by
     the sample types) is ever whole in memory."""
-    active = profile.sample_index(sample_index) if profile.sample_types else 0
+    require_samples(profile)
+    active = profile.sample_index(sample_index)
     if profile.has_negative_values():
-        raise UsageError(
+        raise ProfileError(
             "speedscope cannot show negative weights, and this profile has some (it is a diff)",
             "use --format html or --format top for a diff",
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from array import array
+from typing import BinaryIO
 
-from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.errors import ProfileError
+from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import expand_stacks, location_stacks, stack_table
@@ -24,7 +26,7 @@ def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int]
         for location_id in profile.locations
     }
     if len(name_ids) >= 1 << 24:  # the boundary below needs a zero last byte in every id
-        raise UsageError(f"too many distinct functions for a top table ({len(name_ids)})")
+        raise ProfileError(f"too many distinct functions for a top table ({len(name_ids)})")
     expanded = expand_stacks(stacks, location_names, boundary="\xff" * 4)
     flat = [0] * len(name_ids)
     cum = [0] * len(name_ids)
@@ -61,7 +63,18 @@ def _unpacked(text: str) -> array:
     return ids
 
 
+class TopRenderer(Renderer):
+    name = "top"
+    extension = ".top.txt"
+    is_text = True
+
+    def render_to(self, profile: Profile, out: BinaryIO, *, title: str, sample_index: str | None = None,
+                  nodes: int | None = None) -> None:  # fmt: skip
+        out.write(render_top(profile, title=title, sample_index=sample_index, nodes=nodes).encode())
+
+
 def render_top(profile: Profile, *, title: str, sample_index: str | int | None = None, nodes: int | None = None) -> str:
+    require_samples(profile)
     index = profile.sample_index(sample_index)
     sample_type = profile.sample_types[index]
     unit = sample_type.unit

@@ -26,15 +26,29 @@ from kubectl_rollouts_profile.pprof.model import (
     id_array,
 )
 
-DEFAULT_MAX_DECOMPRESSED = 1 << 30  # 1 GiB: far above real controller profiles, far below a gzip bomb's reach
+# 256 MiB: five times a 500k-sample synthetic profile (50 MB decompressed), far above a real controller's, and a
+# bound on the memory a gzip bomb can make us take.
+DEFAULT_MAX_DECOMPRESSED = 256 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_INFLATE_STEP = 4 << 20  # decompressed bytes per step: the output grows by small pieces, never by doubling
 
 
 def decode_profile(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
-    """Decode a pprof file (gzip'd or not) into a Profile, validating every reference it holds."""
+    """Decode a pprof file (gzip'd or not) into a Profile, validating every reference it holds. No more than
+    ``max_decompressed`` bytes are ever inflated; running out of memory is a ProfileError too, not a crash."""
+    try:
+        return _decode(data, max_decompressed)
+    except MemoryError:
+        raise ProfileError(
+            "decoding profile: out of memory",
+            "the profile is too big for the memory this process may use; convert it on a larger machine",
+        ) from None
+
+
+def _decode(data: bytes, max_decompressed: int) -> Profile:
     gzipped = data[:2] == _GZIP_MAGIC
     source = bytes(data)
-    raw = _decompress(source, max_decompressed) if gzipped else source
+    raw: bytes | bytearray = _decompress(source, max_decompressed) if gzipped else source
     if len(raw) > max_decompressed:
         raise ProfileError(f"parsing profile: {len(raw)} bytes exceed the limit of {max_decompressed}")
     columns = _Columns(_parse(raw, "SampleColumns"))
@@ -52,39 +66,44 @@ def decode_profile(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRES
         raise ProfileError(f"malformed profile: {error}") from None
 
 
-def _decompress(data: bytes, max_decompressed: int) -> bytes:
-    """gunzip every member, refusing output beyond ``max_decompressed`` before it is produced."""
-    pieces: list[bytes] = []
-    produced = 0
-    remaining = data
+def _decompress(data: bytes, max_decompressed: int) -> bytearray:
+    """gunzip every member into one growing buffer, a few MB at a time, refusing output beyond
+    ``max_decompressed`` before it is produced: the memory taken is bounded by the cap, whatever the input."""
+    inflated = bytearray()
+    remaining = memoryview(data)
     try:
-        while remaining:
+        while len(remaining):
             inflater = zlib.decompressobj(wbits=31)
-            chunk = remaining
-            while chunk:
-                out = inflater.decompress(chunk, max_decompressed - produced + 1)
-                produced += len(out)
-                pieces.append(out)
-                if produced > max_decompressed:
+            chunk: bytes | memoryview = remaining
+            while True:
+                room = max_decompressed - len(inflated) + 1
+                out = inflater.decompress(chunk, min(room, _INFLATE_STEP))
+                inflated += out
+                if len(inflated) > max_decompressed:
                     raise ProfileError(
-                        f"decompressing profile: more than {max_decompressed} bytes once decompressed",
+                        f"decompressing profile: more than {max_decompressed} bytes "
+                        f"({max_decompressed >> 20} MiB) once decompressed",
                         "the file is not a profile or was built to exhaust memory; it was not read further",
                     )
                 chunk = inflater.unconsumed_tail
+                # Input all taken: one more call with none flushes what the inflater still holds, until it is
+                # done (eof) or has nothing to give (the input was cut short).
+                if not chunk and (inflater.eof or not out):
+                    break
             if not inflater.eof:
                 raise ProfileError("decompressing profile: unexpected end of gzip data")
-            remaining = inflater.unused_data
+            remaining = memoryview(inflater.unused_data)
             # Trailing zero padding after the last member is tolerated, like gzip(1) does.
-            if remaining and remaining[:2] != _GZIP_MAGIC:
-                if remaining.strip(b"\x00"):
+            if len(remaining) and remaining[:2] != _GZIP_MAGIC:
+                if bytes(remaining).strip(b"\x00"):
                     raise ProfileError("decompressing profile: trailing data after the gzip stream")
-                remaining = b""
+                break
     except zlib.error as error:
         raise ProfileError(f"decompressing profile: {error}") from error
-    return b"".join(pieces)
+    return inflated
 
 
-def _parse(raw: bytes, schema: str) -> Any:
+def _parse(raw: bytes | bytearray, schema: str) -> Any:
     from google.protobuf.message import DecodeError
 
     from kubectl_rollouts_profile.pprof.schema import message_classes

@@ -16,6 +16,8 @@ from itertools import accumulate, chain, pairwise
 from types import MappingProxyType
 from typing import Any, NamedTuple, overload
 
+from kubectl_rollouts_profile.errors import ProfileError
+
 
 class ValueType(NamedTuple):
     type: str
@@ -286,21 +288,19 @@ class Profile:
     def sample_index(self, name: str | int | None = None) -> int:
         """The position of a sample type by name (or position); None means the default one, as pprof picks it:
         the declared default sample type, else the last type."""
-        from kubectl_rollouts_profile.errors import UsageError
-
         if not self.sample_types:
-            raise UsageError("the profile has no sample types", "the file holds no samples to show")
+            raise ProfileError("the profile has no sample types", "the file holds no samples to show")
         if isinstance(name, int):
             if 0 <= name < len(self.sample_types):
                 return name
-            raise UsageError(f"sample index {name} is out of range (0..{len(self.sample_types) - 1})")
+            raise ProfileError(f"sample index {name} is out of range (0..{len(self.sample_types) - 1})")
         wanted = name or self.default_sample_type
         if not wanted:
             return len(self.sample_types) - 1
         names = [value_type.type for value_type in self.sample_types]
         if wanted in names:
             return names.index(wanted)
-        raise UsageError(
+        raise ProfileError(
             f"unknown sample type {wanted!r}",
             "choose one of: " + ", ".join(names),
         )

@@ -7,7 +7,7 @@ from array import array
 from itertools import chain
 from types import MappingProxyType
 
-from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.errors import ProfileError
 from kubectl_rollouts_profile.pprof.model import (
     Label,
     Line,
@@ -47,7 +47,7 @@ def diff(base: Profile, new: Profile) -> Profile:
     """``new`` minus ``base``: base samples with negated values merged into new's, like pprof's -diff_base.
     Positive values grew, negative ones shrank."""
     if [vt.type for vt in base.sample_types] != [vt.type for vt in new.sample_types]:
-        raise UsageError(
+        raise ProfileError(
             "the two profiles have different sample types: "
             f"{[vt.type for vt in base.sample_types]} vs {[vt.type for vt in new.sample_types]}",
             "diff two profiles of the same kind (heap with heap, goroutine with goroutine)",
