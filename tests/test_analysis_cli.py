@@ -90,3 +90,29 @@ def test_a_bundle_of_a_leaking_controller(kube_api, stuck_target: GoTarget, tmp_
     assert kinds["cpu.pb.gz"] == "cpu" and kinds["allocs.pb.gz"] == "allocs" and kinds["after/heap.pb.gz"] == "heap"
     assert document["facts"]["pod"] and document["facts"]["leader"].startswith(document["facts"]["pod"])
     assert document["metrics"]["goroutines"] > 0
+
+
+def test_top_by_subsystem_on_convert_diff_and_capture(leak_files: list[Path], go_new: GoTarget,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    first, second = str(leak_files[0]), str(leak_files[1])
+    converted = run_plugin("convert", second, "--format", "top", "--by", "subsystem", cwd=tmp_path)
+    assert converted.returncode == 0, converted.stderr
+    assert "by subsystem" in converted.stdout and "metric provider: web" in converted.stdout
+    by_package = run_plugin("convert", second, "--format", "top", "--by", "package", "--nodes", "3", cwd=tmp_path)
+    assert "by package" in by_package.stdout and "more rows" in by_package.stdout
+    grown = run_plugin("diff", first, second, "--by", "subsystem", cwd=tmp_path)
+    assert grown.returncode == 0, grown.stderr
+    web = next(line for line in grown.stdout.splitlines() if line.endswith("metric provider: web"))
+    assert int(web.split()[2]) >= 15  # cum: one goroutine in three that grew waits in the provider
+    captured = run_plugin("heap", "--url", go_new.base_url, "--top", "--by", "subsystem", "--format", "none",
+                          cwd=tmp_path)  # fmt: skip
+    assert captured.returncode == 0, captured.stderr
+    assert "by subsystem" in captured.stdout and "Type: inuse_space" in captured.stdout
+
+
+def test_by_needs_a_top_table(leak_files: list[Path], tmp_path: Path) -> None:
+    wrong = run_plugin("convert", str(leak_files[0]), "--format", "html", "--by", "subsystem", cwd=tmp_path)
+    assert wrong.returncode == 2 and "--format top" in wrong.stderr
+    no_top = run_plugin("heap", "--url", "http://127.0.0.1:9", "--by", "package", cwd=tmp_path)
+    assert no_top.returncode == 2 and "add --top" in no_top.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -122,3 +122,20 @@ def render_rollup(table: Rollup, *, title: str, rows: int | None = None) -> str:
     if len(shown) < len(table.rows):
         lines.append(f"({len(table.rows) - len(shown)} more rows)")
     return "\n".join(lines) + "\n"
+
+
+def render_table(profile: Profile, by: str = "function", *, title: str, sample_index: str | int | None = None,
+                 nodes: int | None = None) -> str:  # fmt: skip
+    """The top table of ``convert``/``diff``/``--top``: by function it is pprof's top; by package or subsystem
+    the rollup (a diff's values net out per key: growth minus shrink)."""
+    if by == "function":
+        from kubectl_rollouts_profile.export.top import render_top
+
+        return render_top(profile, title=title, sample_index=sample_index, nodes=nodes)
+    return render_rollup(rollup(profile, by, sample_index=sample_index), title=title, rows=nodes)
+
+
+def check_grouping(by: str, fmt: str) -> None:
+    """``--by`` groups the rows of a top table; any other format has no rows to group."""
+    if by != "function" and fmt != "top":
+        raise UsageError(f"--by {by} groups the rows of a top table, not {fmt}", "use --format top with --by")
