@@ -142,6 +142,8 @@ def test_closed_metrics_port_gives_a_partial_bundle(argo_cluster: Any, tmp_path:
     code, stdout, stderr = run_bundle(kubeconfig, tmp_path)
     assert code == 10, stderr
     assert "metrics.txt" in stderr and "partial" in stderr
+    metrics_line = next(line for line in stderr.splitlines() if "metrics.txt: failed" in line)
+    assert "metrics port" in metrics_line and "--enable-pprof-address" not in metrics_line
     path = Path(stdout.strip())
     files = read_bundle(path)
     assert "metrics.txt" not in files and "cpu.pb.gz" in files and "pod.json" in files

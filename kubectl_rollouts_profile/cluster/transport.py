@@ -68,6 +68,12 @@ class Transport:
         """A urllib3 pool for the REST client, with this context and proxy."""
         import urllib3
 
+        if not self.verify:
+            # urllib3 would warn on every request; the cluster layer says it once (see ``connect``).
+            import warnings
+
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+
         tls: dict[str, Any] = {}
         if self.ssl_context is not None:
             tls = {

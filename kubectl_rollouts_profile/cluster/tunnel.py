@@ -12,6 +12,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +32,10 @@ LOOPBACK = "127.0.0.1"
 PORTFORWARD_PROTOCOL = "v4.channel.k8s.io"
 KEEPALIVE_SECONDS = 15.0
 CONNECT_TIMEOUT_SECONDS = 30.0
+# A forward that drops after at least this long without data, while a request waits for its answer (a cpu
+# profile is silent until it ends), is reported as the kubelet's idle timeout.
+IDLE_DROP_SECONDS = 1.0
+KUBELET_IDLE_SETTING = "streamingConnectionIdleTimeout"
 _DATA, _ERROR = 0, 1
 # When several things went wrong, report the most specific one.
 _PRIORITY = (ProfilingUnavailable, TargetNotFound, AccessDenied, ConnectionFailed)
@@ -191,6 +196,15 @@ class Tunnel:
 
         opened = [False, False]
         error_text = ""
+        # When data last went to the pod and came back: a drop while an answer is awaited after a long silence is
+        # the kubelet's idle timeout (pings do not reset it).
+        last_sent = last_received = time.monotonic()
+
+        def dropped(detail: str) -> ConnectionFailed:
+            silent = time.monotonic() - max(last_sent, last_received)
+            awaiting = last_sent >= last_received
+            return self._dropped(detail, idle_seconds=silent if awaiting and silent >= IDLE_DROP_SECONDS else None)
+
         while True:
             readable, _, _ = select.select([client, websocket.sock, self._wake_reader], [], [], self.keepalive_seconds)
             if self._wake_reader in readable:
@@ -203,18 +217,21 @@ class Tunnel:
                 if not data:
                     return  # the HTTP client is done with this connection
                 websocket.send_binary(bytes((_DATA,)) + data)
+                last_sent = time.monotonic()
             if websocket.sock not in readable:
                 continue
             while True:
                 try:
                     opcode, frame = websocket.recv_data_frame(True)
-                except WebSocketConnectionClosedException:
+                except (WebSocketConnectionClosedException, OSError) as error:
+                    if isinstance(error, OSError) and self._closed.is_set():
+                        return
                     opcode, frame = ABNF.OPCODE_CLOSE, None
                 if opcode == ABNF.OPCODE_CLOSE:
                     if error_text:
                         self._record(self._port_error(error_text))
                     else:
-                        self._record(self._dropped("the API server closed the port-forward"))
+                        self._record(dropped("the API server closed the port-forward"))
                     return
                 if opcode in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT) and frame.data:
                     channel, payload = frame.data[0], bytes(frame.data[1:])
@@ -224,6 +241,7 @@ class Tunnel:
                         opened[channel] = True  # each channel opens with the port number (2 bytes)
                         payload = payload[2:]
                     if payload and channel == _DATA:
+                        last_received = time.monotonic()
                         client.sendall(payload)
                     elif payload:
                         error_text += payload.decode("utf-8", "replace")
@@ -242,7 +260,16 @@ class Tunnel:
             )
         return ConnectionFailed(f"port-forward to pod {self.pod} port {self.remote_port} failed: {text.strip()}")
 
-    def _dropped(self, detail: str) -> ConnectionFailed:
+    def _dropped(self, detail: str, *, idle_seconds: float | None = None) -> ConnectionFailed:
+        if idle_seconds is not None:
+            return ConnectionFailed(
+                f"the port-forward to pod {self.pod} dropped after {idle_seconds:.0f}s without data ({detail}): the "
+                f"kubelet closes port-forwards idle longer than its {KUBELET_IDLE_SETTING} (often 5m on "
+                "CIS-hardened nodes; websocket pings do not reset it), and a cpu or trace capture sends nothing "
+                "until it ends",
+                hint="capture with a shorter --seconds than the node's timeout (e.g. --seconds 240 under 5m), or "
+                f"raise {KUBELET_IDLE_SETTING} in the kubelet configuration",
+            )
         return ConnectionFailed(
             f"the port-forward to pod {self.pod} dropped: {detail}",
             hint="check that the pod is still running (kubectl get pods), then retry",
@@ -252,7 +279,8 @@ class Tunnel:
         import urllib3.exceptions
         from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
 
-        from kubectl_rollouts_profile.cluster.api import api_error
+        from kubectl_rollouts_profile.cluster.access import portforward_forbidden
+        from kubectl_rollouts_profile.cluster.api import api_error, status_message
 
         transport = self.config.transport or build_transport(
             self.config.client_configuration, {}, proxy_url=None
@@ -281,6 +309,8 @@ class Tunnel:
         except WebSocketBadStatusException as error:
             _close_quietly(sock)
             body = error.resp_body.decode("utf-8", "replace") if isinstance(error.resp_body, bytes) else ""
+            if error.status_code == 403:
+                raise portforward_forbidden(status_message(body), self.namespace, self.pod) from error
             raise api_error(error.status_code, body or str(error), what) from error
         except (OSError, WebSocketException) as error:
             _close_quietly(sock)
