@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,13 @@ def test_a_bundle_of_a_leaking_controller(kube_api, stuck_target: GoTarget, tmp_
     assert kinds["cpu.pb.gz"] == "cpu" and kinds["allocs.pb.gz"] == "allocs" and kinds["after/heap.pb.gz"] == "heap"
     assert document["facts"]["pod"] and document["facts"]["leader"].startswith(document["facts"]["pod"])
     assert document["metrics"]["goroutines"] > 0
+    # The bundle carries its incident report, and writes it beside the archive (0600) too.
+    beside = archive.with_name(archive.name.removesuffix(".tar.gz") + ".report.html")
+    assert stat.S_IMODE(beside.stat().st_mode) == 0o600
+    with tarfile.open(archive) as tar:
+        inside = tar.extractfile(f"{archive.name.removesuffix('.tar.gz')}/report.html").read()
+    assert inside == beside.read_bytes()
+    assert b'data-finding="goroutine-growth"' in inside and b'<iframe class="flame"' in inside
 
 
 def test_top_by_subsystem_on_convert_diff_and_capture(leak_files: list[Path], go_new: GoTarget,

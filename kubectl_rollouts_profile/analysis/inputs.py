@@ -116,18 +116,24 @@ def load_bundle(path: Path) -> AnalysisInput:
                          "give the .tar.gz that `kubectl rollouts-profile bundle` wrote") from error
     if "manifest.json" not in members:
         raise UsageError(f"{path.name}: no manifest.json inside", "give the .tar.gz that `bundle` wrote")
+    return load_members(members, path.name)
+
+
+def load_members(members: dict[str, bytes], bundle_name: str) -> AnalysisInput:
+    """A bundle's files by their names inside it (``before/heap.pb.gz``, ``metrics.txt``, ``manifest.json``...):
+    its profiles (before/ and after/ snapshots keep their phase), its metrics and its capture facts."""
     profiles = []
     for name in sorted(members, key=_bundle_order):
         if not name.endswith(".pb.gz"):
             continue
-        profile = _decode(members[name], f"{path.name}:{name}")
+        profile = _decode(members[name], f"{bundle_name}:{name}")
         phase = name.split("/", 1)[0] if name.startswith(("before/", "after/")) else ""
         profiles.append(ProfileInput(name, profile_kind(profile, name), profile, phase))
     metrics = []
     if "metrics.txt" in members:
         text = members["metrics.txt"].decode("utf-8", "replace")
-        metrics.append(parse_metrics(text, source=f"{path.name}:metrics.txt"))
-    return AnalysisInput(tuple(profiles), tuple(metrics), tuple(_facts(path, members)))
+        metrics.append(parse_metrics(text, source=f"{bundle_name}:metrics.txt"))
+    return AnalysisInput(tuple(profiles), tuple(metrics), tuple(_facts(bundle_name, members)))
 
 
 def _bundle_order(name: str) -> tuple[int, str]:
@@ -142,7 +148,7 @@ def _json_member(members: dict[str, bytes], name: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _facts(path: Path, members: dict[str, bytes]) -> list[tuple[str, str]]:
+def _facts(bundle_name: str, members: dict[str, bytes]) -> list[tuple[str, str]]:
     manifest = _json_member(members, "manifest.json")
     target = manifest.get("target") or {}
     versions = _json_member(members, "versions.json")
@@ -150,7 +156,7 @@ def _facts(path: Path, members: dict[str, bytes]) -> list[tuple[str, str]]:
     pod = _json_member(members, "pod.json")
     server = versions.get("server") or {}
     facts = [
-        ("bundle", path.name),
+        ("bundle", bundle_name),
         ("created", str(manifest.get("createdAt") or "")),
         ("namespace", str(target.get("namespace") or "")),
         ("pod", str(target.get("pod") or "")),

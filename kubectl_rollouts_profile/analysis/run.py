@@ -60,3 +60,18 @@ def result_text(result: AnalysisResult, *, rows: int = 12) -> str:
         lines.append("")
         lines.append(render_rollup(table, title=f"{name} ({kind})", rows=rows).rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def bundle_report(work_dir: Path, names: Sequence[str], manifest: dict) -> bytes:
+    """The incident report of a bundle being written: its files in ``work_dir`` (``names``) and its manifest."""
+    import json
+
+    from kubectl_rollouts_profile.analysis.inputs import load_members
+    from kubectl_rollouts_profile.analysis.report import render_report
+
+    members = {name: (work_dir / name).read_bytes() for name in names}
+    members["manifest.json"] = json.dumps(manifest).encode()
+    data = load_members(members, str(manifest.get("bundle") or "bundle"))
+    target = manifest.get("target") or {}
+    title = f"Incident report: {target.get('namespace', '')}/{target.get('pod', '')}"
+    return render_report(data, find(data), title=title)
