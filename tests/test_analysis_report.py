@@ -102,3 +102,26 @@ def test_a_wide_profile_keeps_the_page_under_5_mb() -> None:
     assert len(page) <= MAX_REPORT_BYTES
     assert page.count(b'<iframe class="flame"') == 4
     assert b"No change between the two snapshots." in page  # the same heap twice: the diff is not drawn
+
+
+@needs_chromium
+def test_goroutine_trend_writes_a_chart_page(go_factory, tmp_path: Path) -> None:
+    import stat
+
+    from tests.clitools import run_plugin
+
+    target = go_factory("--workloads", "stuck-http", *QUIET)
+    result = run_plugin("goroutine", "--url", target.base_url, "--every", "700ms", "--count", "4",
+                        "--output-dir", str(tmp_path), cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("trend chart: "))
+    page = Path(line.removeprefix("trend chart: "))
+    assert page.parent == tmp_path and page.name.endswith(".html")
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    with Browser() as browser:
+        open_report(browser, page)
+        assert browser.evaluate("document.querySelectorAll('svg[data-chart=\"goroutine-trend\"] circle').length") == 4
+        found = browser.evaluate("Array.from(document.querySelectorAll('[data-finding]')).map(e => e.dataset.finding)")
+        assert "goroutine-growth" in found
+        assert browser.console_errors() == []
+        assert png_colors(browser.screenshot_png()) > 8

@@ -30,6 +30,7 @@ class AnalysisInput:
     profiles: tuple[ProfileInput, ...] = ()
     metrics: tuple[MetricsSnapshot, ...] = ()
     facts: tuple[tuple[str, str], ...] = ()  # capture facts for the report: pod, leader, versions, times
+    trend: tuple[tuple[str, float], ...] = ()  # goroutine counts over time (label, count), when a trend was run
 
     def of_kind(self, kind: str) -> list[ProfileInput]:
         return [item for item in self.profiles if item.kind == kind]

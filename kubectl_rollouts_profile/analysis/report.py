@@ -160,9 +160,9 @@ def _metrics_html(metrics: Sequence[MetricsSnapshot]) -> str:
 
 def _trend_html(data: AnalysisInput) -> str:
     goroutines = data.of_kind("goroutine")
-    if len(goroutines) < 2:
+    points = list(data.trend) or [(item.name, float(item.profile.total("goroutine"))) for item in goroutines]
+    if len(points) < 2:
         return ""
-    points = [(item.name, float(item.profile.total("goroutine"))) for item in goroutines]
     return "<h2>Goroutine trend</h2>" + line_chart("goroutine-trend", points)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubectl_rollouts_profile.analysis.findings import Finding, find
-from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, load_paths
+from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput, load_paths
 from kubectl_rollouts_profile.analysis.rollup import Rollup, render_rollup, rollup
 
 
@@ -75,3 +75,13 @@ def bundle_report(work_dir: Path, names: Sequence[str], manifest: dict) -> bytes
     target = manifest.get("target") or {}
     title = f"Incident report: {target.get('namespace', '')}/{target.get('pod', '')}"
     return render_report(data, find(data), title=title)
+
+
+def trend_page(points: Sequence[tuple[str, float]], first: ProfileInput, last: ProfileInput, *,
+               target_name: str) -> bytes:  # fmt: skip
+    """The goroutine trend's chart page: the count over time, what grew from the first snapshot to the last
+    (findings, subsystems, flame graphs and their diff)."""
+    from kubectl_rollouts_profile.analysis.report import render_report
+
+    data = AnalysisInput(profiles=(first, last), trend=tuple(points), facts=(("target", target_name),))
+    return render_report(data, find(data), title=f"Goroutine trend: {target_name}")
