@@ -23,13 +23,13 @@ from kubectl_rollouts_profile.catalog import ProfileKind
 from kubectl_rollouts_profile.cluster import Connection, connect
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
+from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
 from kubectl_rollouts_profile.export import get_renderer
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.transform import redact
-from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
 
 DEFAULT_MAX_BYTES = capture.DEFAULT_MAX_BYTES
 

@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from kubectl_rollouts_profile.errors import (
@@ -257,3 +258,19 @@ def is_missing_object(status: dict, kind: str) -> bool:
     to the path not being served at all (the plain "404 page not found" of a missing resource type)."""
     details = status.get("details") if isinstance(status, dict) else None
     return isinstance(details, dict) and details.get("kind") == kind
+
+
+def format_micro_time(moment: datetime) -> str:
+    """A Kubernetes MicroTime (``2026-12-01T10:00:00.000000Z``), as Lease times are written."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_micro_time(value: str | None) -> datetime | None:
+    """A Kubernetes Time or MicroTime as an aware datetime; None when missing or unreadable."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

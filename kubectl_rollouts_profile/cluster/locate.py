@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from kubectl_rollouts_profile.cluster.api import ClusterApi
+from kubectl_rollouts_profile.cluster.api import ClusterApi, parse_micro_time
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
@@ -359,7 +359,7 @@ def survey(api: ClusterApi, namespace: str, *, instance_id: str | None = None) -
     lookup = api.find_lease(namespace, lease_names(instance_id))
     spec = (lookup.lease or {}).get("spec") or {}
     duration = spec.get("leaseDurationSeconds")
-    renewed = _parse_micro_time(spec.get("renewTime")) or _parse_micro_time(spec.get("acquireTime"))
+    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
     return Survey(
         namespace=namespace,
         pods=tuple(pods),
@@ -401,16 +401,6 @@ def await_leader(
     if not survey_now.stale_holder and survey_now.leader_name:
         progress(f"new leader: {survey_now.leader_name}")
     return survey_now
-
-
-def _parse_micro_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _state(pod: ControllerPod) -> str:
