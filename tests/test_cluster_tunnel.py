@@ -174,7 +174,7 @@ def test_kubelet_idle_timeout_is_named_when_a_silent_capture_drops(argo_cluster,
     assert list(out.iterdir()) == []
     # Short captures and snapshots are not affected: data flows before the timeout.
     with connect(request_for(argo_cluster), env=Environment()) as connection:
-        fetch_profile(connection.base_url, KINDS["heap"], None, out).temp_path.unlink()
+        remove_files(fetch_profile(connection.base_url, KINDS["heap"], None, out))
 
 
 def test_impersonation_applies_to_the_port_forward(argo_cluster, tmp_path: Path) -> None:
