@@ -55,8 +55,10 @@ def test_failing_plugin_stops_before_any_request_quoting_its_stderr(argo_cluster
     assert result.exit_code == 4, result.output
     assert server.requests == []  # nothing was sent, not even anonymously
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert error_lines == ["error: exec plugin get-token failed (exit 255): Error loading SSO Token: Token for "
-                           "test does not exist run: aws sso login"]
+    # One line, the plugin's own words (the error boundary masks what follows "Token:", which is fine).
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith("error: exec plugin get-token failed (exit 255): Error loading SSO Token: ")
+    assert error_lines[0].endswith(" for test does not exist run: aws sso login")
     assert "log in again" in result.stderr and "ERROR:root" not in result.stderr
     assert not list((tmp_path / "out").iterdir())
 
@@ -138,3 +140,30 @@ def test_plugin_output_that_is_not_a_credential(argo_cluster, plugin, tmp_path: 
     assert result.exit_code == 4
     assert "exec plugin broken printed no usable ExecCredential: its output is not JSON" in result.stderr
     assert json.dumps("ERROR:root") not in result.stderr and "ERROR:root" not in result.stderr
+
+
+@pytest.mark.parametrize(("extra", "interactive"), [((), True), (("--json",), False)])
+def test_plugin_gets_the_terminal_only_when_there_is_one_and_not_for_json(argo_cluster, plugin, tmp_path: Path,
+                                                                          extra: tuple, interactive: bool) -> None:
+    import os
+    import pty
+    import subprocess
+
+    server = argo_cluster.server
+    plugin.configure(tokens=[server.add_user("sso-user", groups=("system:masters",))])
+    kubeconfig = server.write_kubeconfig(tmp_path / "kc", "sso-user", namespace="argo-rollouts",
+                                         user_entry=plugin.user_entry(interactive_mode="IfAvailable"))
+    out = tmp_path / "out"
+    out.mkdir()
+    controller, terminal = pty.openpty()  # stdin and stderr are a terminal, as for a person at a shell
+    try:
+        completed = subprocess.run(
+            [str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "kubectl-rollouts_profile"), "heap",
+             "--kubeconfig", str(kubeconfig), "--output-dir", str(out), "--format", "none", "--no-open", *extra],
+            stdin=terminal, stderr=terminal, stdout=subprocess.PIPE, timeout=120, check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert completed.returncode == 0
+    assert [run["spec"]["interactive"] for run in plugin.runs()] == [interactive]

@@ -104,4 +104,6 @@ def cluster_request(**kwargs: Any) -> ClusterRequest:
         instance_id=kwargs.get("instance_id"),
         skip_preflight=bool(kwargs.get("skip_preflight")),
         request_timeout_seconds=float(kwargs.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT_SECONDS),
+        # An exec credential plugin may prompt on the terminal, except when the output is machine-read (--json).
+        interactive=not kwargs.get("as_json", False),
     )

@@ -132,6 +132,7 @@ class Target:
     image: str
     chosen_by: str
     pprof_address: str | None = None
+    instance_id: str | None = None  # the controller's --instance-id (names its Lease)
 
     @property
     def image_tag(self) -> str:
@@ -308,6 +309,7 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
         image=chosen.image,
         chosen_by=chosen_by,
         pprof_address=chosen.pprof_address,
+        instance_id=chosen.instance_id,
     )
 
 
