@@ -8,33 +8,31 @@ one is told apart from "no pprof server here" by asking for the old layout's exa
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
+import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kubectl_rollouts_profile.catalog import KINDS, PPROF_PREFIX, RATE_SETTERS, ProfileKind
 from kubectl_rollouts_profile.errors import (
     ConnectionFailed,
-    OutputError,
     ProfileError,
     ProfilingUnavailable,
     TargetBusy,
 )
+from kubectl_rollouts_profile.pprof.decode import decode_profile
+from kubectl_rollouts_profile.pprof.model import Profile
 
 if TYPE_CHECKING:
     import requests
 
-    from kubectl_rollouts_profile.pprof.model import Profile
-
 CONNECT_TIMEOUT = 5.0
 READ_MARGIN = 20.0  # seconds the server may take beyond the capture duration to answer
+DEADLINE_MARGIN = 60.0  # seconds the whole fetch may take beyond the capture duration (headers and body)
 CHUNK = 64 * 1024
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 # Messages of Go's net/http/pprof when a CPU profile or trace is already running in the process.
@@ -43,20 +41,18 @@ TRACE_MAGIC_PREFIX = b"go 1."
 
 
 @dataclass(frozen=True)
-class CaptureResult:
-    """A fetched, checked profile in ``temp_path`` (the caller renames it into place or deletes it)."""
+class Fetched:
+    """What one fetch brought: the body went into the sink it was handed."""
 
-    kind: ProfileKind
-    url: str
-    temp_path: Path
-    size: int
-    sha256: str
-    seconds: int | None
+    url: str  # after redirects
+    content_type: str
     started_at: datetime
     finished_at: datetime
-    sample_count: int | None  # None for trace (not pprof)
-    warnings: tuple[str, ...] = field(default_factory=tuple)
-    profile: Profile | None = field(default=None, repr=False, compare=False)  # the decoded pprof, for exports
+    received: int
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 Progress = Callable[[str, float, float], None]  # (event, elapsed seconds, total seconds)
@@ -65,6 +61,11 @@ Progress = Callable[[str, float, float], None]  # (event, elapsed seconds, total
 def profile_url(base_url: str, kind: ProfileKind, seconds: int | None) -> tuple[str, dict[str, str]]:
     params = {"seconds": str(seconds)} if seconds is not None else {}
     return base_url.rstrip("/") + kind.path, params
+
+
+def deadline_for(seconds: int | None) -> float:
+    """The whole fetch, headers to last byte, must end within this many seconds."""
+    return (seconds or 0) + DEADLINE_MARGIN
 
 
 def _session() -> requests.Session:
@@ -76,74 +77,68 @@ def _session() -> requests.Session:
     return session
 
 
-def fetch_profile(
+def fetch_into(
     base_url: str,
     kind: ProfileKind,
     seconds: int | None,
-    dest_dir: Path,
+    sink: Sink,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Progress | None = None,
-    temp_prefix: str = ".rollouts-profile-",
-) -> CaptureResult:
-    """Capture one profile into a temp file in ``dest_dir`` and check it; nothing is left behind on failure."""
+    deadline_seconds: float | None = None,
+    where: str | None = None,
+) -> Fetched:
+    """Fetch one profile and stream its body (gzip bytes as sent) into ``sink``. The headers must come within the
+    capture's duration plus a margin and the whole fetch within ``deadline_seconds`` (default: ``deadline_for``),
+    however slowly the server trickles. ``where`` names the server in messages (default: ``base_url``)."""
     import requests
 
+    where = where or base_url
     url, params = profile_url(base_url, kind, seconds)
-    read_timeout = (seconds or 0) + READ_MARGIN
+    deadline = deadline_for(seconds) if deadline_seconds is None else deadline_seconds
+    read_timeout = min((seconds or 0) + READ_MARGIN, deadline)
     started_at = datetime.now(timezone.utc)
+    started = time.monotonic()
     session = _session()
     ticker = _Ticker(progress, float(seconds or 0)) if progress else None
-    temp_path: Path | None = None
+    finished = False
     try:
         if ticker:
             ticker.start()
         try:
             response = session.get(url, params=params, stream=True, timeout=(CONNECT_TIMEOUT, read_timeout))
         except requests.RequestException as exc:
-            raise _connection_error(base_url, exc) from exc
-        with response:
-            _check_status(session, base_url, kind, response)
-            temp_path = _stream_body(response, dest_dir, temp_prefix, max_bytes, base_url)
-        finished_at = datetime.now(timezone.utc)
-        if ticker:
-            ticker.stop(finished=True)
-            ticker = None
-        size, digest = _size_and_digest(temp_path)
-        profile, warnings = _check_body(temp_path, kind, response.headers.get("Content-Type", ""))
-        return CaptureResult(
-            kind=kind,
+            raise _connection_error(where, exc, waited=read_timeout) from exc
+        with response, _Watchdog(response, deadline - (time.monotonic() - started)) as watchdog:
+            _check_status(session, base_url, kind, response, where)
+            received = _stream_body(response, sink, max_bytes, where, watchdog, kind, deadline)
+        finished = True
+        return Fetched(
             url=response.url,
-            temp_path=temp_path,
-            size=size,
-            sha256=digest,
-            seconds=seconds,
+            content_type=response.headers.get("Content-Type", ""),
             started_at=started_at,
-            finished_at=finished_at,
-            sample_count=profile.sample_count if profile is not None else None,
-            warnings=warnings,
-            profile=profile,
+            finished_at=datetime.now(timezone.utc),
+            received=received,
         )
-    except BaseException:
-        if ticker:
-            ticker.stop(finished=False)
-        if temp_path is not None:
-            temp_path.unlink(missing_ok=True)
-        raise
     finally:
+        if ticker:
+            ticker.stop(finished=finished)
         session.close()
 
 
 def fetch_text(base_url: str, path: str, *, timeout: float = 30.0, max_bytes: int = 64 * 1024 * 1024) -> bytes:
-    """GET a small endpoint (metrics, goroutine debug dump) through the same rules; return its body."""
+    """GET a small endpoint (metrics, goroutine debug dump) through the same rules; return its body. The whole
+    request must end within twice ``timeout``."""
     import requests
 
     if path.rstrip("/").endswith("/cmdline"):
         raise ValueError("the cmdline endpoint is never fetched: it can hold secrets")
     session = _session()
+    stalled = ConnectionFailed(f"{base_url}{path} stalled: not complete within {2 * timeout:.0f}s")
+    watchdog: _Watchdog | None = None
     try:
         response = session.get(base_url.rstrip("/") + path, stream=True, timeout=(CONNECT_TIMEOUT, timeout))
-        with response:
+        with response, _Watchdog(response, 2 * timeout) as watchdog:
             if response.status_code != 200:
                 raise ConnectionFailed(
                     f"{path} answered HTTP {response.status_code}: {_first_line(response)}", hint=""
@@ -155,25 +150,30 @@ def fetch_text(base_url: str, path: str, *, timeout: float = 30.0, max_bytes: in
                 if total > max_bytes:
                     raise ProfileError(f"{path}: body larger than {max_bytes} bytes")
                 chunks.append(chunk)
+            if watchdog.expired:
+                raise stalled
             return b"".join(chunks)
     except requests.RequestException as exc:
+        if watchdog is not None and watchdog.expired:
+            raise stalled from exc
         raise _connection_error(base_url, exc) from exc
     finally:
         session.close()
 
 
-def _connection_error(base_url: str, exc: Exception) -> ConnectionFailed:
+def _connection_error(base_url: str, exc: Exception, *, waited: float | None = None) -> ConnectionFailed:
     import requests
 
     if isinstance(exc, requests.ConnectTimeout):
-        return ConnectionFailed(f"connecting to {base_url} timed out")
+        return ConnectionFailed(f"connecting to {base_url} timed out after {CONNECT_TIMEOUT:.0f}s")
     if isinstance(exc, requests.ConnectionError) and "Read timed out" not in str(exc):
         if _is_refused(exc):
             return ConnectionFailed(f"cannot connect to {base_url}: connection refused")
         return ConnectionFailed(f"connection to {base_url} failed: {_short(exc)}")
     if isinstance(exc, requests.Timeout):
+        within = f" within {waited:.0f}s" if waited is not None else " in time"
         return ConnectionFailed(
-            f"{base_url} did not answer in time", hint="retry; if it persists the process may be stuck"
+            f"{base_url} did not start answering{within}", hint="retry; if it persists the process may be stuck"
         )
     return ConnectionFailed(f"connection to {base_url} failed: {_short(exc)}")
 
@@ -197,7 +197,9 @@ def _first_line(response: requests.Response) -> str:
     return text.splitlines()[0][:200] if text else "(empty body)"
 
 
-def _check_status(session: requests.Session, base_url: str, kind: ProfileKind, response: requests.Response) -> None:
+def _check_status(
+    session: requests.Session, base_url: str, kind: ProfileKind, response: requests.Response, where: str
+) -> None:
     status = response.status_code
     if status == 200:
         return
@@ -217,7 +219,7 @@ def _check_status(session: requests.Session, base_url: str, kind: ProfileKind, r
                 hint="upgrade Argo Rollouts to v1.8.0 or later for named profiles",
             )
         raise ProfilingUnavailable(
-            f"no pprof server at {base_url}: {kind.path} answered 404",
+            f"no pprof server at {where}: {kind.path} answered 404",
             hint="point at the pprof address (--enable-pprof-address), not the metrics or health port",
         )
     raise ConnectionFailed(f"{kind.path} answered HTTP {status}: {message}")
@@ -235,70 +237,78 @@ def _serves_old_layout(session: requests.Session, base_url: str) -> bool:
 
 
 def _stream_body(
-    response: requests.Response, dest_dir: Path, temp_prefix: str, max_bytes: int, base_url: str
-) -> Path:
+    response: requests.Response,
+    sink: Sink,
+    max_bytes: int,
+    where: str,
+    watchdog: _Watchdog,
+    kind: ProfileKind,
+    deadline: float,
+) -> int:
     declared = response.headers.get("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ProfileError(
             f"the profile is {int(declared)} bytes, over --max-bytes {max_bytes}", hint="raise --max-bytes"
         )
-    try:
-        handle, name = tempfile.mkstemp(prefix=temp_prefix, suffix=".part", dir=dest_dir)
-    except OSError as exc:
-        raise _output_error(dest_dir, exc) from exc
-    temp_path = Path(name)
     received = 0
     chunks = response.raw.stream(CHUNK, decode_content=False)  # gzip bytes as sent: pprof files are gzip'd
-    try:
-        with os.fdopen(handle, "wb") as out:
-            while True:
-                try:
-                    chunk = next(chunks)
-                except StopIteration:
-                    break
-                except Exception as exc:  # urllib3's protocol errors are not OSError
-                    raise ConnectionFailed(
-                        f"the connection to {base_url} closed after {received} bytes of the profile",
-                        hint="retry; if a tunnel is in use, check that the pod is still running",
-                    ) from exc
-                received += len(chunk)
-                if received > max_bytes:
-                    raise ProfileError(
-                        f"the profile exceeded --max-bytes ({max_bytes} bytes); capture aborted",
-                        hint="raise --max-bytes",
-                    )
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    raise _output_error(dest_dir, exc) from exc
-            if declared is not None and declared.isdigit() and received < int(declared):
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            break
+        except Exception as exc:  # urllib3's protocol errors are not OSError
+            if watchdog.expired:
                 raise ConnectionFailed(
-                    f"the connection to {base_url} closed after {received} of {declared} bytes", hint="retry"
-                )
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
-    return temp_path
+                    f"{where} stalled: {received} bytes of the {kind.name} profile had arrived when the "
+                    f"{deadline:.0f}s allowed for the whole fetch ran out",
+                    hint="the controller or the tunnel is stuck; retry, and check the pod if it persists",
+                ) from exc
+            raise ConnectionFailed(
+                f"the connection to {where} closed after {received} bytes of the profile",
+                hint="retry; if a tunnel is in use, check that the pod is still running",
+            ) from exc
+        received += len(chunk)
+        if received > max_bytes:
+            raise ProfileError(
+                f"the profile exceeded --max-bytes ({max_bytes} bytes); capture aborted",
+                hint="raise --max-bytes",
+            )
+        sink.write(chunk)
+    if watchdog.expired:
+        raise ConnectionFailed(f"{where} stalled: the whole fetch took longer than {deadline:.0f}s",
+                               hint="retry, and check the pod if it persists")
+    if declared is not None and declared.isdigit() and received < int(declared):
+        raise ConnectionFailed(f"the connection to {where} closed after {received} of {declared} bytes", hint="retry")
+    return received
 
 
-def _output_error(dest_dir: Path, exc: OSError) -> OutputError:
-    return OutputError(f"cannot write in {dest_dir}: {exc.strerror or exc}")
+class _Watchdog:
+    """Shuts the response's socket down when the fetch's time is up, so a body trickled a byte at a time (each
+    socket read well within its timeout) cannot keep a capture running for ever."""
+
+    def __init__(self, response: requests.Response, remaining_seconds: float) -> None:
+        self._response = response
+        self._timer = threading.Timer(max(remaining_seconds, 0.0), self._expire)
+        self._timer.daemon = True
+        self.expired = False
+
+    def _expire(self) -> None:
+        self.expired = True
+        with contextlib.suppress(Exception):  # the socket may be gone already; nothing else to stop then
+            self._response.raw.shutdown()
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
 
 
-def _size_and_digest(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            size += len(chunk)
-            digest.update(chunk)
-    return size, digest.hexdigest()
-
-
-def _check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[Profile | None, tuple[str, ...]]:
-    """Refuse what is not a profile; return the decoded profile and warnings worth a person's time."""
+def check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[Profile | None, tuple[str, ...]]:
+    """The decode stage: refuse what is not a profile; return the decoded profile (None for a trace) and warnings
+    worth a person's time."""
     with path.open("rb") as handle:
         head = handle.read(512)
     if not head:
@@ -313,8 +323,6 @@ def _check_body(path: Path, kind: ProfileKind, content_type: str) -> tuple[Profi
         return None, ()
     if head[:2] != b"\x1f\x8b":
         raise ProfileError("decompressing profile: not gzip data (no gzip magic)")
-    from kubectl_rollouts_profile.pprof.decode import decode_profile
-
     profile = decode_profile(path.read_bytes())
     warnings: tuple[str, ...] = ()
     if profile.sample_count == 0 and kind.name in RATE_SETTERS:

@@ -66,3 +66,13 @@ class PartialResult(RolloutsProfileError):
 
     exit_code = 10
     default_hint = "see the manifest for the items that failed"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, a Job's deadline, ``kubectl delete pod``, a closed terminal), raised in the
+    main thread so that every cleanup path that Ctrl-C takes runs too: temp files removed, the lock released."""
+
+    def __init__(self, signal_name: str, signal_number: int) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.exit_code = 128 + signal_number

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test-only tools: headless Chromium (Debian's chromium) for the flame graph and speedscope browser tests, and
+# Test-only tools: tinyproxy (the HTTP CONNECT proxy the proxy tests go through), headless Chromium (Debian's chromium) for the flame graph and speedscope browser tests, and
 # speedscope's npm package (its file-format schema and app) in the ignored .cache/node folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,13 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   log "installing chromium (headless browser tests)"
   as_root apt-get update -qq >&2
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+fi
+if ! command -v tinyproxy >/dev/null 2>&1 && [ ! -x /usr/bin/tinyproxy ] && [ ! -x /usr/sbin/tinyproxy ]; then
+  log "installing tinyproxy (proxy tests)"
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy >&2
+  # The package starts a system-wide instance on port 8888; the tests run their own on a free loopback port.
+  as_root sh -c 'command -v service >/dev/null && service tinyproxy stop' >/dev/null 2>&1 || true
 fi
 if ! command -v npm >/dev/null 2>&1; then
   log "installing npm"

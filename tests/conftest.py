@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +50,24 @@ def go_factory() -> Iterator[Callable[..., GoTarget]]:
     yield factory
     for target in started:
         target.stop()
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs with (almost) no room left; skipped where this user cannot mount one (CI runs as root)."""
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root); the file-size limit tests cover the write errors")
+    try:
+        with (mount_point / "filler").open("wb") as filler:
+            try:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+            except OSError:
+                pass
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)

@@ -73,3 +73,31 @@ def test_lock_needs_the_cluster(tmp_path) -> None:
     result = run_plugin("heap", "--url", "http://127.0.0.1:9", "--lock", cwd=tmp_path)
     assert result.returncode == 2
     assert "--lock and --cooldown need the cluster" in result.stderr
+
+
+def test_sigterm_mid_capture_releases_the_lock_and_leaves_nothing(argo_cluster: Any, tmp_path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.clitools import PLUGIN
+
+    env = plugin_env(KUBECONFIG=str(argo_cluster.kubeconfig))
+    tmp_path = tmp_path / "out"  # the kubeconfig lives beside it
+    tmp_path.mkdir()
+    child = subprocess.Popen([str(PLUGIN), "cpu", "--seconds", "60", "--lock"], cwd=tmp_path, env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    # Held and capturing: the Lease names a holder and the profile's temp file exists.
+    while not ((lock_lease(argo_cluster.server) or {}).get("spec", {}).get("holderIdentity")
+               and any(name.endswith(".part") for name in files_in(tmp_path))):
+        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read() if child.stderr else ""
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=30)
+    assert child.returncode == 143, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "terminated by SIGTERM: stopped and cleaned up"
+    lease = lock_lease(argo_cluster.server)
+    assert lease is not None and not lease["spec"].get("holderIdentity")
+    assert files_in(tmp_path) == []

@@ -95,7 +95,7 @@ def test_in_cluster_serviceaccount_credentials(kube_api, argo_cluster, tmp_path:
     environ = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(kube_api.port)}
     config = resolve_config(ClusterRequest(), environ, home=tmp_path / "nohome", serviceaccount_dir=sa_dir)
     assert config.source == "in-cluster ServiceAccount"
-    client = config.api_client()
+    client = config.open_api()
     try:
         found = survey(client, "argo-rollouts")
     finally:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
 
 from kubectl_rollouts_profile.cli import main
+from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
 from kubectl_rollouts_profile.cluster.locate import (
     ControllerPod,
     Survey,
@@ -17,6 +22,7 @@ from kubectl_rollouts_profile.cluster.locate import (
     holder_pod_name,
     image_tag,
     lease_names,
+    parse_image,
     parse_listen_address,
 )
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
@@ -105,10 +111,63 @@ def test_lease_names_and_holder() -> None:
     )
 
 
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
 def test_image_tag() -> None:
     assert image_tag("quay.io/argoproj/argo-rollouts:v1.8.3") == "v1.8.3"
     assert image_tag("registry:5000/argo-rollouts:v1.7.2@sha256:abcd") == "v1.7.2"
     assert image_tag("registry:5000/argo-rollouts") == "latest"
+    # No tag: the digest is what identifies the build.
+    assert image_tag(f"registry.redhat.io/openshift-gitops-1/argo-rollouts-rhel8@{DIGEST}") == "sha256:0123456789ab"
+    assert image_tag(f"registry:5000/mirror/argo-rollouts@{DIGEST}") == "sha256:0123456789ab"
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("argo-rollouts", (None, "argo-rollouts", None, None)),
+        ("argoproj/argo-rollouts:v1.8.3", (None, "argoproj/argo-rollouts", "v1.8.3", None)),
+        ("registry:5000/mirror/argo-rollouts", ("registry:5000", "mirror/argo-rollouts", None, None)),
+        (f"registry:5000/mirror/argo-rollouts@{DIGEST}", ("registry:5000", "mirror/argo-rollouts", None, DIGEST)),
+        (f"localhost/a:v1@{DIGEST}", ("localhost", "a", "v1", DIGEST)),
+        (f"registry.redhat.io/openshift-gitops-1/argo-rollouts-rhel8@{DIGEST}",
+         ("registry.redhat.io", "openshift-gitops-1/argo-rollouts-rhel8", None, DIGEST)),
+    ],
+)
+def test_parse_image(reference: str, expected: tuple) -> None:
+    image = parse_image(reference)
+    assert (image.registry, image.repository, image.tag, image.digest) == expected
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        f"registry.redhat.io/openshift-gitops-1/argo-rollouts-rhel8@{DIGEST}",
+        f"registry:5000/mirror/argo-rollouts@{DIGEST}",
+        "registry:5000/mirror/some-other-name:v1.8.3",
+    ],
+)
+def test_controller_recognised_by_flags_under_any_image_name(image: str) -> None:
+    pod = describe_pod(pod_json("c", args=["--leader-elect", "--enable-pprof-address=:6060"], image=image,
+                                container="manager"))
+    assert pod is not None and pod.pprof_port == 6060 and pod.image == image
+    # install.yaml passes no args: the container name and the controller's labels are enough.
+    assert describe_pod(pod_json("c", image=image)) is not None
+    # The dashboard shares the name label and runs `dashboard`, whatever its image is called.
+    assert describe_pod(pod_json("d", args=["dashboard"], image=image, component="rollouts-dashboard")) is None
+    assert describe_pod(pod_json("d", args=["dashboard"], image=image, component="rollouts-controller")) is None
+
+
+def test_leader_elect_and_instance_id_from_flags() -> None:
+    def described(*args: str) -> ControllerPod:
+        pod = describe_pod(pod_json("c", args=list(args)))
+        assert pod is not None
+        return pod
+
+    assert described("--leader-elect").leader_elect and described().leader_elect
+    assert not described("--leader-elect=false").leader_elect
+    assert described("--instance-id", "blue").instance_id == "blue"
 
 
 def test_dashboard_and_other_pods_are_not_controllers() -> None:
@@ -221,18 +280,117 @@ def test_targets_shows_profiling_off(kube_api, go_new, tmp_path) -> None:
     assert result.stdout.count("profiling off") == 2
 
 
-def test_lease_pointing_at_a_deleted_pod_exits_3(argo_cluster) -> None:
+def _expire_lease(server, scenario, *, renewed_ago: timedelta = timedelta(minutes=10)) -> None:
+    lease = server.get_object("coordination.k8s.io/v1", "Lease", scenario.namespace, scenario.lease_name)
+    renewed = (datetime.now(timezone.utc) - renewed_ago).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lease["spec"]["renewTime"] = renewed
+    server.put(lease)
+
+
+def _connect_target(argo_cluster, stderr: io.StringIO, **request: object):
     from kubectl_rollouts_profile.cluster import ClusterRequest, connect
     from kubectl_rollouts_profile.environment import Environment
 
+    cluster_request = ClusterRequest(kubeconfig=str(argo_cluster.kubeconfig), **request)  # type: ignore[arg-type]
+    with connect(cluster_request, env=Environment(stderr=stderr)) as connection:
+        return connection.target
+
+
+def test_stale_holder_after_restart_falls_back_to_the_only_ready_pod_with_a_warning(argo_cluster) -> None:
     scenario = argo_cluster.scenario
     argo_cluster.server.delete("v1", "Pod", scenario.namespace, scenario.leader_pod)
+    _expire_lease(argo_cluster.server, scenario)  # long expired: nothing to wait for
+    other = [p for p in scenario.controller_pods if p != scenario.leader_pod][0]
+    argo_cluster.server.route_port(scenario.namespace, other, 6060, "127.0.0.1", 9)  # the tunnel's handshake only
+    stderr = io.StringIO()
+    target = _connect_target(argo_cluster, stderr)
+    assert target.pod_name == other
+    assert f"warning: Lease {scenario.lease_name} still names pod {scenario.leader_pod}" in stderr.getvalue()
+    assert "waiting" not in stderr.getvalue()
+
+
+def test_stale_holder_with_two_ready_pods_exits_3_naming_it(kube_api, go_new, tmp_path) -> None:
+    from kubectl_rollouts_profile.cluster import ClusterRequest, connect
+    from kubectl_rollouts_profile.environment import Environment
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    kube_api.reset()
+    scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, replicas=3)
+    kube_api.delete("v1", "Pod", scenario.namespace, scenario.leader_pod)
+    _expire_lease(kube_api, scenario)
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kc", "admin")
     with pytest.raises(TargetNotFound) as caught:
-        with connect(ClusterRequest(kubeconfig=str(argo_cluster.kubeconfig)), env=Environment()):
+        with connect(ClusterRequest(kubeconfig=str(kubeconfig)), env=Environment(stderr=io.StringIO())):
             pass
     assert caught.value.exit_code == 3
-    assert scenario.leader_pod in str(caught.value)
-    assert [p for p in scenario.controller_pods if p != scenario.leader_pod][0] in str(caught.value)
+    assert f"stale holder {scenario.holder_identity}" in str(caught.value)
+    assert all(pod in str(caught.value) for pod in scenario.controller_pods if pod != scenario.leader_pod)
+
+
+def test_stale_holder_waits_for_the_new_leader(argo_cluster) -> None:
+    server, scenario = argo_cluster.server, argo_cluster.scenario
+    server.delete("v1", "Pod", scenario.namespace, scenario.leader_pod)
+    _expire_lease(server, scenario, renewed_ago=timedelta(seconds=0))  # the old leader renewed just now
+    new_leader = [p for p in scenario.controller_pods if p != scenario.leader_pod][0]
+    server.route_port(scenario.namespace, new_leader, 6060, "127.0.0.1", 9)
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{scenario.namespace}/leases/{scenario.lease_name}"
+    stderr = io.StringIO()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["target"] = _connect_target(argo_cluster, stderr)
+        except Exception as error:  # reported by the assertion below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    # Once the plugin has re-read the Lease at least once, the new pod takes it over.
+    assert wait_for(lambda: sum(path == lease_path for _, path, _ in server.requests) >= 2)
+    lease = server.get_object("coordination.k8s.io/v1", "Lease", scenario.namespace, scenario.lease_name)
+    lease["spec"]["holderIdentity"] = f"{new_leader}_new-uuid"
+    server.put(lease)
+    worker.join(timeout=60)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["target"].pod_name == new_leader and "Lease" in outcome["target"].chosen_by
+    assert f"still names pod {scenario.leader_pod}, which is gone; waiting up to" in stderr.getvalue()
+    assert f"new leader: {new_leader}" in stderr.getvalue()
+    assert "warning" not in stderr.getvalue()
+
+
+def wait_for(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_instance_id_is_read_from_the_pods_and_leader_elect_false_needs_no_lease(kube_api, go_new, tmp_path) -> None:
+    from kubectl_rollouts_profile.cluster.locate import survey
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    kube_api.reset()
+    scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, instance_id="blue", leader_index=0)
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kc", "admin")
+    config = resolve_config(ClusterRequest(kubeconfig=str(kubeconfig)), {})
+    with config.open_api() as api:
+        found = survey(api, scenario.namespace)  # no --instance-id given
+    assert (found.lease_name, found.leader_name) == ("argo-rollouts-controller-lock-blue", scenario.leader_pod)
+    assert choose_target(found).instance_id == "blue"  # the bundle reads the same Lease
+
+    kube_api.reset()
+    scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, replicas=1, leader_index=0,
+                                     leader_election=False)
+    assert kube_api.get_object("coordination.k8s.io/v1", "Lease", scenario.namespace, scenario.lease_name) is None
+    before = len(kube_api.requests)
+    result = CliRunner().invoke(main, ["cpu", "--seconds", "1", "--kubeconfig", str(kubeconfig),
+                                       "--output-dir", str(tmp_path), "--format", "none"])
+    assert result.exit_code == 0, result.output
+    assert f"pod {scenario.namespace}/{scenario.controller_pods[0]}" in result.stderr
+    assert "leader election is off" in result.stderr
+    assert not any("/leases/" in path for _, path, _ in kube_api.requests[before:])
 
 
 def test_instance_id_selects_its_lease(kube_api, go_new, tmp_path) -> None:
@@ -245,7 +403,7 @@ def test_instance_id_selects_its_lease(kube_api, go_new, tmp_path) -> None:
     from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
 
     config = resolve_config(ClusterRequest(kubeconfig=str(kubeconfig)), {})
-    client = config.api_client()
+    client = config.open_api()
     try:
         found = survey(client, scenario.namespace, instance_id="blue")
         with pytest.raises(TargetNotFound, match="--instance-id green"):

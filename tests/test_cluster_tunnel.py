@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from kubectl_rollouts_profile.capture import fetch_profile
 from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.cluster import ClusterRequest, connect
 from kubectl_rollouts_profile.cluster.config import resolve_config
 from kubectl_rollouts_profile.cluster.tunnel import Tunnel
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ConnectionFailed, ProfilingUnavailable, TargetNotFound
+from kubectl_rollouts_profile.pipeline import CaptureOutcome, CaptureSpec, Destination, Endpoint, run_capture
 from tests.kubeapi.scenario import bind_role
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +30,17 @@ BIN = REPO / ".venv" / "bin"
 
 def request_for(argo_cluster, **overrides) -> ClusterRequest:
     return ClusterRequest(kubeconfig=str(argo_cluster.kubeconfig), **overrides)
+
+
+def fetch_profile(base_url: str, kind, seconds, out: Path) -> CaptureOutcome:
+    """One capture through the pipeline into a default-named file in ``out``."""
+    spec = CaptureSpec(kind=kind, seconds=seconds, destination=Destination(directory=out))
+    return run_capture(spec, Endpoint(base_url=base_url, target_name="tunnel-test", where=base_url))
+
+
+def remove_files(outcome: CaptureOutcome) -> None:
+    for path in outcome.files.values():
+        Path(path).unlink()
 
 
 def wait_for(condition, what: str, deadline_seconds: float = 30.0) -> None:
@@ -51,7 +62,7 @@ def test_every_kind_captures_through_the_tunnel(argo_cluster, tmp_path: Path) ->
             assert result.size > 0, kind.name
             if kind.pprof_format:
                 assert result.sample_count is not None, kind.name
-            result.temp_path.unlink()
+            remove_files(result)
 
 
 def test_listener_is_bound_to_loopback_only(argo_cluster) -> None:
@@ -137,16 +148,33 @@ def test_pod_deleted_after_connecting_is_target_not_found(argo_cluster, tmp_path
 def test_keepalive_pings_survive_an_idle_timeout(argo_cluster, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    argo_cluster.server.portforward_idle_timeout = 1.0
-    # A 3-second cpu profile sends nothing until it ends: only the pings keep the forward alive.
+    argo_cluster.server.lb_idle_timeout = 1.0
+    # A load balancer in front (any frame counts): a 3-second cpu profile sends nothing until it ends, so only the
+    # pings keep the forward alive.
     with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=0.2) as connection:
         result = fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
         assert result.sample_count is not None
-    result.temp_path.unlink()
+    remove_files(result)
     with pytest.raises(ConnectionFailed):
         with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=None) as connection:
             fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
     assert list(out.iterdir()) == []
+
+
+def test_kubelet_idle_timeout_is_named_when_a_silent_capture_drops(argo_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    # The kubelet's streamingConnectionIdleTimeout counts data only: pings every 0.2s do not keep the forward.
+    argo_cluster.server.portforward_idle_timeout = 1.0
+    with pytest.raises(ConnectionFailed) as caught:
+        with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=0.2) as connection:
+            fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
+    assert "without data" in str(caught.value) and "streamingConnectionIdleTimeout" in str(caught.value)
+    assert "5m" in str(caught.value) and "--seconds" in caught.value.hint
+    assert list(out.iterdir()) == []
+    # Short captures and snapshots are not affected: data flows before the timeout.
+    with connect(request_for(argo_cluster), env=Environment()) as connection:
+        remove_files(fetch_profile(connection.base_url, KINDS["heap"], None, out))
 
 
 def test_impersonation_applies_to_the_port_forward(argo_cluster, tmp_path: Path) -> None:
@@ -157,7 +185,7 @@ def test_impersonation_applies_to_the_port_forward(argo_cluster, tmp_path: Path)
     bind_role(server, "argo-rollouts", "judy-admin",
               {"kind": "User", "name": "judy", "apiGroup": "rbac.authorization.k8s.io"})
     with connect(request_for(argo_cluster, as_user="judy"), env=Environment()) as connection:
-        fetch_profile(connection.base_url, KINDS["goroutine"], None, out).temp_path.unlink()
+        remove_files(fetch_profile(connection.base_url, KINDS["goroutine"], None, out))
     forwards = [user for _, path, user in server.requests if path.endswith("/portforward?ports=6060")]
     assert forwards and set(forwards) == {"judy"}
 

@@ -111,3 +111,35 @@ def test_write_atomic_writes_bytes(tmp_path: Path) -> None:
     with pytest.raises(OutputError):
         write_atomic(target, b"again", force=False)
     assert target.read_bytes() == b"\x00\x01payload"
+
+
+def test_commit_new_picks_a_free_name_and_never_replaces(tmp_path: Path) -> None:
+    from kubectl_rollouts_profile.deliver import staged
+
+    (tmp_path / "pod-cpu-T.pb.gz").write_bytes(b"someone else's")
+    names = []
+    for payload in (b"first", b"second"):
+        with staged(tmp_path) as staged_file:
+            staged_file.write(payload)
+            names.append(staged_file.commit_new(tmp_path, "pod-cpu-T", ".pb.gz").name)
+    assert names == ["pod-cpu-T-2.pb.gz", "pod-cpu-T-3.pb.gz"]
+    assert (tmp_path / "pod-cpu-T.pb.gz").read_bytes() == b"someone else's"
+    assert (tmp_path / "pod-cpu-T-3.pb.gz").read_bytes() == b"second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pod-cpu-T-2.pb.gz", "pod-cpu-T-3.pb.gz", "pod-cpu-T.pb.gz"]
+
+
+def test_staged_file_is_removed_when_the_block_fails(tmp_path: Path) -> None:
+    from kubectl_rollouts_profile.deliver import staged
+
+    with pytest.raises(KeyboardInterrupt):
+        with staged(tmp_path) as staged_file:
+            staged_file.write(b"half")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_without_room_is_refused(tmp_path: Path) -> None:
+    from kubectl_rollouts_profile.deliver import check_directory
+
+    with pytest.raises(OutputError, match="KiB free"):
+        check_directory(tmp_path, min_free_bytes=1 << 62)

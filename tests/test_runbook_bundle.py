@@ -79,7 +79,7 @@ def test_complete_bundle_exits_0_and_holds_every_item(complete_bundle: dict) -> 
         "manifest.json", "before/goroutine.pb.gz", "before/goroutine.top.txt", "before/goroutine-debug2.txt",
         "before/heap.pb.gz", "before/heap.top.txt", "cpu.pb.gz", "cpu.top.txt", "after/heap.pb.gz",
         "after/heap.top.txt", "after/goroutine.pb.gz", "after/goroutine.top.txt", "allocs.pb.gz", "allocs.top.txt",
-        "metrics.txt", "pod.json", "events.json", "lease.json", "versions.json",
+        "metrics.txt", "pod.json", "events.json", "lease.json", "versions.json", "report.html",
     }
     assert set(files) == expected  # go_new has no block/mutex rate: those are left out as empty
     assert b"go_goroutines" in files["metrics.txt"]
@@ -142,6 +142,8 @@ def test_closed_metrics_port_gives_a_partial_bundle(argo_cluster: Any, tmp_path:
     code, stdout, stderr = run_bundle(kubeconfig, tmp_path)
     assert code == 10, stderr
     assert "metrics.txt" in stderr and "partial" in stderr
+    metrics_line = next(line for line in stderr.splitlines() if "metrics.txt: failed" in line)
+    assert "metrics port" in metrics_line and "--enable-pprof-address" not in metrics_line
     path = Path(stdout.strip())
     files = read_bundle(path)
     assert "metrics.txt" not in files and "cpu.pb.gz" in files and "pod.json" in files
@@ -189,3 +191,45 @@ def test_redact_pod_covers_volumes_and_pull_secrets_without_changing_the_input()
     assert "regcred" not in text and "tls" not in text and "projsecret" not in text and '"x"' not in text
     assert "managedFields" not in redacted["metadata"]
     assert pod["spec"]["volumes"][0]["secret"]["secretName"] == "tls"
+
+
+def test_sigterm_mid_bundle_releases_the_lock_and_removes_the_work_directory(argo_cluster: Any,
+                                                                            tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.clitools import PLUGIN, files_in, plugin_env
+
+    tmp_path = tmp_path / "out"  # the kubeconfig lives beside it
+    tmp_path.mkdir()
+    child = subprocess.Popen([str(PLUGIN), "bundle", "--kubeconfig", str(argo_cluster.kubeconfig), "--seconds", "60"],
+                             cwd=tmp_path, env=plugin_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    server = argo_cluster.server
+    deadline = time.monotonic() + 60
+
+    def capturing_cpu() -> bool:  # the work directory holds the "before" items: the cpu capture is under way
+        work = [path for path in tmp_path.iterdir() if path.name.startswith(".rollouts-profile-bundle-")]
+        return bool(work) and (work[0] / "before" / "heap.pb.gz").exists()
+
+    while not capturing_cpu():
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=30)
+    assert child.returncode == 143, stderr
+    assert stdout == "" and "Traceback" not in stderr
+    lease = server.get_object("coordination.k8s.io/v1", "Lease", argo_cluster.scenario.namespace, LEASE_NAME)
+    assert lease is not None and not lease["spec"].get("holderIdentity")
+    assert files_in(tmp_path) == []
+
+
+def test_full_disk_refuses_the_bundle_before_the_lock_and_the_capture(argo_cluster: Any, full_disk: Path) -> None:
+    code, stdout, stderr = run_bundle(argo_cluster.kubeconfig, full_disk)
+    assert code == 9 and "KiB free" in stderr and stdout == ""
+    lease = argo_cluster.server.get_object("coordination.k8s.io/v1", "Lease", argo_cluster.scenario.namespace,
+                                           LEASE_NAME)
+    assert lease is None  # never taken, so no cooldown was stamped either
+    assert not any("portforward" in path for _, path, _ in argo_cluster.server.requests)
+    assert sorted(os.listdir(full_disk)) == ["filler"]

@@ -40,9 +40,9 @@ def cluster(kube_api: Any, tmp_path: Path) -> Iterator[tuple[Any, Path]]:
 
 
 @pytest.fixture
-def api_client(cluster: tuple[Any, Path]) -> Iterator[Any]:
+def api(cluster: tuple[Any, Path]) -> Iterator[Any]:
     config = resolve_config(ClusterRequest(kubeconfig=str(cluster[1]), namespace=NAMESPACE), os.environ)
-    client = config.api_client()
+    client = config.open_api()
     yield client
     client.close()
 
@@ -62,10 +62,10 @@ def _put_lease(server: Any, *, holder: str | None, renewed: datetime, duration: 
                 "spec": spec})
 
 
-def test_lock_is_created_held_and_released(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_lock_is_created_held_and_released(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     assert _lease(server) is None
-    with capture_lock(api_client, NAMESPACE, holder="alice@host pid 1", duration_seconds=40, timed=False):
+    with capture_lock(api, NAMESPACE, holder="alice@host pid 1", duration_seconds=40, timed=False):
         held = _lease(server)
         assert held is not None
         assert held["spec"]["holderIdentity"] == "alice@host pid 1"
@@ -75,12 +75,12 @@ def test_lock_is_created_held_and_released(cluster: tuple[Any, Path], api_client
     assert LAST_TIMED_END not in (released["metadata"].get("annotations") or {})
 
 
-def test_held_lock_refuses_with_holder_and_since(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_held_lock_refuses_with_holder_and_since(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     since = datetime.now(timezone.utc) - timedelta(seconds=5)
     _put_lease(server, holder="bob@laptop pid 42", renewed=since)
     with pytest.raises(TargetBusy) as caught:
-        with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=40, timed=False):
+        with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=False):
             pytest.fail("the body must not run while another holder has the lock")
     assert caught.value.exit_code == 6
     assert "bob@laptop pid 42" in str(caught.value)
@@ -88,97 +88,95 @@ def test_held_lock_refuses_with_holder_and_since(cluster: tuple[Any, Path], api_
     assert _lease(server)["spec"]["holderIdentity"] == "bob@laptop pid 42"
 
 
-def test_expired_lock_is_taken_over(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_expired_lock_is_taken_over(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     _put_lease(server, holder="crashed@node pid 7", renewed=datetime.now(timezone.utc) - timedelta(minutes=5))
-    with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=40, timed=False):
+    with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=False):
         lease = _lease(server)
         assert lease["spec"]["holderIdentity"] == "alice"
         assert lease["spec"]["leaseTransitions"] == 4
     assert not _lease(server)["spec"].get("holderIdentity")
 
 
-def test_two_takers_of_an_expired_lock_cannot_both_win(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_two_takers_of_an_expired_lock_cannot_both_win(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     _put_lease(server, holder="crashed", renewed=datetime.now(timezone.utc) - timedelta(minutes=5))
-    first = CaptureLock(api_client, NAMESPACE, "first", 40, timed=False)
-    second = CaptureLock(api_client, NAMESPACE, "second", 40, timed=False)
+    first = CaptureLock(api, NAMESPACE, "first", 40, timed=False)
+    second = CaptureLock(api, NAMESPACE, "second", 40, timed=False)
     # Both read the expired Lease before either writes: the second write carries a stale resourceVersion.
     stale = server.get_object("coordination.k8s.io/v1", "Lease", NAMESPACE, LEASE_NAME)
     first.acquire()
     second_update = dict(stale, spec={**stale["spec"], "holderIdentity": "second"})
-    from kubectl_rollouts_profile.runbook.lock import _call
-
-    status, _ = _call(api_client, "PUT", second.path, second_update)
+    status, _ = api.update_lease(NAMESPACE, LEASE_NAME, second_update)
     assert status == 409
     with pytest.raises(TargetBusy, match="held by first"):
         second.acquire()
     first.release()
 
 
-def test_lost_race_on_update_is_target_busy(cluster: tuple[Any, Path], api_client: Any,
+def test_lost_race_on_update_is_target_busy(cluster: tuple[Any, Path], api: Any,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     server = cluster[0]
     _put_lease(server, holder=None, renewed=datetime.now(timezone.utc))
-    from kubectl_rollouts_profile.runbook import lock as lock_module
+    real_update = api.update_lease
 
-    real_call = lock_module._call
+    def racing_update(namespace: str, name: str, body: dict) -> tuple[int, dict]:
+        # another runbook writes between our read and our write
+        _put_lease(server, holder="winner", renewed=datetime.now(timezone.utc))
+        return real_update(namespace, name, body)
 
-    def racing_call(api_client: Any, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        if method == "PUT":  # another runbook writes between our read and our write
-            _put_lease(server, holder="winner", renewed=datetime.now(timezone.utc))
-        return real_call(api_client, method, path, body)
-
-    monkeypatch.setattr(lock_module, "_call", racing_call)
+    monkeypatch.setattr(api, "update_lease", racing_update)
     with pytest.raises(TargetBusy, match="same moment"):
-        CaptureLock(api_client, NAMESPACE, "loser", 40, timed=False).acquire()
+        CaptureLock(api, NAMESPACE, "loser", 40, timed=False).acquire()
     assert _lease(server)["spec"]["holderIdentity"] == "winner"
 
 
-def test_lock_is_released_when_the_body_fails(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_lock_is_released_when_the_body_fails(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     with pytest.raises(RuntimeError):
-        with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=40, timed=True):
+        with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=True) as lock:
+            lock.note_timed_capture()
             raise RuntimeError("capture failed")
     lease = _lease(server)
     assert not lease["spec"].get("holderIdentity")
     assert parse_time(lease["metadata"]["annotations"][LAST_TIMED_END]) is not None
 
 
-def test_cooldown_refuses_a_timed_capture_and_says_when(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_cooldown_refuses_a_timed_capture_and_says_when(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     ended = datetime.now(timezone.utc) - timedelta(seconds=10)
     _put_lease(server, holder=None, renewed=ended, annotations={LAST_TIMED_END: format_time(ended)})
     with pytest.raises(TargetBusy) as caught:
-        with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=40, timed=True,
+        with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=True,
                           cooldown_seconds=60):
             pytest.fail("the cooldown must refuse this capture")
     assert caught.value.exit_code == 6
     assert format_time(ended + timedelta(seconds=60))[:19] in str(caught.value)
     # Not timed (heap, goroutine...): the cooldown does not apply.
-    with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=40, timed=False,
+    with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=False,
                       cooldown_seconds=60):
         assert _lease(server)["spec"]["holderIdentity"] == "alice"
     # Timed but past the cooldown.
-    with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=40, timed=True,
-                      cooldown_seconds=5):
+    with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=True,
+                      cooldown_seconds=5) as lock:
         assert _lease(server)["spec"]["holderIdentity"] == "alice"
+        lock.note_timed_capture()
     stamped = parse_time(_lease(server)["metadata"]["annotations"][LAST_TIMED_END])
     assert stamped is not None and stamped > ended
 
 
-def test_renew_moves_renew_time(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_renew_moves_renew_time(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
-    with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=600, timed=False) as lock:
+    with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=600, timed=False) as lock:
         before = _lease(server)["spec"]["renewTime"]
         assert lock.renew()
         after = _lease(server)["spec"]["renewTime"]
         assert parse_time(after) > parse_time(before)
 
 
-def test_renew_reports_a_lock_taken_over(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_renew_reports_a_lock_taken_over(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
-    with capture_lock(api_client, NAMESPACE, holder="alice", duration_seconds=600, timed=False) as lock:
+    with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=600, timed=False) as lock:
         _put_lease(server, holder="intruder", renewed=datetime.now(timezone.utc))
         assert not lock.renew() and lock.lost
     # Release leaves someone else's lock alone.
@@ -197,9 +195,10 @@ def test_lock_is_released_on_sigint(cluster: tuple[Any, Path]) -> None:
         from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
         from kubectl_rollouts_profile.runbook.lock import capture_lock
         config = resolve_config(ClusterRequest(kubeconfig={str(kubeconfig)!r}, namespace={NAMESPACE!r}), os.environ)
-        client = config.api_client()
+        client = config.open_api()
         try:
-            with capture_lock(client, {NAMESPACE!r}, holder="sigint-test", duration_seconds=600, timed=True):
+            with capture_lock(client, {NAMESPACE!r}, holder="sigint-test", duration_seconds=600, timed=True) as lock:
+                lock.note_timed_capture()
                 print("held", flush=True)
                 sys.stdin.read()  # until interrupted
         except KeyboardInterrupt:
@@ -222,9 +221,9 @@ def test_lock_is_released_on_sigint(cluster: tuple[Any, Path]) -> None:
     assert LAST_TIMED_END in lease["metadata"]["annotations"]
 
 
-def test_missing_namespace_is_target_not_found(cluster: tuple[Any, Path], api_client: Any) -> None:
+def test_missing_namespace_is_target_not_found(cluster: tuple[Any, Path], api: Any) -> None:
     from kubectl_rollouts_profile.errors import TargetNotFound
 
     with pytest.raises(TargetNotFound, match="no-such-ns"):
-        with capture_lock(api_client, "no-such-ns", holder="alice", duration_seconds=40, timed=False):
+        with capture_lock(api, "no-such-ns", holder="alice", duration_seconds=40, timed=False):
             pytest.fail("no lock without a namespace")

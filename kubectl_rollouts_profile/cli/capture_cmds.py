@@ -1,81 +1,60 @@
 """The capture commands, one per profile kind: ``kubectl rollouts-profile cpu``, ``heap``, ... ``trace``.
 
-Each parses its flags into a ``CaptureRequest`` and runs the pipeline: target (``--url`` or the cluster path) ->
-capture -> deliver -> report. Results go to stdout (paths, or one JSON object); everything else to stderr.
+Each turns its flags into a target, a capture spec and how to report, calls the application layer
+(``pipeline.capture_once``, or the goroutine trend) once, and reports the outcome: results go to stdout (paths,
+or one JSON object); everything else to stderr.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import click
 
+from kubectl_rollouts_profile import pipeline, viewer
+from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, render_table
 from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
 from kubectl_rollouts_profile.cli.params import Duration
-from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.errors import OutputError, UsageError
+from kubectl_rollouts_profile.export import RENDERERS
+from kubectl_rollouts_profile.runbook import trend
 
-if TYPE_CHECKING:
-    from kubectl_rollouts_profile.capture import CaptureResult
-
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_BYTES = pipeline.DEFAULT_MAX_BYTES
 DEFAULT_EXPORTS = ("speedscope", "html")
 
 
 @dataclass(frozen=True)
-class CaptureRequest:
-    kind: ProfileKind
-    seconds: int | None
-    url: str | None
-    output: str | None  # exact path, or "-" for stdout
-    output_dir: str | None
-    force: bool
-    as_json: bool
-    quiet: bool
-    max_bytes: int
-    cluster: ClusterRequest
-    formats: tuple[str, ...]  # exports written beside the raw profile (which is always kept)
-    top: bool
-    redact: bool
-    open_viewer: bool | None  # None: only when a person is at the screen
-    viewer: str
-    lock: bool  # hold the rollouts-profile-lock Lease for the capture
-    cooldown: float  # seconds since the last timed capture before another may start (implies lock)
-    every: float | None = None  # goroutine only: snapshot period of a trend
-    count: int = 10  # goroutine only: number of trend snapshots
+class ReportOptions:
+    """How the outcome is reported; nothing here changes what is captured."""
+
+    as_json: bool = False
+    quiet: bool = False
+    top: bool = False  # also print a top table to stdout
+    top_by: str = "function"  # its rows: function, package or subsystem
+    open_viewer: bool | None = None  # None: only when a person is at the screen
+    viewer: str = "html"
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where the pprof server answers (a direct URL or the local end of a tunnel) and what to call the target."""
-
-    base_url: str
-    target_name: str
+class TrendOptions:
+    every_seconds: float
+    count: int
 
 
-def parse_url(url: str) -> Endpoint:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url must look like http://HOST:PORT, got {url!r}", hint="e.g. --url http://127.0.0.1:6060")
-    if parts.path.rstrip("/") not in ("", "/debug/pprof"):
-        raise UsageError(
-            f"--url is the pprof server's base URL, not a profile path: {url!r}",
-            hint=f"use --url {parts.scheme}://{parts.netloc}",
-        )
-    base_url = f"{parts.scheme}://{parts.netloc}"
-    target_name = f"{parts.hostname}-{parts.port}" if parts.port else parts.hostname
-    return Endpoint(base_url=base_url, target_name=target_name)
+@dataclass(frozen=True)
+class CaptureCommand:
+    """A capture command's flags, parsed: what to capture from where, and how to report it."""
+
+    target: pipeline.TargetSpec
+    spec: pipeline.CaptureSpec
+    report: ReportOptions
+    trend: TrendOptions | None = None
 
 
 def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,6 +83,8 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "folded, or none (default: speedscope,html).",
         ),
         click.option("--top", is_flag=True, help="Also print a top table (like go tool pprof -top) to stdout."),
+        click.option("--by", "top_by", type=click.Choice(GROUPINGS), default="function", show_default=True,
+                     help="Rows of the --top table: functions, Go packages, or the controller's subsystems."),
         click.option(
             "--redact", is_flag=True, help="Strip label values, file paths and build IDs from every written file."
         ),
@@ -145,63 +126,72 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def capture_request(kind: ProfileKind, options: dict[str, Any]) -> CaptureRequest:
-    to_stdout = options["output"] == "-"
-    request = CaptureRequest(
-        kind=kind,
-        seconds=check_seconds(kind, options.pop("seconds")),
-        url=options.pop("url"),
-        output=options.pop("output"),
-        output_dir=options.pop("output_dir"),
-        force=options.pop("force"),
-        as_json=options.pop("as_json"),
-        quiet=options.pop("quiet"),
-        max_bytes=options.pop("max_bytes"),
-        cluster=cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES}),
-        formats=parse_formats(kind, options.pop("formats"), to_stdout=to_stdout),
-        top=options.pop("top"),
-        redact=options.pop("redact"),
-        open_viewer=options.pop("open_viewer"),
-        viewer=options.pop("viewer"),
-        lock=options.pop("lock") or options["cooldown"] is not None,
-        cooldown=options.pop("cooldown") or 0.0,
-        every=options.pop("every", None),
-        count=options.pop("count", 10),
-    )
-    if request.lock and request.url is not None:
+def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) -> CaptureCommand:
+    """Flags -> a ``CaptureCommand``; every usage error is raised here, before anything is contacted."""
+    output, output_dir = options.pop("output"), options.pop("output_dir")
+    to_stdout = output == "-"
+    seconds = check_seconds(kind, options.pop("seconds"))
+    url = options.pop("url")
+    as_json, quiet = options.pop("as_json"), options.pop("quiet")
+    top, redact = options.pop("top"), options.pop("redact")
+    top_by = options.pop("top_by")
+    if top_by != "function" and not top:
+        raise UsageError(f"--by {top_by} groups the rows of the --top table", hint="add --top")
+    cooldown = options.pop("cooldown")
+    lock = options.pop("lock") or cooldown is not None
+    every, count = options.pop("every", None), options.pop("count", 10)
+    cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES}, as_json=as_json)
+    if lock and url is not None:
         raise UsageError("--lock and --cooldown need the cluster (the lock is a Lease)", hint="drop --url")
-    if request.every is not None:
-        clashing = [flag for flag, given in (("-o", request.output), ("--seconds", request.seconds),
-                                             ("--top", request.top), ("--json", request.as_json)) if given]
+    if every is not None:
+        clashing = [flag for flag, given in (("-o", output), ("--seconds", seconds), ("--top", top),
+                                             ("--json", as_json)) if given]
         if clashing:
             raise UsageError(f"--every takes a series of snapshots; it cannot be combined with {clashing[0]}",
                              hint="use --output-dir for where the snapshots go")
-    if request.top and (request.as_json or request.output == "-"):
+    if top and (as_json or to_stdout):
         raise UsageError(
             "--top prints to stdout, which --json or -o - already use", hint="write it to a file with --format top"
         )
-    if (request.top or request.redact) and not kind.pprof_format:
+    if (top or redact) and not kind.pprof_format:
         raise UsageError(f"{kind.name} data is not a pprof profile: --top and --redact do not apply to it")
-    if request.url is not None:
+    if url is not None:
         cluster_flags = ("kubeconfig", "context", "as_user", "pod", "port", "instance_id")
-        given = [name for name in cluster_flags if getattr(request.cluster, name)]
+        given = [name for name in cluster_flags if getattr(cluster, name)]
         if given:
             raise UsageError(
                 f"--url captures without the cluster; it cannot be combined with --{given[0].replace('_', '-')}",
                 hint="drop --url to go through the cluster, or drop the cluster flags",
             )
-    if request.output is not None and request.output_dir is not None:
+    if output is not None and output_dir is not None:
         raise UsageError("-o and --output-dir cannot be used together", hint="-o names the exact file")
-    if request.output == "-" and request.as_json:
+    if to_stdout and as_json:
         raise UsageError(
             "-o - writes the profile to stdout, which --json also needs", hint="write to a file with --json"
         )
-    return request
+    if to_stdout and env.stdout_isatty:
+        raise UsageError(
+            "refusing to write binary profile data to a terminal", hint="redirect stdout (> file) or use -o FILE"
+        )
+    return CaptureCommand(
+        target=pipeline.TargetSpec(url=url, cluster=cluster, lock=lock, cooldown_seconds=cooldown or 0.0),
+        spec=pipeline.CaptureSpec(
+            kind=kind,
+            seconds=seconds,
+            destination=pipeline.Destination.from_flags(output, output_dir, force=options.pop("force"),
+                                                         stdout=env.stdout),
+            exports=parse_formats(kind, options.pop("formats"), to_stdout=to_stdout),
+            redact=redact,
+            max_bytes=options.pop("max_bytes"),
+        ),
+        report=ReportOptions(as_json=as_json, quiet=quiet, top=top, top_by=top_by,
+                             open_viewer=options.pop("open_viewer"),
+                             viewer=options.pop("viewer")),
+        trend=TrendOptions(every, count) if every is not None else None,
+    )
 
 
 def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool) -> tuple[str, ...]:
-    from kubectl_rollouts_profile.export import RENDERERS
-
     if not given:
         return DEFAULT_EXPORTS if kind.pprof_format and not to_stdout else ()
     names = [name.strip() for value in given for name in value.split(",") if name.strip()]
@@ -216,198 +206,75 @@ def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool)
     return exports
 
 
-@contextlib.contextmanager
-def open_endpoint(request: CaptureRequest, env: Environment) -> Iterator[Endpoint]:
-    """The pprof server to capture from: ``--url`` as given, or the leader through a tunnel (holding the capture
-    lock for the ``with`` body when asked)."""
-    if request.url is not None:
-        yield parse_url(request.url)
-        return
-    from kubectl_rollouts_profile.cluster import connect
-    from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, capture_lock, lease_duration
-
-    extra_rules = LOCK_RULES if request.lock else ()
-    with connect(request.cluster, env=env, extra_rules=extra_rules) as connection, contextlib.ExitStack() as stack:
-        if request.lock:
-            trend_seconds = (request.every or 0) * request.count
-            stack.enter_context(
-                capture_lock(
-                    connection.api_client,
-                    connection.target.namespace,
-                    duration_seconds=lease_duration(request.seconds or trend_seconds),
-                    timed=request.kind.timed,
-                    cooldown_seconds=request.cooldown,
-                )
-            )
-        yield Endpoint(base_url=connection.base_url, target_name=connection.target.pod_name)
+def run_trend_command(env: Environment, command: CaptureCommand) -> None:
+    assert command.trend is not None
+    trend.run_trend(command.target, command.trend.every_seconds, command.trend.count,
+                    command.spec.destination.directory, env, max_bytes=command.spec.max_bytes)
 
 
-def run_trend_command(env: Environment, request: CaptureRequest) -> None:
-    from kubectl_rollouts_profile import deliver
-    from kubectl_rollouts_profile.runbook.trend import run_trend
-
-    assert request.every is not None
-    out_dir = Path(request.output_dir or ".")
-    deliver.check_target(out_dir / ".rollouts-profile-probe", force=True)
-    with open_endpoint(request, env) as endpoint:
-        run_trend(
-            endpoint.base_url,
-            request.every,
-            request.count,
-            out_dir,
-            env,
-            target_name=endpoint.target_name,
-            max_bytes=request.max_bytes,
-        )
-
-
-def run_capture(env: Environment, request: CaptureRequest) -> None:
-    from kubectl_rollouts_profile import capture, deliver
-
-    to_stdout = request.output == "-"
-    if to_stdout and env.stdout_isatty:
-        raise UsageError(
-            "refusing to write binary profile data to a terminal", hint="redirect stdout (> file) or use -o FILE"
-        )
-    with open_endpoint(request, env) as endpoint:
-        started = datetime.now(timezone.utc)
-        name = deliver.default_name(endpoint.target_name, request.kind.name, started, request.kind.extension)
-        with contextlib.ExitStack() as stack:
-            if to_stdout:
-                final_path = None
-                export_paths: dict[str, Path] = {}
-                dest_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rollouts-profile-")))
-            else:
-                final_path = deliver.output_path(request.output, request.output_dir, name)
-                export_paths = export_paths_for(final_path, request.formats)
-                for path in (final_path, *export_paths.values()):
-                    deliver.check_target(path, force=request.force)
-                dest_dir = final_path.parent
-            result = capture.fetch_profile(
-                endpoint.base_url,
-                request.kind,
-                request.seconds,
-                dest_dir,
-                max_bytes=request.max_bytes,
-                progress=None if request.quiet else _progress(env, request),
-            )
-            try:
-                if request.redact:
-                    result = redact_result(result)
-                if final_path is None:
-                    deliver.copy_to_stream(result.temp_path, env.stdout)
-                else:
-                    deliver.commit(result.temp_path, final_path, force=request.force)
-            finally:
-                result.temp_path.unlink(missing_ok=True)
-    files = {("pprof" if request.kind.pprof_format else "trace"): str(final_path) if final_path else "-"}
-    title = f"{endpoint.target_name} {request.kind.name}"
-    files.update(write_exports(result, export_paths, title=title, force=request.force))
-    for warning in result.warnings:
+def run_capture_command(env: Environment, command: CaptureCommand) -> None:
+    progress = None if command.report.quiet else _progress(env, command.spec.kind.name)
+    outcome = pipeline.capture_once(command.target, command.spec, env, progress=progress)
+    for warning in outcome.warnings:
         env.message(f"warning: {warning}")
-    _report(env, request, endpoint, result, files)
-    if request.top and result.profile is not None:
-        from kubectl_rollouts_profile.export import render
-
-        env.result(render(result.profile, "top", title=title).decode().rstrip("\n"))
-    _maybe_open(env, request, files)
-
-
-def export_paths_for(pprof_path: Path, formats: tuple[str, ...]) -> dict[str, Path]:
-    """Exports sit beside the raw profile: ``x-cpu-T.pb.gz`` -> ``x-cpu-T.html``, ``x-cpu-T.speedscope.json``."""
-    from kubectl_rollouts_profile.deliver import profile_stem
-    from kubectl_rollouts_profile.export import get_renderer
-
-    stem = profile_stem(pprof_path)
-    return {fmt: pprof_path.with_name(stem + get_renderer(fmt).extension) for fmt in formats}
+    _report(env, command, outcome)
+    if command.report.top and outcome.profile is not None:
+        title = f"{outcome.target_name} {outcome.kind.name}"
+        env.result(render_table(outcome.profile, command.report.top_by, title=title).rstrip("\n"))
+    if outcome.missing:
+        what = "; ".join(f"{fmt}: {why}" for fmt, why in outcome.missing.items())
+        raise OutputError(f"the profile was saved to {outcome.raw_path}, but not every export: {what}",
+                          hint="free some space, then write the exports with `kubectl rollouts-profile convert`")
+    _maybe_open(env, command.report, outcome.files)
 
 
-def write_exports(result: CaptureResult, paths: dict[str, Path], *, title: str, force: bool) -> dict[str, str]:
-    from functools import partial
-
-    from kubectl_rollouts_profile import deliver
-    from kubectl_rollouts_profile.export import get_renderer
-
-    written: dict[str, str] = {}
-    for fmt, path in paths.items():
-        assert result.profile is not None  # capture_request refuses exports for trace, the one non-pprof kind
-        # Streamed into the file: a big speedscope document is never whole in memory.
-        write = partial(get_renderer(fmt).render_to, result.profile, title=title)
-        deliver.write_atomic_stream(path, write, force=force)
-        written[fmt] = str(path)
-    return written
-
-
-def redact_result(result: CaptureResult) -> CaptureResult:
-    """Rewrite the captured file without label values, file paths and build IDs (the exports follow)."""
-    import dataclasses
-    import hashlib
-
-    from kubectl_rollouts_profile.pprof.encode import encode_profile
-    from kubectl_rollouts_profile.pprof.transform import redact
-
-    assert result.profile is not None  # capture_request refuses --redact for trace, the one non-pprof kind
-    profile = redact(result.profile)
-    data = encode_profile(profile)
-    with result.temp_path.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    return dataclasses.replace(
-        result, profile=profile, size=len(data), sha256=hashlib.sha256(data).hexdigest()
-    )
-
-
-def _maybe_open(env: Environment, request: CaptureRequest, files: dict[str, str]) -> None:
-    path = files.get(request.viewer)
-    wanted = request.open_viewer
-    if wanted is False or (wanted is None and (request.as_json or request.quiet)):
+def _maybe_open(env: Environment, report: ReportOptions, files: dict[str, str]) -> None:
+    path = files.get(report.viewer)
+    wanted = report.open_viewer
+    if wanted is False or (wanted is None and (report.as_json or report.quiet)):
         return
-    from kubectl_rollouts_profile import viewer
-
     if wanted is None and not viewer.person_present(env):
         return
     if path is None:
         if wanted:
-            env.message(f"nothing to open: no {request.viewer} export was written (see --format)")
+            env.message(f"nothing to open: no {report.viewer} export was written (see --format)")
         return
-    if not viewer.open_file(Path(path), viewer=request.viewer, environ=dict(env.environ)):
+    if not viewer.open_file(Path(path), viewer=report.viewer, environ=dict(env.environ)):
         env.message(f"could not open a viewer; the file is {path}")
 
 
-def _report(
-    env: Environment, request: CaptureRequest, endpoint: Endpoint, result: CaptureResult, files: dict[str, str]
-) -> None:
-    if request.as_json:
-        env.result(
-            json.dumps(
-                {
-                    "kind": request.kind.name,
-                    "target": endpoint.target_name,
-                    "seconds": result.seconds,
-                    "started_at": result.started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                    "finished_at": result.finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                    "files": files,
-                    "bytes": result.size,
-                    "sha256": result.sha256,
-                    "samples": result.sample_count,
-                    "warnings": list(result.warnings),
-                }
-            )
-        )
+def outcome_json(outcome: pipeline.CaptureOutcome) -> dict[str, Any]:
+    """The one JSON object of ``--json`` (also a bundle manifest's view of a capture)."""
+    return {
+        "kind": outcome.kind.name,
+        "target": outcome.target_name,
+        "seconds": outcome.seconds,
+        "started_at": outcome.started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "finished_at": outcome.finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "files": outcome.files,
+        "bytes": outcome.size,
+        "sha256": outcome.sha256,
+        "samples": outcome.sample_count,
+        "warnings": list(outcome.warnings),
+        **({"missing": outcome.missing} if outcome.missing else {}),
+    }
+
+
+def _report(env: Environment, command: CaptureCommand, outcome: pipeline.CaptureOutcome) -> None:
+    if command.report.as_json:
+        env.result(json.dumps(outcome_json(outcome)))
         return
-    if request.output == "-":
+    if command.spec.destination.stream is not None:
         return
-    for path in files.values():
+    for path in outcome.files.values():
         env.result(path)
-    if not request.quiet:
-        samples = f", {result.sample_count} samples" if result.sample_count is not None else ""
-        env.message(f"saved {request.kind.name} profile of {endpoint.target_name} ({result.size} bytes{samples})")
+    if not command.report.quiet:
+        samples = f", {outcome.sample_count} samples" if outcome.sample_count is not None else ""
+        env.message(f"saved {outcome.kind.name} profile of {outcome.target_name} ({outcome.size} bytes{samples})")
 
 
-def _progress(env: Environment, request: CaptureRequest) -> Callable[[str, float, float], None]:
+def _progress(env: Environment, kind: str) -> Callable[[str, float, float], None]:
     """A countdown bar on a terminal; on a log, one line at the start and one at the end."""
-    kind = request.kind.name
     interactive = env.stderr_isatty
 
     def report(event: str, elapsed: float, total: float) -> None:
@@ -438,11 +305,11 @@ def _make_command(kind: ProfileKind) -> click.Command:
     @cluster_options
     @click.pass_obj
     def command(env: Environment, **options: Any) -> None:
-        request = capture_request(kind, options)
-        if request.every is not None:
-            run_trend_command(env, request)
+        parsed = parse_command(kind, options, env)
+        if parsed.trend is not None:
+            run_trend_command(env, parsed)
         else:
-            run_capture(env, request)
+            run_capture_command(env, parsed)
 
     if kind.name == "goroutine":
         command = click.option(

@@ -23,13 +23,10 @@ def targets_command(env: Environment, as_json: bool, **options: Any) -> None:
     from kubectl_rollouts_profile.cluster.config import resolve_config
     from kubectl_rollouts_profile.cluster.locate import survey
 
-    request = cluster_request(**options)
+    request = cluster_request(**options, as_json=as_json)
     config = resolve_config(request, env.environ)
-    api_client = config.api_client()
-    try:
-        found = survey(api_client, config.namespace, instance_id=request.instance_id)
-    finally:
-        api_client.close()
+    with config.open_api() as api:
+        found = survey(api, config.namespace, instance_id=request.instance_id)
     now = datetime.now(timezone.utc)
     rows = [
         {
@@ -96,20 +93,17 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
     from kubectl_rollouts_profile.cluster.config import resolve_config
     from kubectl_rollouts_profile.cluster.locate import lease_names
 
-    request = cluster_request(**options)
+    request = cluster_request(**options, as_json=as_json)
     subject = parse_serviceaccount(serviceaccount) if serviceaccount else None
     config = resolve_config(request, env.environ)
     permissions = capture_permissions(lease_names(request.instance_id))
     if with_lock:
         permissions += lock_permissions()
-    api_client = config.api_client()
-    try:
+    with config.open_api() as api:
         if subject:
-            report = review_serviceaccount(api_client, config, config.namespace, subject, permissions)
+            report = review_serviceaccount(api, config, config.namespace, subject, permissions)
         else:
-            report = preflight(api_client, config.namespace, permissions, subject=config.subject)
-    finally:
-        api_client.close()
+            report = preflight(api, config.namespace, permissions, subject=config.subject)
     if as_json:
         env.result(json.dumps(report.as_json(), indent=2))
     else:

@@ -5,7 +5,6 @@ completion calls (through the ``kubectl_complete-rollouts_profile`` helper shipp
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +12,9 @@ import click
 from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.errors import PartialResult, UsageError
+from kubectl_rollouts_profile.pipeline import Destination
+from kubectl_rollouts_profile.runbook import bundle
 
 # Cobra's completion directives (kubectl reads the last line ":<n>").
 _COBRA_DEFAULT = 0
@@ -41,63 +42,31 @@ def cobra_completions(group: click.Group, words: list[str]) -> list[str]:
 
 def bundle_command(env: Environment, seconds: int, cooldown: float, output: str | None, output_dir: str | None,
                    force: bool, as_json: bool, **options: Any) -> None:
-    import tempfile
-    from datetime import datetime, timezone
-
-    from kubectl_rollouts_profile import deliver
-    from kubectl_rollouts_profile.capture import fetch_text
-    from kubectl_rollouts_profile.cluster import connect
-    from kubectl_rollouts_profile.cluster.locate import lease_names
-    from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
-    from kubectl_rollouts_profile.errors import PartialResult
-    from kubectl_rollouts_profile.runbook import bundle
-    from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, capture_lock, lease_duration
-
     if output is not None and output_dir is not None:
         raise UsageError("-o and --output-dir cannot be used together", hint="-o names the exact file")
-    request = cluster_request(**options)
-    created = datetime.now(timezone.utc)
+    if output == "-":
+        raise UsageError("a bundle is an archive file; it is not written to stdout", hint="use -o FILE")
+    spec = bundle.BundleSpec(seconds=seconds, cooldown_seconds=cooldown,
+                             destination=Destination.from_flags(output, output_dir, force=force, stdout=env.stdout))
 
     def report(item: bundle.BundleItem) -> None:
         state = f"failed: {item.error}" if item.error else item.note or f"{item.size} bytes"
         env.message(f"  {item.name}: {state}")
 
-    with connect(request, env=env, extra_rules=LOCK_RULES) as connection:
-        target = connection.target
-        path = deliver.output_path(output, output_dir, deliver.default_name(target.pod_name, "bundle", created,
-                                                                           ".tar.gz"))
-        deliver.check_target(path, force=force)
-
-        def fetch_metrics() -> bytes:
-            if target.metrics_port is None:
-                raise UsageError("the controller's metrics port is unknown")
-            with open_tunnel(connection.config, target.namespace, target.pod_name, target.metrics_port) as url:
-                return fetch_text(url, "/metrics")
-
-        collector = bundle.Collector(on_item=report)
-        # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
-        with capture_lock(connection.api_client, target.namespace, duration_seconds=lease_duration(seconds + 60),
-                          timed=True, cooldown_seconds=cooldown), \
-                tempfile.TemporaryDirectory(prefix=".rollouts-profile-bundle-", dir=path.parent) as work_dir:
-            sources = bundle.BundleSources(
-                base_url=connection.base_url, work_dir=Path(work_dir), fetch_metrics=fetch_metrics,
-                api_client=connection.api_client, namespace=target.namespace, pod_name=target.pod_name,
-                image=target.image, lease_names=lease_names(request.instance_id),
-            )
-            env.message(f"bundle: collecting from {target.namespace}/{target.pod_name} (cpu {seconds}s)")
-            bundle.collect(sources, seconds, collector)
-        name = path.name.removesuffix(".tar.gz")
-        manifest = bundle.build_manifest(collector, name=name, created=created, sources=sources, seconds=seconds)
-        written = bundle.write_archive(collector.files, manifest, path, force=force)
+    outcome = bundle.run_bundle(cluster_request(**options, as_json=as_json), spec, env, on_item=report)
+    report_path = str(outcome.report) if outcome.report else None
     if as_json:
-        env.result(json.dumps({"archive": str(written), **manifest}))
+        env.result(json.dumps({"archive": str(outcome.path), "report": report_path, **outcome.manifest}))
     else:
-        env.result(str(written))
-    env.message(f"bundle: {len(collector.files)} files in {written}")
-    if collector.failed:
-        names = ", ".join(item.name for item in collector.failed)
-        raise PartialResult(f"bundle is partial: {len(collector.failed)} item(s) failed: {names}",
-                            hint=f"the archive {written} holds the rest; manifest.json says why each failed")
+        env.result(str(outcome.path))  # one line: runbooks read the archive's path from stdout
+    if report_path:
+        env.message(f"report: {report_path}")
+    for warning in outcome.manifest["warnings"]:
+        env.message(f"warning: {warning}")
+    env.message(f"bundle: {len(outcome.manifest['items']) - len(outcome.failed)} items in {outcome.path}")
+    if outcome.failed:
+        raise PartialResult(f"bundle is partial: {len(outcome.failed)} item(s) failed: {', '.join(outcome.failed)}",
+                            hint=f"the archive {outcome.path} holds the rest; manifest.json says why each failed")
 
 
 def register(group: click.Group) -> None:
@@ -114,7 +83,7 @@ def register(group: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the manifest (with the archive path) as JSON.")
     @cluster_options
     @click.pass_obj
-    def bundle(env: Environment, **options: Any) -> None:
+    def bundle_cmd(env: Environment, **options: Any) -> None:
         """Collect everything for an incident into one archive {pod}-bundle-{UTC time}.tar.gz (mode 0600).
 
         \b

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.cluster.config import ClusterConfig, ClusterRequest, resolve_config
 from kubectl_rollouts_profile.cluster.locate import Target
 from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from kubectl_rollouts_profile.cluster.access import AccessReport, Permission
     from kubectl_rollouts_profile.environment import Environment
 
-__all__ = ["ClusterConfig", "ClusterRequest", "Connection", "Target", "connect", "resolve_config"]
+__all__ = ["ClusterApi", "ClusterConfig", "ClusterRequest", "Connection", "Target", "connect", "resolve_config"]
 
 
 @dataclass(frozen=True)
@@ -27,19 +28,19 @@ class Connection:
     base_url: str
     target: Target
     config: ClusterConfig
-    api_client: Any = field(repr=False, compare=False)
+    api: ClusterApi = field(repr=False, compare=False)
     access: AccessReport | None = None
 
 
 def preflight_for(
-    request: ClusterRequest, config: ClusterConfig, api_client: Any, extra_rules: Iterable[Permission] = ()
+    request: ClusterRequest, config: ClusterConfig, api: ClusterApi, extra_rules: Iterable[Permission] = ()
 ) -> AccessReport:
     """Review (as the caller) everything a capture needs, plus ``extra_rules``."""
     from kubectl_rollouts_profile.cluster.access import capture_permissions, preflight
     from kubectl_rollouts_profile.cluster.locate import lease_names
 
     permissions = (*capture_permissions(lease_names(request.instance_id)), *extra_rules)
-    return preflight(api_client, config.namespace, permissions, subject=config.subject)
+    return preflight(api, config.namespace, permissions, subject=config.subject)
 
 
 @contextmanager
@@ -57,19 +58,29 @@ def connect(
     ``keepalive_seconds``: websocket ping interval while idle (None: no pings).
     """
     from kubectl_rollouts_profile.cluster import tunnel as tunnels
-    from kubectl_rollouts_profile.cluster.locate import choose_target, survey
+    from kubectl_rollouts_profile.cluster.locate import await_leader, choose_target, survey
 
     config = resolve_config(request, env.environ)
-    api_client = config.api_client()
+    if config.transport is not None and config.transport.ssl_context is not None and not config.transport.verify:
+        env.message(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in "
+                    f"{config.source})")
+    api = config.open_api()
     try:
         access = None
         if not request.skip_preflight:
             # Before locating: a denied "list pods" would otherwise surface alone, without the full list.
-            access = preflight_for(request, config, api_client, extra_rules)
+            access = preflight_for(request, config, api, extra_rules)
             if not access.ok:
                 raise access.denied_error()
-        found = survey(api_client, config.namespace, instance_id=request.instance_id)
+        found = survey(api, config.namespace, instance_id=request.instance_id)
+        if request.pod is None:
+            found = await_leader(api, found, progress=env.message)
         target = choose_target(found, pod=request.pod, port=request.port)
+        if request.pod is None and found.stale_holder:
+            env.message(
+                f"warning: Lease {found.lease_name} still names pod {found.leader_name}, which is gone; "
+                f"profiling {target.pod_name}, the only ready controller pod"
+            )
         env.message(
             f"target: pod {target.namespace}/{target.pod_name}, {target.chosen_by}, pprof port {target.pprof_port}"
         )
@@ -78,7 +89,7 @@ def connect(
         ) as tunnel:
             try:
                 yield Connection(
-                    base_url=tunnel.base_url, target=target, config=config, api_client=api_client, access=access
+                    base_url=tunnel.base_url, target=target, config=config, api=api, access=access
                 )
             except Exception as error:
                 translated = tunnel.translate(error)
@@ -86,4 +97,4 @@ def connect(
                     raise
                 raise translated from error
     finally:
-        api_client.close()
+        api.close()

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.errors import AccessDenied, UsageError
 
 # From v1.35 the API server also authorizes the websocket upgrade of pods/portforward as "create"
@@ -102,11 +103,43 @@ class AccessReport:
             for check in self.missing
         )
         account = self.subject.removeprefix("ServiceAccount ") if self.subject.startswith("ServiceAccount ") else None
+        verbs = {check.permission.verb: check.allowed for check in self.checks
+                 if check.permission.subresource == "portforward"}
+        if verbs.get("create") and verbs.get("get") is False:
+            lines += f". {CREATE_ONLY_EXPLANATION}"
         return AccessDenied(
             f"missing {len(self.missing)} permission(s) in namespace {self.namespace} for {self.subject}: {lines}",
             hint=f"`kubectl rollouts-profile rbac --serviceaccount {account or 'NS/NAME'}` prints a Role and "
             "RoleBinding with exactly these rules",
         )
+
+
+PORTFORWARD_RULE = '{apiGroups: [""], resources: ["pods/portforward"], verbs: ["get", "create"]}'
+CREATE_ONLY_EXPLANATION = (
+    "The Role grants create on pods/portforward, which is enough for kubectl (its SPDY fallback is a POST), but "
+    "this tool's port-forward is a websocket, an HTTP GET, which before Kubernetes 1.35 needs get: add the rule "
+    + PORTFORWARD_RULE
+)
+
+
+def portforward_forbidden(message: str, namespace: str, pod: str) -> AccessDenied:
+    """The port-forward's 403 explained: the API server's own text is terse, and on v1.35 nearly empty
+    (``pods "x" is forbidden: ``, from the extra create check of AuthorizePodWebsocketUpgradeCreatePermission)."""
+    hint = f"add the rule {PORTFORWARD_RULE} to the Role in namespace {namespace} (`kubectl rollouts-profile rbac`)"
+    said = message.strip()
+    if 'cannot get resource "pods/portforward"' in message:
+        return AccessDenied(
+            f"port-forward to pod {namespace}/{pod} is forbidden: this tool's port-forward is a websocket, an HTTP "
+            "GET, which needs get on pods/portforward; create alone is enough for kubectl (its SPDY fallback is a "
+            f"POST) but not here before Kubernetes 1.35 (the API server said: {said})",
+            hint=hint,
+        )
+    return AccessDenied(
+        f"port-forward to pod {namespace}/{pod} is forbidden: from Kubernetes 1.35 "
+        "(AuthorizePodWebsocketUpgradeCreatePermission) a websocket port-forward needs create on pods/portforward "
+        f"as well as get (the API server said only: {said!r})",
+        hint=hint,
+    )
 
 
 def capture_permissions(lease_names: Sequence[str]) -> tuple[Permission, ...]:
@@ -153,20 +186,18 @@ def is_required(permission: Permission, server_version: tuple[int, int] | None) 
     return True
 
 
-def server_version(api_client: Any) -> tuple[str | None, tuple[int, int] | None]:
+def server_version(api: ClusterApi) -> tuple[str | None, tuple[int, int] | None]:
     """``(gitVersion, (major, minor))``; both None when ``/version`` is not readable (then both port-forward
     verbs are required)."""
-    from kubectl_rollouts_profile.cluster.api import request_json
-
     try:
-        version = request_json(api_client, "GET", "/version", what="read the server version")
+        version = api.server_version()
     except AccessDenied:
         return None, None
     return version.get("gitVersion"), parse_server_version(version)
 
 
 def preflight(
-    api_client: Any,
+    api: ClusterApi,
     namespace: str,
     permissions: Iterable[Permission],
     *,
@@ -175,11 +206,11 @@ def preflight(
 ) -> AccessReport:
     """Review each permission for the caller (SelfSubjectAccessReview), or for ``serviceaccount`` (namespace,
     name) with SubjectAccessReview."""
-    git_version, version = server_version(api_client)
+    git_version, version = server_version(api)
     review = _subject_review(serviceaccount) if serviceaccount else _self_review
     checks = []
     for permission in permissions:
-        allowed, reason = review(api_client, namespace, permission)
+        allowed, reason = review(api, namespace, permission)
         checks.append(Check(permission, allowed, is_required(permission, version), reason))
     return AccessReport(
         subject=subject,
@@ -191,7 +222,7 @@ def preflight(
 
 
 def review_serviceaccount(
-    api_client: Any,
+    api: ClusterApi,
     config: Any,
     namespace: str,
     serviceaccount: tuple[str, str],
@@ -205,12 +236,12 @@ def review_serviceaccount(
     subject = f"ServiceAccount {sa_namespace}/{sa_name}"
     permissions = tuple(permissions)
     may_review, _ = _self_review(
-        api_client, None, Permission("create", "subjectaccessreviews", group="authorization.k8s.io")
+        api, None, Permission("create", "subjectaccessreviews", group="authorization.k8s.io")
     )
     if may_review:
-        return preflight(api_client, namespace, permissions, subject=subject, serviceaccount=serviceaccount)
+        return preflight(api, namespace, permissions, subject=subject, serviceaccount=serviceaccount)
     may_impersonate, _ = _self_review(
-        api_client, sa_namespace, Permission("impersonate", "serviceaccounts", names=(sa_name,))
+        api, sa_namespace, Permission("impersonate", "serviceaccounts", names=(sa_name,))
     )
     if not may_impersonate:
         raise AccessDenied(
@@ -223,11 +254,8 @@ def review_serviceaccount(
     impersonated = replace(
         config, impersonate_user=f"system:serviceaccount:{sa_namespace}:{sa_name}", impersonate_groups=()
     )
-    client = impersonated.api_client()
-    try:
-        report = preflight(client, namespace, permissions, subject=subject)
-    finally:
-        client.close()
+    with impersonated.open_api() as impersonated_api:
+        report = preflight(impersonated_api, namespace, permissions, subject=subject)
     return replace(report, method="SelfSubjectAccessReview (impersonating)")
 
 
@@ -249,12 +277,9 @@ def _attributes(namespace: str | None, permission: Permission) -> dict:
     return attributes
 
 
-def _review(api_client: Any, kind: str, spec: dict, what: str) -> tuple[bool, str]:
+def _review(api: ClusterApi, kind: str, spec: dict, what: str) -> tuple[bool, str]:
     """Create one (Self)SubjectAccessReview; ``(allowed, reason)``."""
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    answer = request_json(
-        api_client,
+    _, answer = api.send(
         "POST",
         f"{AUTHZ}/{kind.lower()}s",
         body={"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": spec},
@@ -264,9 +289,9 @@ def _review(api_client: Any, kind: str, spec: dict, what: str) -> tuple[bool, st
     return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
 
 
-def _self_review(api_client: Any, namespace: str | None, permission: Permission) -> tuple[bool, str]:
+def _self_review(api: ClusterApi, namespace: str | None, permission: Permission) -> tuple[bool, str]:
     spec = {"resourceAttributes": _attributes(namespace, permission)}
-    return _review(api_client, "SelfSubjectAccessReview", spec, f"review access ({permission.label})")
+    return _review(api, "SelfSubjectAccessReview", spec, f"review access ({permission.label})")
 
 
 def _subject_review(serviceaccount: tuple[str, str]) -> Any:
@@ -274,9 +299,9 @@ def _subject_review(serviceaccount: tuple[str, str]) -> Any:
     user = f"system:serviceaccount:{sa_namespace}:{sa_name}"
     groups = ["system:serviceaccounts", f"system:serviceaccounts:{sa_namespace}", "system:authenticated"]
 
-    def review(api_client: Any, namespace: str, permission: Permission) -> tuple[bool, str]:
+    def review(api: ClusterApi, namespace: str, permission: Permission) -> tuple[bool, str]:
         spec = {"user": user, "groups": groups, "resourceAttributes": _attributes(namespace, permission)}
-        return _review(api_client, "SubjectAccessReview", spec, f"review access of {user} ({permission.label})")
+        return _review(api, "SubjectAccessReview", spec, f"review access of {user} ({permission.label})")
 
     return review
 

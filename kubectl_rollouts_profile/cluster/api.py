@@ -1,5 +1,6 @@
-"""Small JSON requests to the Kubernetes API through a configured ``ApiClient``, and the one place that turns API
-failures into the project's errors (keeping the API server's Status message).
+"""The one typed handle on the Kubernetes API (``ClusterApi``): pods, one pod, Leases (get, find, create, update),
+events and the server version, as small JSON requests through one configured ``ApiClient``; and the one place that
+turns API failures into the project's errors (keeping the API server's Status message).
 
 Raw JSON instead of the generated models: we read a handful of fields, and strict model validation of whole
 objects would fail on fields a newer server adds.
@@ -8,6 +9,9 @@ objects would fail on fields a newer server adds.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_rollouts_profile.errors import (
@@ -17,20 +21,138 @@ from kubectl_rollouts_profile.errors import (
     TargetNotFound,
 )
 
-REQUEST_TIMEOUT_SECONDS = 30
+# Used only for a client that does not carry its own budget (see ClusterConfig.open_api).
+REQUEST_TIMEOUT_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
 
-def request_json(
-    api_client: Any,
-    method: str,
-    path: str,
-    *,
-    what: str,
-    query: list[tuple[str, str]] | None = None,
-    body: dict | None = None,
-) -> dict:
-    """Send one request and return the decoded JSON body; ``what`` names the operation in error messages."""
-    return send(api_client, method, path, what=what, query=query, body=body)[1]
+@dataclass(frozen=True)
+class LeaseLookup:
+    """The first of several candidate Leases that exists, or why none could be read.
+
+    ``name`` is the Lease found, else the one that could not be read, else the first name tried.
+    """
+
+    namespace: str
+    name: str
+    lease: dict | None
+    problem: str | None = None
+    error: RolloutsProfileError | None = field(default=None, compare=False)
+
+    @property
+    def holder(self) -> str | None:
+        """``spec.holderIdentity``, or None when there is no Lease or no holder."""
+        return ((self.lease or {}).get("spec") or {}).get("holderIdentity") or None
+
+
+class ClusterApi:
+    """One API server as one identity: a typed front on one ``kubernetes.client.ApiClient``.
+
+    Created by ``ClusterConfig.open_api()``; ``close()`` releases the connection pool. Safe to share between
+    threads (the capture lock renews from its own thread). ``server_version`` is read once per handle.
+    """
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+        self._version_guard = threading.Lock()
+        self._server_version: dict | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self.api_client.configuration.host)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: list[tuple[str, str]] | None = None,
+        body: dict | None = None,
+        answers: tuple[int, ...] = (),
+    ) -> tuple[int, dict]:
+        """One request; (status, JSON body). A 2xx or a status in ``answers`` is returned, any other raises."""
+        return send(self.api_client, method, path, what=what, query=query, body=body, answers=answers)
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
+        _, listing = self.send(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods",
+            query=[("labelSelector", label_selector)],
+            what=f"list pods in namespace {namespace}",
+        )
+        return list(listing.get("items") or [])
+
+    def get_pod(self, namespace: str, name: str) -> dict:
+        return self.send("GET", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"get pod {name}")[1]
+
+    def get_lease(self, namespace: str, name: str) -> dict | None:
+        """The Lease, or None when it does not exist (404)."""
+        status, lease = self.send(
+            "GET", LEASES.format(namespace=namespace) + f"/{name}", what=f"get Lease {name}", answers=(404,)
+        )
+        return None if status == 404 else lease
+
+    def find_lease(self, namespace: str, names: Sequence[str]) -> LeaseLookup:
+        """The first of ``names`` that exists. A missing or unreadable Lease is an answer here, not an error,
+        because callers can often carry on without one (e.g. a single ready controller pod)."""
+        problem = None
+        for name in names:
+            try:
+                lease = self.get_lease(namespace, name)
+            except AccessDenied as error:
+                return LeaseLookup(namespace, name, None, f"Lease {namespace}/{name} is not readable: {error}", error)
+            if lease is None:
+                problem = f"Lease {namespace}/{name} not found"
+                continue
+            found = LeaseLookup(namespace, name, lease)
+            if found.holder is None:
+                return LeaseLookup(namespace, name, lease, f"Lease {namespace}/{name} has no holder")
+            return found
+        return LeaseLookup(namespace, names[0], None, problem)
+
+    def create_lease(self, namespace: str, body: dict) -> tuple[int, dict]:
+        """(status, body); 409 (exists) and 404 (no such namespace) are returned, not raised."""
+        name = (body.get("metadata") or {}).get("name", "")
+        return self.send(
+            "POST", LEASES.format(namespace=namespace), what=f"create Lease {name}", body=body, answers=(404, 409)
+        )
+
+    def update_lease(self, namespace: str, name: str, body: dict) -> tuple[int, dict]:
+        """(status, body); 409 (changed meanwhile) and 404 (deleted) are returned, not raised."""
+        return self.send(
+            "PUT",
+            LEASES.format(namespace=namespace) + f"/{name}",
+            what=f"update Lease {name}",
+            body=body,
+            answers=(404, 409),
+        )
+
+    def list_events(self, namespace: str, involved_object: str) -> list[dict]:
+        _, listing = self.send(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/events",
+            query=[("fieldSelector", f"involvedObject.name={involved_object}")],
+            what=f"list events of {involved_object}",
+        )
+        return list(listing.get("items") or [])
+
+    def server_version(self) -> dict:
+        """``GET /version`` (major, minor, gitVersion, platform ...), read once per handle."""
+        with self._version_guard:
+            if self._server_version is None:
+                self._server_version = self.send("GET", "/version", what="read the server version")[1]
+            return self._server_version
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    def __enter__(self) -> ClusterApi:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def send(
@@ -58,24 +180,40 @@ def send(
         body=body,
         auth_settings=["BearerToken"],
     )
+    budget = float(getattr(api_client, "request_timeout_seconds", REQUEST_TIMEOUT_SECONDS))
+    connect = min(float(getattr(api_client, "connect_timeout_seconds", CONNECT_TIMEOUT_SECONDS)), budget)
+    host = api_client.configuration.host
+    hint = "check the kubeconfig context (--context) and that the cluster is reachable (--request-timeout: the budget)"
     try:
+        # A (connect, read) pair, and the connection pool retries nothing (Transport.pool_manager): the request
+        # ends within ``budget``, instead of urllib3 retrying a dead server for minutes.
         response = api_client.call_api(
-            method, url, header_params=headers, body=serialized_body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            method, url, header_params=headers, body=serialized_body, _request_timeout=(connect, budget)
         )
         response.read()
     except urllib3.exceptions.HTTPError as error:
-        raise ConnectionFailed(
-            f"cannot reach the API server {api_client.configuration.host} ({what}): {_reason(error)}",
-            hint="check the kubeconfig context (--context) and that the cluster is reachable",
-        ) from error
+        reason = _reason(error)
+        cause = getattr(error, "reason", None) or error
+        # NewConnectionError (refused, unreachable) is a subclass of ConnectTimeoutError in urllib3 2.
+        if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+            cause, urllib3.exceptions.NewConnectionError
+        ):
+            raise ConnectionFailed(
+                f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
+            ) from error
+        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {reason}", hint=hint) from error
     except OSError as error:
-        raise ConnectionFailed(f"cannot reach the API server {api_client.configuration.host}: {error}") from error
+        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {error}", hint=hint) from error
     text = response.data.decode("utf-8", "replace") if response.data else ""
     if not (200 <= response.status < 300 or response.status in answers):
         raise api_error(response.status, text, what)
     try:
         return response.status, (json.loads(text) if text else {})
     except ValueError as error:
+        if not 200 <= response.status < 300:
+            # An answered failure without a Status (e.g. the plain "404 page not found" of a path no API group
+            # serves): the caller gets its first line as the message.
+            return response.status, {"message": status_message(text)}
         raise ConnectionFailed(f"the API server answered {what} with something that is not JSON") from error
 
 
@@ -108,4 +246,14 @@ def status_message(body: str) -> str:
 def _reason(error: Exception) -> str:
     # urllib3 wraps the interesting part (refused, TLS failure) a level or two down.
     reason = getattr(error, "reason", None)
-    return str(reason or error)
+    text = str(reason or error)
+    if "Connection refused" in text or "[Errno 111]" in text:
+        return "connection refused"
+    return text
+
+
+def is_missing_object(status: dict, kind: str) -> bool:
+    """True when a 404 Status says an object of ``kind`` (plural: "leases", "namespaces") does not exist, as opposed
+    to the path not being served at all (the plain "404 page not found" of a missing resource type)."""
+    details = status.get("details") if isinstance(status, dict) else None
+    return isinstance(details, dict) and details.get("kind") == kind

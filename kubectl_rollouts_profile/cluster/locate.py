@@ -1,21 +1,24 @@
-"""Find the Argo Rollouts controller pod to profile: the controller pods, the leader named by the leader-election
-Lease, and the pprof listen address from the controller container's flags. Pure functions over API JSON plus
-one ``survey`` that reads the cluster.
+"""Find the Argo Rollouts controller pod to profile: the controller pods (by labels and the container's flags, never
+by image name: OpenShift GitOps and mirrors rename the image), the leader named by the leader-election Lease, and
+the pprof listen address from the controller container's flags. Pure functions over API JSON, plus ``survey``
+that reads the cluster and ``await_leader`` that waits out a Lease still naming a pod that is gone.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
 
+from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 DASHBOARD_COMPONENT = "rollouts-dashboard"
+CONTROLLER_COMPONENT = "rollouts-controller"
 # Name of the leader-election Lease (controller/controller.go). Since v1.10.0 a controller started with
 # --instance-id=ID uses "<name>-ID"; older releases always use the plain name.
 LEASE_NAME = "argo-rollouts-controller-lock"
@@ -24,6 +27,49 @@ METRICS_FLAGS = ("--metricsPort", "--metricsport")
 DEFAULT_METRICS_PORT = 8090
 HELM_PPROF_VALUE = "controller.pprofAddress"
 PPROF_SINCE = (1, 8, 0)
+INSTANCE_ID_FLAG = "--instance-id"
+LEADER_ELECT_FLAG = "--leader-elect"
+# Flags only the controller takes (cmd/rollouts-controller/main.go); the dashboard runs `dashboard` instead.
+CONTROLLER_FLAGS = (
+    PPROF_FLAG, LEADER_ELECT_FLAG, INSTANCE_ID_FLAG, "--metricsport", "--metricsPort", "--healthzPort",
+    "--rollout-resync", "--rollout-threads", "--leader-election-lease-duration", "--loglevel", "--kloglevel",
+)
+CONTROLLER_CONTAINER_NAME = "argo-rollouts"  # Helm chart, install.yaml and the OpenShift GitOps operator
+# After the Lease's holder stops renewing, how long past renewTime + leaseDurationSeconds we wait for a new holder
+# (the controller retries every 2s by default).
+LEASE_MARGIN_SECONDS = 5.0
+LEASE_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A container image reference split as the distribution spec does: ``[registry[:port]/]path[:tag][@digest]``."""
+
+    registry: str | None
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def version_label(self) -> str:
+        """What to show as the version: the tag, else the digest shortened (``sha256:0123456789ab``), else latest."""
+        if self.tag:
+            return self.tag
+        if self.digest:
+            algorithm, _, value = self.digest.partition(":")
+            return f"{algorithm}:{value[:12]}" if value else self.digest
+        return "latest"
+
+
+def parse_image(reference: str) -> ImageRef:
+    """Split an image reference; a first component with a ``.`` or ``:`` or equal to ``localhost`` is a registry."""
+    name, _, digest = reference.strip().partition("@")
+    first, slash, rest = name.partition("/")
+    registry = None
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, name = first, rest
+    repository, colon, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+    return ImageRef(registry=registry, repository=repository, tag=tag or None, digest=digest or None)
 
 
 @dataclass(frozen=True)
@@ -40,7 +86,7 @@ class ControllerPod:
     pprof_address: str | None
     metrics_port: int
     instance_id: str | None
-    lease_namespace: str | None
+    leader_elect: bool = True
 
     @property
     def image_tag(self) -> str:
@@ -60,10 +106,19 @@ class Survey:
     lease_name: str
     lease_holder: str | None
     lease_problem: str | None
+    lease_expires: datetime | None = None  # renewTime + leaseDurationSeconds
+    lease_duration_seconds: float | None = None
+    leader_election: bool = True
+    instance_id: str | None = None
 
     @property
     def leader_name(self) -> str | None:
         return holder_pod_name(self.lease_holder) if self.lease_holder else None
+
+    @property
+    def stale_holder(self) -> bool:
+        """The Lease names a pod that is not among the controller pods (e.g. just after a restart)."""
+        return self.leader_name is not None and self.leader_name not in {pod.name for pod in self.pods}
 
 
 @dataclass(frozen=True)
@@ -77,6 +132,7 @@ class Target:
     image: str
     chosen_by: str
     pprof_address: str | None = None
+    instance_id: str | None = None  # the controller's --instance-id (names its Lease)
 
     @property
     def image_tag(self) -> str:
@@ -116,10 +172,9 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 
 def image_tag(image: str) -> str:
-    """The tag of an image reference (``quay.io/argoproj/argo-rollouts:v1.8.3@sha256:...`` -> ``v1.8.3``)."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
+    """The tag of an image reference (``quay.io/argoproj/argo-rollouts:v1.8.3@sha256:...`` -> ``v1.8.3``), the
+    shortened digest when there is no tag (``...@sha256:0123...`` -> ``sha256:0123456789ab``), else ``latest``."""
+    return parse_image(image).version_label
 
 
 def version_of(tag: str) -> tuple[int, int, int] | None:
@@ -127,17 +182,34 @@ def version_of(tag: str) -> tuple[int, int, int] | None:
     return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
 
 
+def _argv(container: dict) -> list[str]:
+    return [*(container.get("command") or []), *(container.get("args") or [])]
+
+
+def _has_controller_flag(argv: Sequence[str]) -> bool:
+    return any(word == flag or word.startswith(flag + "=") for word in argv for flag in CONTROLLER_FLAGS)
+
+
 def controller_container(pod: dict) -> dict | None:
-    """The container running the rollouts controller, or None when the pod is something else."""
+    """The container running the rollouts controller, or None when the pod is something else.
+
+    Recognised by what it runs (a ``rollouts-controller`` command, or controller flags), else by the container name
+    the manifests use (install.yaml passes no args) in a pod labelled as the controller component, or with no
+    component label. The image name is never used: OpenShift GitOps ships ``argo-rollouts-rhel8``, mirrors rename.
+    """
+    component = ((pod.get("metadata") or {}).get("labels") or {}).get(COMPONENT_LABEL)
     containers = pod.get("spec", {}).get("containers") or []
     for container in containers:
-        argv = [*(container.get("command") or []), *(container.get("args") or [])]
-        if any(word.endswith("rollouts-controller") for word in argv):
+        if any(word.endswith("rollouts-controller") for word in _argv(container)):
             return container
     for container in containers:
-        repository = (container.get("image") or "").split("@", 1)[0].rsplit(":", 1)[0]
-        # The dashboard's image is kubectl-argo-rollouts; the controller's is argo-rollouts.
-        if repository.rsplit("/", 1)[-1] == "argo-rollouts":
+        argv = _argv(container)
+        if "dashboard" not in argv and _has_controller_flag(argv):
+            return container
+    if component not in (None, CONTROLLER_COMPONENT):
+        return None
+    for container in containers:
+        if container.get("name") == CONTROLLER_CONTAINER_NAME and "dashboard" not in _argv(container):
             return container
     return None
 
@@ -150,7 +222,7 @@ def describe_pod(pod: dict) -> ControllerPod | None:
     container = controller_container(pod)
     if container is None:
         return None
-    argv = [*(container.get("command") or []), *(container.get("args") or [])]
+    argv = _argv(container)
     status = pod.get("status") or {}
     statuses = {entry.get("name"): entry for entry in status.get("containerStatuses") or []}
     conditions = {entry.get("type"): entry.get("status") for entry in status.get("conditions") or []}
@@ -167,9 +239,21 @@ def describe_pod(pod: dict) -> ControllerPod | None:
         created=_parse_time(metadata.get("creationTimestamp")),
         pprof_address=find_flag(argv, PPROF_FLAG) or None,
         metrics_port=int(metrics) if metrics and metrics.isdigit() else DEFAULT_METRICS_PORT,
-        instance_id=find_flag(argv, "--instance-id") or None,
-        lease_namespace=find_flag(argv, "--leader-election-namespace") or None,
+        instance_id=find_flag(argv, INSTANCE_ID_FLAG) or None,
+        leader_elect=_bool_flag(argv, LEADER_ELECT_FLAG, default=True),
     )
+
+
+def _bool_flag(argv: Sequence[str], flag: str, *, default: bool) -> bool:
+    """A pflag boolean: ``--flag`` and ``--flag=true`` are true, ``--flag=false`` false; absent is ``default``.
+    (pflag does not take a separate ``--flag false`` for booleans.)"""
+    value = default
+    for word in argv:
+        if word == flag:
+            value = True
+        elif word.startswith(flag + "="):
+            value = word[len(flag) + 1 :].lower() in ("1", "t", "true")
+    return value
 
 
 def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = None) -> Target:
@@ -189,20 +273,27 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
             raise TargetNotFound(f"pod {pod} is not ready ({_state(chosen)})")
     elif not ready:
         raise TargetNotFound(f"no controller pod is ready in namespace {survey.namespace}: {names}")
-    elif survey.leader_name:
-        leader = by_name.get(survey.leader_name)
-        if leader is None:
+    elif survey.leader_name and survey.leader_name not in by_name:
+        if len(ready) != 1:
             raise TargetNotFound(
-                f"Lease {survey.lease_name} names pod {survey.leader_name} as leader, which does not exist; "
-                f"controller pods: {names}",
-                hint="leadership is changing over: retry in a few seconds, or name a pod with --pod",
+                f"Lease {survey.lease_name} still names pod {survey.leader_name} as leader, which does not exist "
+                f"(stale holder {survey.lease_holder}); controller pods: {names}",
+                hint="leadership did not move to a running pod: check the controller's logs, or name a pod with --pod",
             )
+        chosen, chosen_by = ready[0], f"the only ready pod (Lease {survey.lease_name} names a pod that is gone)"
+    elif survey.leader_name:
+        leader = by_name[survey.leader_name]
         if not leader.ready:
             raise TargetNotFound(
                 f"the leader {leader.name} (from Lease {survey.lease_name}) is not ready ({_state(leader)})",
                 hint="retry when it is ready, or name another pod with --pod",
             )
         chosen, chosen_by = leader, f"leader (Lease {survey.lease_name})"
+    elif not survey.leader_election and len(ready) > 1:
+        raise TargetNotFound(
+            f"leader election is off (--leader-elect=false) and {len(ready)} controller pods are ready: {names}",
+            hint="name one with --pod",
+        )
     elif len(ready) == 1:
         chosen, chosen_by = ready[0], f"the only ready pod ({survey.lease_problem or 'no leader in the Lease'})"
     else:
@@ -218,6 +309,7 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
         image=chosen.image,
         chosen_by=chosen_by,
         pprof_address=chosen.pprof_address,
+        instance_id=chosen.instance_id,
     )
 
 
@@ -234,18 +326,15 @@ def _pprof_port(pod: ControllerPod) -> int:
     raise ProfilingUnavailable(f"profiling is off in pod {pod.name}: its controller has no {PPROF_FLAG}", hint=hint)
 
 
-def survey(api_client: Any, namespace: str, *, instance_id: str | None = None) -> Survey:
-    """List the controller pods in ``namespace`` and read the leader-election Lease."""
-    from kubectl_rollouts_profile.cluster.api import request_json
+def survey(api: ClusterApi, namespace: str, *, instance_id: str | None = None) -> Survey:
+    """List the controller pods in ``namespace`` and read the leader-election Lease (in the same namespace: Argo
+    Rollouts keeps it in its own namespace, ``POD_NAMESPACE``; there is no flag to move it).
 
-    listing = request_json(
-        api_client,
-        "GET",
-        f"/api/v1/namespaces/{namespace}/pods",
-        query=[("labelSelector", CONTROLLER_SELECTOR)],
-        what=f"list pods in namespace {namespace}",
-    )
-    pods = [p for p in (describe_pod(item) for item in listing.get("items") or []) if p is not None]
+    Without ``instance_id``, the pods' own ``--instance-id`` (Argo Rollouts >= v1.10) names the Lease. Pods started
+    with ``--leader-elect=false`` need no Lease.
+    """
+    items = api.list_pods(namespace, CONTROLLER_SELECTOR)
+    pods = [p for p in (describe_pod(item) for item in items) if p is not None]
     if instance_id is not None:
         matching = [p for p in pods if p.instance_id == instance_id]
         if pods and not matching:
@@ -254,40 +343,74 @@ def survey(api_client: Any, namespace: str, *, instance_id: str | None = None) -
                 hint="drop --instance-id, or check the namespace (-n)",
             )
         pods = matching
-    lease_namespace = next((p.lease_namespace for p in pods if p.lease_namespace), None) or namespace
-    lease_name, holder, problem = read_lease_holder(api_client, lease_namespace, lease_names(instance_id))
+    else:
+        instance_ids = sorted({p.instance_id for p in pods if p.instance_id})
+        if len(instance_ids) > 1:
+            raise TargetNotFound(
+                f"controller pods in namespace {namespace} run with different instance ids: "
+                + ", ".join(instance_ids),
+                hint="choose one with --instance-id",
+            )
+        instance_id = instance_ids[0] if instance_ids else None
+    if pods and not any(p.leader_elect for p in pods):
+        return Survey(namespace, tuple(pods), lease_names(instance_id)[0], None,
+                      "leader election is off (--leader-elect=false)", leader_election=False,
+                      instance_id=instance_id)
+    lookup = api.find_lease(namespace, lease_names(instance_id))
+    spec = (lookup.lease or {}).get("spec") or {}
+    duration = spec.get("leaseDurationSeconds")
+    renewed = _parse_micro_time(spec.get("renewTime")) or _parse_micro_time(spec.get("acquireTime"))
     return Survey(
         namespace=namespace,
         pods=tuple(pods),
-        lease_name=lease_name,
-        lease_holder=holder,
-        lease_problem=problem,
+        lease_name=lookup.name,
+        lease_holder=lookup.holder,
+        lease_problem=lookup.problem,
+        lease_expires=renewed + timedelta(seconds=float(duration)) if renewed and duration else None,
+        lease_duration_seconds=float(duration) if duration else None,
+        instance_id=instance_id,
     )
 
 
-def read_lease_holder(api_client: Any, namespace: str, names: Sequence[str]) -> tuple[str, str | None, str | None]:
-    """``(lease name, holderIdentity or None, why there is no holder or None)``; never raises for a missing
-    or unreadable Lease, because one ready pod is still a usable answer."""
-    from kubectl_rollouts_profile.cluster.api import request_json
-    from kubectl_rollouts_profile.errors import AccessDenied
+def await_leader(
+    api: ClusterApi,
+    first: Survey,
+    *,
+    progress: Callable[[str], None],
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    pause: Callable[[float], object] = time.sleep,
+) -> Survey:
+    """While the Lease names a pod that is gone (right after a restart), re-read it until a running pod holds it,
+    at most until the old holder's lease expires (renewTime + leaseDurationSeconds) plus a margin. Returns the
+    last survey: ``choose_target`` then falls back to the only ready pod, or names the stale holder."""
+    survey_now = first
+    if not survey_now.stale_holder:
+        return survey_now
+    if survey_now.lease_expires is not None:
+        deadline = survey_now.lease_expires + timedelta(seconds=LEASE_MARGIN_SECONDS)
+    else:
+        deadline = now() + timedelta(seconds=(survey_now.lease_duration_seconds or 15) + LEASE_MARGIN_SECONDS)
+    if now() < deadline:
+        progress(
+            f"Lease {survey_now.lease_name} still names pod {survey_now.leader_name}, which is gone; waiting up to "
+            f"{max(0, (deadline - now()).total_seconds()):.0f}s for the new leader"
+        )
+    while survey_now.stale_holder and now() < deadline:
+        pause(LEASE_POLL_SECONDS)
+        survey_now = survey(api, first.namespace, instance_id=first.instance_id)
+    if not survey_now.stale_holder and survey_now.leader_name:
+        progress(f"new leader: {survey_now.leader_name}")
+    return survey_now
 
-    problem = None
-    for name in names:
-        try:
-            lease = request_json(
-                api_client,
-                "GET",
-                f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
-                what=f"get Lease {name}",
-            )
-        except TargetNotFound:
-            problem = f"Lease {namespace}/{name} not found"
-            continue
-        except AccessDenied as error:
-            return name, None, f"Lease {namespace}/{name} is not readable: {error}"
-        holder = (lease.get("spec") or {}).get("holderIdentity")
-        return name, holder or None, None if holder else f"Lease {namespace}/{name} has no holder"
-    return names[0], None, problem
+
+def _parse_micro_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _state(pod: ControllerPod) -> str:

@@ -14,12 +14,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from kubectl_rollouts_profile import __version__, deliver
+from kubectl_rollouts_profile.analysis.run import bundle_report
+from kubectl_rollouts_profile.capture import fetch_text
+from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.cluster.access import Permission
+from kubectl_rollouts_profile.cluster.api import ClusterApi
+from kubectl_rollouts_profile.cluster.config import ClusterRequest
+from kubectl_rollouts_profile.cluster.locate import lease_names
+from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
+from kubectl_rollouts_profile.errors import (
+    ConnectionFailed,
+    ProfilingUnavailable,
+    RolloutsProfileError,
+    TargetNotFound,
+    UsageError,
+)
+from kubectl_rollouts_profile.pipeline import CaptureSpec, Destination, Endpoint, TargetSpec, open_endpoint, run_capture
 
 if TYPE_CHECKING:
-    from kubectl_rollouts_profile.pprof.model import Profile
+    from kubectl_rollouts_profile.environment import Environment
 
 REDACTED = "<redacted>"
 # What the bundle reads besides a capture's own needs; not required by the preflight (a missing one fails only
@@ -59,29 +75,56 @@ class BundleItem:
 
 @dataclass
 class Collector:
-    """Runs each step, keeps what it produced, and records timing, size, sha256 or the error."""
+    """Runs each step into a file of the work directory, and records timing, size, sha256 or the error."""
 
-    files: dict[str, bytes] = field(default_factory=dict)
+    work_dir: Path
     items: list[BundleItem] = field(default_factory=list)
     on_item: Callable[[BundleItem], None] | None = None
 
-    def add(self, name: str, produce: Callable[[], bytes | None], *, skip_note: str | None = None) -> bytes | None:
-        """Run ``produce``; None from it means "nothing worth keeping" (recorded with ``skip_note``)."""
-        from kubectl_rollouts_profile.errors import RolloutsProfileError
-
+    def add(self, name: str, produce: Callable[[], bytes | None], *, skip_note: str | None = None) -> None:
+        """Run ``produce`` and keep its bytes as ``name``; None from it means "nothing worth keeping" (recorded
+        with ``skip_note``)."""
         started = datetime.now(timezone.utc)
         try:
             data = produce()
+            if data is not None:
+                path = self.work_dir / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                deliver.write_atomic(path, data, force=False)
         except (RolloutsProfileError, OSError, ValueError) as error:
             self._record(BundleItem(name, started, datetime.now(timezone.utc), error=f"{error}"))
-            return None
+            return
         finished = datetime.now(timezone.utc)
         if data is None:
             self._record(BundleItem(name, started, finished, note=skip_note))
-            return None
-        self.files[name] = data
+            return
         self._record(BundleItem(name, started, finished, size=len(data), sha256=hashlib.sha256(data).hexdigest()))
-        return data
+
+    def add_capture(self, endpoint: Endpoint, name: str, kind_name: str, *, seconds: int | None = None,
+                    keep_empty: bool = True, max_bytes: int) -> None:
+        """One profile through the capture pipeline into ``name.pb.gz`` plus its top table ``name.top.txt``."""
+        started = datetime.now(timezone.utc)
+        raw = self.work_dir / f"{name}.pb.gz"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        spec = CaptureSpec(kind=get_kind(kind_name), seconds=seconds, exports=("top",), max_bytes=max_bytes,
+                           destination=Destination(directory=raw.parent, name=raw.name))
+        try:
+            outcome = run_capture(spec, endpoint)
+        except (RolloutsProfileError, OSError) as error:
+            self._record(BundleItem(f"{name}.pb.gz", started, datetime.now(timezone.utc), error=f"{error}"))
+            return
+        finished = datetime.now(timezone.utc)
+        if not keep_empty and outcome.sample_count == 0:
+            for path in outcome.files.values():
+                Path(path).unlink(missing_ok=True)
+            self._record(BundleItem(f"{name}.pb.gz", started, finished,
+                                    note="empty: the controller does not set this profile's sampling rate"))
+            return
+        self._record(BundleItem(f"{name}.pb.gz", started, finished, size=outcome.size, sha256=outcome.sha256))
+        if "top" in outcome.files:
+            self._record(_file_item(self.work_dir, f"{name}.top.txt", finished))
+        elif "top" in outcome.missing:
+            self._record(BundleItem(f"{name}.top.txt", finished, finished, error=outcome.missing["top"]))
 
     def _record(self, item: BundleItem) -> None:
         self.items.append(item)
@@ -91,6 +134,15 @@ class Collector:
     @property
     def failed(self) -> list[BundleItem]:
         return [item for item in self.items if item.error]
+
+    @property
+    def written(self) -> list[str]:
+        return [item.name for item in self.items if item.size is not None]
+
+
+def _file_item(work_dir: Path, name: str, when: datetime) -> BundleItem:
+    data = (work_dir / name).read_bytes()
+    return BundleItem(name, when, when, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
 def redact_pod(pod: dict) -> dict:
@@ -128,95 +180,157 @@ def redact_pod(pod: dict) -> dict:
     return redacted
 
 
-def write_archive(files: dict[str, bytes], manifest: dict, path: Path, *, force: bool) -> Path:
-    """The .tar.gz with manifest.json first, written atomically with mode 0600."""
-    from kubectl_rollouts_profile.deliver import write_atomic
+def write_archive(collector: Collector, manifest: dict, destination: Destination, *, stem: str) -> Path:
+    """The .tar.gz with manifest.json first, then each kept item read from the work directory, streamed into a
+    staged file and committed (mode 0600) under the exact name or a default name that never collides."""
+    directory = destination.directory
+    with deliver.staged(directory) as staged:
+        # The directory name inside the archive is the archive's own name, decided only at commit; the default
+        # stem is used for it (a numeric suffix added at commit does not rename the folder inside).
+        inner = destination.name.removesuffix(".tar.gz") if destination.name else stem
+        try:
+            _write_tar(staged.binary_file(), collector, manifest, inner)
+        except OSError as error:
+            raise deliver.write_error(directory, error) from error
+        if destination.name is not None:
+            return staged.commit(directory / destination.name, force=destination.force)
+        return staged.commit_new(directory, stem, ".tar.gz")
 
-    buffer = io.BytesIO()
-    now = time.time()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        entries = {"manifest.json": json.dumps(manifest, indent=2).encode() + b"\n", **files}
-        for name, data in entries.items():
-            info = tarfile.TarInfo(f"{path.name.removesuffix('.tar.gz')}/{name}")
-            info.size, info.mode, info.mtime = len(data), 0o600, int(now)
-            tar.addfile(info, io.BytesIO(data))
-    return write_atomic(path, buffer.getvalue(), force=force)
+
+def _write_tar(out: BinaryIO | IO[bytes], collector: Collector, manifest: dict, inner: str) -> None:
+    now = int(time.time())
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        manifest_bytes = json.dumps(manifest, indent=2).encode() + b"\n"
+        info = tarfile.TarInfo(f"{inner}/manifest.json")
+        info.size, info.mode, info.mtime = len(manifest_bytes), 0o600, now
+        tar.addfile(info, io.BytesIO(manifest_bytes))
+        for name in collector.written:
+            path = collector.work_dir / name
+            info = tarfile.TarInfo(f"{inner}/{name}")
+            info.size, info.mode, info.mtime = path.stat().st_size, 0o600, now
+            with path.open("rb") as handle:
+                tar.addfile(info, handle)
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _top(profile: Profile, title: str) -> bytes:
-    from kubectl_rollouts_profile.export import render
+@dataclass(frozen=True)
+class BundleSpec:
+    """What a bundle needs besides the cluster: the cpu duration, the cooldown, and where the archive goes."""
 
-    return render(profile, "top", title=title, nodes=30)
+    seconds: int = 30
+    cooldown_seconds: float = 60.0
+    destination: Destination = field(default_factory=Destination)
+    max_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BundleOutcome:
+    path: Path
+    manifest: dict
+    failed: tuple[str, ...]  # names of the items that failed
+    report: Path | None = None  # the incident report written beside the archive
 
 
 @dataclass(frozen=True)
 class BundleSources:
-    """Where the items come from: the pprof base URL (through the tunnel), a metrics fetcher, and the API."""
+    """Where the non-profile items come from: the cluster API and the controller pod."""
 
-    base_url: str
-    work_dir: Path
-    fetch_metrics: Callable[[], bytes]
-    api_client: Any
+    api: ClusterApi
     namespace: str
     pod_name: str
     image: str
     lease_names: Sequence[str]
-    max_bytes: int = 512 * 1024 * 1024
 
 
-def collect(sources: BundleSources, seconds: int, collector: Collector) -> None:
+def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
+               on_item: Callable[[BundleItem], None] | None = None) -> BundleOutcome:
+    """Check where the archive goes, take the capture lock (cooldown included), collect every item through one
+    tunnel (the metrics through a second one), and write the archive. A failed item is recorded, not raised."""
+    destination = spec.destination
+    if destination.name is not None:
+        deliver.check_target(destination.directory / destination.name, force=destination.force)
+    else:
+        deliver.check_directory(destination.directory)
+    created = datetime.now(timezone.utc)
+    target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds)
+    # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
+    with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES) as endpoint, \
+            deliver.work_directory(destination.directory, prefix=".rollouts-profile-bundle-") as work_dir:
+        connection = endpoint.connection
+        assert connection is not None  # a bundle always goes through the cluster
+        pod = connection.target
+        sources = BundleSources(api=connection.api, namespace=pod.namespace, pod_name=pod.pod_name,
+                                image=pod.image, lease_names=lease_names(cluster.instance_id or pod.instance_id))
+        env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
+        collector = Collector(work_dir, on_item=on_item)
+        collect(endpoint, sources, spec, collector, fetch_metrics=lambda: _fetch_metrics(connection))
+        stem = deliver.default_stem(pod.pod_name, "bundle", created)
+
+        def manifest_now() -> dict:
+            return build_manifest(collector, name=destination.name.removesuffix(".tar.gz") if destination.name
+                                  else stem, created=created, sources=sources, seconds=spec.seconds,
+                                  warnings=endpoint.warnings())
+
+        # The incident report of everything collected so far; a failure to build it is one failed item.
+        collector.add("report.html", lambda: bundle_report(collector.work_dir, collector.written, manifest_now()))
+        manifest = manifest_now()
+        path = write_archive(collector, manifest, destination, stem=stem)
+        report = _report_beside(collector.work_dir / "report.html", path, env, force=destination.force) \
+            if "report.html" in collector.written else None
+    return BundleOutcome(path=path, manifest=manifest, failed=tuple(item.name for item in collector.failed),
+                         report=report)
+
+
+def _report_beside(staged_report: Path, archive: Path, env: Environment, *, force: bool) -> Path | None:
+    """The report next to the archive (``{archive stem}.report.html``), where a person opens it first."""
+    target = archive.with_name(archive.name.removesuffix(".tar.gz") + ".report.html")
+    try:
+        return deliver.write_atomic(target, staged_report.read_bytes(), force=force)
+    except (RolloutsProfileError, OSError) as error:
+        env.message(f"warning: the report is only inside the archive: {error}")
+        return None
+
+
+def _fetch_metrics(connection: Any) -> bytes:
+    pod = connection.target
+    if pod.metrics_port is None:
+        raise UsageError("the controller's metrics port is unknown")
+    try:
+        with open_tunnel(connection.config, pod.namespace, pod.pod_name, pod.metrics_port) as url:
+            return fetch_text(url, "/metrics")
+    except ProfilingUnavailable as error:  # the tunnel's words are about the pprof port; these are metrics
+        raise ConnectionFailed(
+            f"nothing is listening on the metrics port {pod.metrics_port} in pod {pod.pod_name}",
+            hint="the controller serves metrics on --metricsport (default 8090); check the pod's args",
+        ) from error
+
+
+def collect(endpoint: Endpoint, sources: BundleSources, spec: BundleSpec, collector: Collector, *,
+            fetch_metrics: Callable[[], bytes]) -> None:
     """Fetch every item in the order that makes before/after comparable: snapshots, cpu, snapshots again."""
-    from kubectl_rollouts_profile.capture import fetch_text
 
-    def pprof_with_top(name: str, kind_name: str, *, capture_seconds: int | None = None,
-                       keep_empty: bool = True) -> None:
-        decoded: list[Profile] = []  # the capture decodes the profile once; the top table reuses it
+    def profile(name: str, kind_name: str, *, seconds: int | None = None, keep_empty: bool = True) -> None:
+        collector.add_capture(endpoint, name, kind_name, seconds=seconds, keep_empty=keep_empty,
+                              max_bytes=spec.max_bytes)
 
-        def fetch() -> bytes | None:
-            data, profile = _fetch_pprof(sources, kind_name, capture_seconds)
-            if not keep_empty and profile.sample_count == 0:
-                return None
-            decoded.append(profile)
-            return data
-
-        data = collector.add(f"{name}.pb.gz", fetch,
-                             skip_note="empty: the controller does not set this profile's sampling rate")
-        if data is not None:
-            collector.add(f"{name}.top.txt", lambda: _top(decoded[0], f"{sources.pod_name} {name}"))
-
-    pprof_with_top("before/goroutine", "goroutine")
+    profile("before/goroutine", "goroutine")
     collector.add("before/goroutine-debug2.txt",
-                  lambda: fetch_text(sources.base_url, "/debug/pprof/goroutine?debug=2"))
-    pprof_with_top("before/heap", "heap")
-    pprof_with_top("cpu", "cpu", capture_seconds=seconds)
-    pprof_with_top("after/heap", "heap")
-    pprof_with_top("after/goroutine", "goroutine")
-    pprof_with_top("allocs", "allocs")
-    pprof_with_top("block", "block", keep_empty=False)
-    pprof_with_top("mutex", "mutex", keep_empty=False)
-    collector.add("metrics.txt", sources.fetch_metrics)
+                  lambda: fetch_text(endpoint.base_url, "/debug/pprof/goroutine?debug=2"))
+    profile("before/heap", "heap")
+    profile("cpu", "cpu", seconds=spec.seconds)
+    profile("after/heap", "heap")
+    profile("after/goroutine", "goroutine")
+    profile("allocs", "allocs")
+    profile("block", "block", keep_empty=False)
+    profile("mutex", "mutex", keep_empty=False)
+    collector.add("metrics.txt", fetch_metrics)
     collector.add("pod.json", lambda: _json(redact_pod(_get_pod(sources))))
     collector.add("events.json", lambda: _json(_events(sources)))
     collector.add("lease.json", lambda: _json(_lease(sources)))
     collector.add("versions.json", lambda: _json(_versions(sources)))
-
-
-def _fetch_pprof(sources: BundleSources, kind_name: str, seconds: int | None) -> tuple[bytes, Profile]:
-    from kubectl_rollouts_profile.capture import fetch_profile
-    from kubectl_rollouts_profile.catalog import get_kind
-
-    result = fetch_profile(sources.base_url, get_kind(kind_name), seconds, sources.work_dir,
-                           max_bytes=sources.max_bytes)
-    try:
-        data = result.temp_path.read_bytes()
-    finally:
-        result.temp_path.unlink(missing_ok=True)
-    assert result.profile is not None  # every bundle kind is pprof, decoded by the capture
-    return data, result.profile
 
 
 def _json(value: Any) -> bytes:
@@ -224,47 +338,29 @@ def _json(value: Any) -> bytes:
 
 
 def _get_pod(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    return request_json(sources.api_client, "GET", f"/api/v1/namespaces/{sources.namespace}/pods/{sources.pod_name}",
-                        what=f"get pod {sources.pod_name}")
+    return sources.api.get_pod(sources.namespace, sources.pod_name)
 
 
 def _events(sources: BundleSources) -> list[dict]:
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    listing = request_json(
-        sources.api_client, "GET", f"/api/v1/namespaces/{sources.namespace}/events",
-        query=[("fieldSelector", f"involvedObject.name={sources.pod_name}")],
-        what=f"list events of pod {sources.pod_name}",
-    )
-    events = listing.get("items") or []
+    events = sources.api.list_events(sources.namespace, sources.pod_name)
     for event in events:
         (event.get("metadata") or {}).pop("managedFields", None)
     return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
 def _lease(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile.cluster.api import request_json
-    from kubectl_rollouts_profile.errors import TargetNotFound
-
-    for name in sources.lease_names:
-        try:
-            lease = request_json(sources.api_client, "GET",
-                                 f"/apis/coordination.k8s.io/v1/namespaces/{sources.namespace}/leases/{name}",
-                                 what=f"get Lease {name}")
-        except TargetNotFound:
-            continue
-        (lease.get("metadata") or {}).pop("managedFields", None)
-        return lease
-    raise TargetNotFound(f"no leader-election Lease ({', '.join(sources.lease_names)}) in {sources.namespace}")
+    lookup = sources.api.find_lease(sources.namespace, sources.lease_names)
+    if lookup.error is not None:
+        raise lookup.error
+    if lookup.lease is None:
+        raise TargetNotFound(f"no leader-election Lease ({', '.join(sources.lease_names)}) in {sources.namespace}")
+    lease = dict(lookup.lease)
+    (lease.get("metadata") or {}).pop("managedFields", None)
+    return lease
 
 
 def _versions(sources: BundleSources) -> dict:
-    from kubectl_rollouts_profile import __version__
-    from kubectl_rollouts_profile.cluster.api import request_json
-
-    server = request_json(sources.api_client, "GET", "/version", what="get the server version")
+    server = sources.api.server_version()
     return {
         "plugin": __version__,
         "server": {key: server.get(key) for key in ("major", "minor", "gitVersion", "platform")},
@@ -273,9 +369,7 @@ def _versions(sources: BundleSources) -> dict:
 
 
 def build_manifest(collector: Collector, *, name: str, created: datetime, sources: BundleSources,
-                   seconds: int) -> dict:
-    from kubectl_rollouts_profile import __version__
-
+                   seconds: int, warnings: Sequence[str] = ()) -> dict:
     return {
         "bundle": name,
         "createdAt": _iso(created),
@@ -283,5 +377,6 @@ def build_manifest(collector: Collector, *, name: str, created: datetime, source
         "target": {"namespace": sources.namespace, "pod": sources.pod_name, "image": sources.image},
         "cpuSeconds": seconds,
         "complete": not collector.failed,
+        "warnings": list(warnings),
         "items": [item.as_json() for item in collector.items],
     }

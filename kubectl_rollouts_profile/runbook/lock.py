@@ -8,21 +8,21 @@ import getpass
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from kubectl_rollouts_profile.cluster.access import LOCK_LEASE_NAME, lock_permissions
-from kubectl_rollouts_profile.errors import TargetBusy, TargetNotFound
+from kubectl_rollouts_profile.cluster.api import LEASES, ClusterApi, is_missing_object
+from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, TargetNotFound
 
 LEASE_NAME = LOCK_LEASE_NAME
 LAST_TIMED_END = "rollouts-profile/last-timed-capture-end"
 LOCK_RULES = lock_permissions(LEASE_NAME)
 # Extra lease time on top of the expected capture time, so a slow network does not let the lock lapse.
 MARGIN_SECONDS = 30
-_API = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
 
 def default_holder() -> str:
@@ -80,13 +80,6 @@ def read_state(lease: dict) -> LockState:
     )
 
 
-def _call(api_client: Any, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    """One API request; returns (status, JSON body). 404 and 409 are answers here, not errors; the rest raise."""
-    from kubectl_rollouts_profile.cluster.api import send
-
-    return send(api_client, method, path, what=f"{method.lower()} Lease {LEASE_NAME}", body=body, answers=(404, 409))
-
-
 def _since(moment: datetime | None) -> str:
     return f"since {format_time(moment)}" if moment else "since an unknown time"
 
@@ -94,23 +87,25 @@ def _since(moment: datetime | None) -> str:
 class CaptureLock:
     """A taken lock; ``release`` frees it (and stamps the timed-capture end), ``renew`` extends it."""
 
-    def __init__(self, api_client: Any, namespace: str, holder: str, duration_seconds: int, timed: bool) -> None:
-        self.api_client = api_client
+    def __init__(self, api: ClusterApi, namespace: str, holder: str, duration_seconds: int, timed: bool) -> None:
+        self.api = api
         self.namespace = namespace
         self.holder = holder
         self.duration_seconds = duration_seconds
         self.timed = timed
         self.lease: dict = {}
         self._guard = threading.Lock()
-        self.lost = False
-
-    @property
-    def path(self) -> str:
-        return _API.format(namespace=self.namespace) + f"/{LEASE_NAME}"
+        self.lost_reason: str | None = None  # set when the lock was lost while held (reported as a warning)
+        self.timed_capture_done = False  # the cooldown is stamped on release only after a timed capture
 
     def acquire(self, cooldown_seconds: float = 0) -> None:
         now = datetime.now(timezone.utc)
-        status, lease = _call(self.api_client, "GET", self.path)
+        status, existing = self.api.send(
+            "GET", LEASES.format(namespace=self.namespace) + f"/{LEASE_NAME}", what=f"get Lease {LEASE_NAME}",
+            answers=(404,),
+        )
+        if status == 404 and not is_missing_object(existing, "leases"):
+            raise self._not_served(existing)
         if status == 404:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -118,14 +113,16 @@ class CaptureLock:
                 "metadata": {"name": LEASE_NAME, "namespace": self.namespace},
                 "spec": self._held_spec(now, transitions=0),
             }
-            status, lease = _call(self.api_client, "POST", _API.format(namespace=self.namespace), body)
+            status, lease = self.api.create_lease(self.namespace, body)
             if status == 409:
-                raise TargetBusy("another capture took the capture lock at the same moment",
-                                 hint=f"retry later; see `kubectl get lease {LEASE_NAME} -n {self.namespace}`")
-            if status == 404:
+                raise self._lost_race()
+            if status == 404 and is_missing_object(lease, "namespaces"):
                 raise TargetNotFound(f"cannot create the capture lock: namespace {self.namespace} not found")
+            if status == 404:
+                raise self._not_served(lease)
             self.lease = lease
             return
+        lease = existing
         state = read_state(lease)
         if state.held_by_other(self.holder, now):
             raise TargetBusy(
@@ -143,13 +140,40 @@ class CaptureLock:
                 )
         transitions = int((lease.get("spec") or {}).get("leaseTransitions") or 0)
         lease["spec"] = {**(lease.get("spec") or {}), **self._held_spec(now, transitions=transitions + 1)}
-        status, updated = _call(self.api_client, "PUT", self.path, lease)
+        status, updated = self.api.update_lease(self.namespace, LEASE_NAME, lease)
         if status == 409:
-            raise TargetBusy("another capture took the capture lock at the same moment",
-                             hint="retry when it has finished")
+            raise self._lost_race()
         if status == 404:
             raise TargetBusy("the capture lock was deleted while being taken", hint="retry")
         self.lease = updated
+
+    def _lost_race(self) -> TargetBusy:
+        """Another runbook wrote the Lease between our read and our write: say who holds it now (read again)."""
+        where = f"Lease {self.namespace}/{LEASE_NAME}"
+        try:
+            lease = self.api.get_lease(self.namespace, LEASE_NAME)
+        except RolloutsProfileError:
+            lease = None
+        state = read_state(lease) if lease else None
+        if state is not None and state.holder:
+            return TargetBusy(
+                f"another capture took the capture lock at the same moment: {where} is held by {state.holder} "
+                f"{_since(state.acquired)}",
+                hint="wait for that capture to finish, then retry",
+            )
+        return TargetBusy(
+            f"another capture took the capture lock at the same moment ({where})",
+            hint=f"retry later; see `kubectl get lease {LEASE_NAME} -n {self.namespace}`",
+        )
+
+    def _not_served(self, answer: dict) -> TargetNotFound:
+        message = str(answer.get("message") or "404").strip()
+        return TargetNotFound(
+            f"cannot use the capture lock: the API server does not serve coordination.k8s.io/v1 Leases "
+            f"in namespace {self.namespace} ({message})",
+            hint="check `kubectl api-resources --api-group=coordination.k8s.io`; "
+            "without Leases, run without --lock and --cooldown",
+        )
 
     def _held_spec(self, now: datetime, *, transitions: int) -> dict:
         return {
@@ -160,16 +184,26 @@ class CaptureLock:
             "leaseTransitions": transitions,
         }
 
+    @property
+    def lost(self) -> bool:
+        return self.lost_reason is not None
+
+    def note_timed_capture(self) -> None:
+        """A cpu/trace capture started sampling under this lock: stamp the end on release, for ``--cooldown``
+        (a run that failed before sampling, e.g. on a full disk, leaves the last stamp as it was)."""
+        self.timed_capture_done = True
+
     def renew(self) -> bool:
-        """Move renewTime to now; False (and ``lost``) if someone else has changed the Lease meanwhile."""
+        """Move renewTime to now; False (and ``lost_reason``) if someone else has changed the Lease meanwhile."""
         with self._guard:
-            if self.lost:
+            if self.lost_reason:
                 return False
             lease = dict(self.lease)
             lease["spec"] = {**lease.get("spec", {}), "renewTime": format_time(datetime.now(timezone.utc))}
-            status, updated = _call(self.api_client, "PUT", self.path, lease)
+            status, updated = self.api.update_lease(self.namespace, LEASE_NAME, lease)
             if status != 200:
-                self.lost = True
+                self.lost_reason = ("the Lease was deleted" if status == 404
+                                    else "the Lease was changed by someone else")
                 return False
             self.lease = updated
             return True
@@ -185,25 +219,26 @@ class CaptureLock:
                 spec.pop("holderIdentity", None)
                 spec["renewTime"] = format_time(datetime.now(timezone.utc))
                 lease["spec"] = spec
-                if self.timed:
+                if self.timed_capture_done:
                     metadata = dict(lease.get("metadata") or {})
                     metadata["annotations"] = {
                         **(metadata.get("annotations") or {}),
                         LAST_TIMED_END: format_time(datetime.now(timezone.utc)),
                     }
                     lease["metadata"] = metadata
-                status, updated = _call(self.api_client, "PUT", self.path, lease)
+                status, updated = self.api.update_lease(self.namespace, LEASE_NAME, lease)
                 if status != 409:
                     return
                 # Someone wrote in between (e.g. read our Lease); re-read and try again if it is still ours.
-                status, self.lease = _call(self.api_client, "GET", self.path)
-                if status != 200:
+                current = self.api.get_lease(self.namespace, LEASE_NAME)
+                if current is None:
                     return
+                self.lease = current
 
 
 @contextmanager
 def capture_lock(
-    api_client: Any,
+    api: ClusterApi,
     namespace: str,
     *,
     holder: str | None = None,
@@ -215,17 +250,22 @@ def capture_lock(
     (success, error or Ctrl-C). Raises TargetBusy (exit 6) when another holder has it or the cooldown forbids a
     timed capture.
     """
-    lock = CaptureLock(api_client, namespace, holder or default_holder(), max(duration_seconds, 3), timed)
+    lock = CaptureLock(api, namespace, holder or default_holder(), max(duration_seconds, 3), timed)
     lock.acquire(cooldown_seconds)
     stop = threading.Event()
 
     def keep_renewing() -> None:
+        last_renewed = time.monotonic()
         while not stop.wait(lock.duration_seconds / 3):
             try:
                 if not lock.renew():
                     return
-            except Exception:  # a failed renewal must not kill the capture; the next one may succeed
-                continue
+                last_renewed = time.monotonic()
+            except RolloutsProfileError as error:
+                # An API hiccup: the next renewal may succeed, until the Lease has run out.
+                if time.monotonic() - last_renewed >= lock.duration_seconds:
+                    lock.lost_reason = f"it could not be renewed before it expired: {error}"
+                    return
 
     renewer = threading.Thread(target=keep_renewing, name="capture-lock-renewal", daemon=True)
     renewer.start()

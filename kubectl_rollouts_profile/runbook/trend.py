@@ -9,11 +9,22 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from kubectl_rollouts_profile.environment import Environment
-    from kubectl_rollouts_profile.pprof.model import Profile
+from kubectl_rollouts_profile.analysis.inputs import ProfileInput
+from kubectl_rollouts_profile.analysis.run import trend_page
+from kubectl_rollouts_profile.catalog import get_kind
+from kubectl_rollouts_profile.deliver import check_directory, default_name, write_atomic
+from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.errors import RolloutsProfileError
+from kubectl_rollouts_profile.pipeline import (
+    DEFAULT_MAX_BYTES,
+    CaptureSpec,
+    Destination,
+    TargetSpec,
+    open_endpoint,
+    run_capture,
+)
+from kubectl_rollouts_profile.pprof.model import Profile
 
 
 @dataclass(frozen=True)
@@ -53,46 +64,52 @@ def growth(first: Profile, last: Profile, *, limit: int = 10) -> list[Growth]:
 
 
 def run_trend(
-    base_url: str,
+    target: TargetSpec,
     every_seconds: float,
     count: int,
     out_dir: Path,
     env: Environment,
     *,
-    target_name: str,
     stop: threading.Event | None = None,
-    max_bytes: int = 64 * 1024 * 1024,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[list[Snapshot], list[Growth]]:
-    """Take ``count`` goroutine snapshots ``every_seconds`` apart into ``out_dir`` (0600 files), print one line per
-    snapshot to stdout and the growth summary at the end. Ctrl-C (or ``stop``) ends early; the summary is still
-    printed for the snapshots taken so far."""
-    from kubectl_rollouts_profile import deliver
-    from kubectl_rollouts_profile.capture import fetch_profile
-    from kubectl_rollouts_profile.catalog import get_kind
-
+    """Take ``count`` goroutine snapshots ``every_seconds`` apart over one endpoint into ``out_dir`` (0600 files,
+    names that never collide), print one line per snapshot to stdout and the growth summary at the end. Ctrl-C
+    (or ``stop``) ends early; the summary is still printed for the snapshots taken so far (then SIGTERM and SIGHUP
+    still end the process with their exit status)."""
     stop = stop or threading.Event()
     kind = get_kind("goroutine")
     snapshots: list[Snapshot] = []
     profiles: list[Profile] = []
-    env.result("time                  goroutines   change")
-    try:
-        for number in range(count):
-            if number and stop.wait(every_seconds):
-                break
-            result = fetch_profile(base_url, kind, None, out_dir, max_bytes=max_bytes)
-            name = deliver.default_name(target_name, f"goroutine-{number + 1:03d}", result.finished_at, ".pb.gz")
-            path = deliver.commit(result.temp_path, out_dir / name, force=False)
-            profile = result.profile
-            assert profile is not None  # a goroutine profile is pprof, decoded by the capture
-            snapshot = Snapshot(path, result.finished_at, profile.total(None))
-            change = f"{snapshot.goroutines - snapshots[0].goroutines:+d}" if snapshots else ""
-            snapshots.append(snapshot)
-            profiles = [profiles[0], profile] if profiles else [profile]
-            env.result(f"{snapshot.taken_at:%Y-%m-%dT%H:%M:%SZ}  {snapshot.goroutines:>10}   {change}")
-    except KeyboardInterrupt:
-        env.message("interrupted: summary of the snapshots taken so far")
+    interrupted: KeyboardInterrupt | None = None
+    check_directory(out_dir)
+    with open_endpoint(target, env, lock_seconds=every_seconds * count) as endpoint:
+        env.result("time                  goroutines   change")
+        try:
+            for number in range(count):
+                if number and stop.wait(every_seconds):
+                    break
+                spec = CaptureSpec(kind=kind, seconds=None, max_bytes=max_bytes,
+                                   destination=Destination(directory=out_dir, label=f"goroutine-{number + 1:03d}"))
+                outcome = run_capture(spec, endpoint)
+                profile = outcome.profile
+                assert profile is not None  # a goroutine profile is pprof, decoded by the capture
+                snapshot = Snapshot(Path(outcome.raw_path), outcome.finished_at, profile.total(None))
+                change = f"{snapshot.goroutines - snapshots[0].goroutines:+d}" if snapshots else ""
+                snapshots.append(snapshot)
+                profiles = [profiles[0], profile] if profiles else [profile]
+                env.result(f"{snapshot.taken_at:%Y-%m-%dT%H:%M:%SZ}  {snapshot.goroutines:>10}   {change}")
+        except KeyboardInterrupt as error:
+            env.message("interrupted: summary of the snapshots taken so far")
+            interrupted = error
+    for warning in endpoint.warnings():
+        env.message(f"warning: {warning}")
     grown = growth(profiles[0], profiles[-1]) if len(profiles) > 1 else []
     print_summary(env, snapshots, grown, out_dir)
+    if len(snapshots) > 1:
+        _write_chart(env, snapshots, profiles, out_dir, endpoint.target_name)
+    if interrupted is not None and type(interrupted) is not KeyboardInterrupt:
+        raise interrupted  # a termination signal: summary printed, and the process still ends as told
     return snapshots, grown
 
 
@@ -112,3 +129,18 @@ def print_summary(env: Environment, snapshots: list[Snapshot], grown: list[Growt
     for item in grown:
         frames = " <- ".join(item.stack[:6]) + (" <- ..." if len(item.stack) > 6 else "")
         env.result(f"  {item.delta:+6d}  ({item.first} -> {item.last})  {frames}")
+
+
+def _write_chart(env: Environment, snapshots: list[Snapshot], profiles: list[Profile], out_dir: Path,
+                 target_name: str) -> None:  # fmt: skip
+    """The trend's chart page beside the snapshots; a failure to write it is a warning, the snapshots stay."""
+    points = [(f"{snapshot.taken_at:%H:%M:%S}", float(snapshot.goroutines)) for snapshot in snapshots]
+    first = ProfileInput(snapshots[0].path.name, "goroutine", profiles[0])
+    last = ProfileInput(snapshots[-1].path.name, "goroutine", profiles[-1])
+    path = out_dir / default_name(target_name, "goroutine-trend", snapshots[-1].taken_at, ".html")
+    try:
+        written = write_atomic(path, trend_page(points, first, last, target_name=target_name), force=False)
+    except (RolloutsProfileError, OSError) as error:
+        env.message(f"warning: no trend chart page: {error}")
+        return
+    env.result(f"trend chart: {written}")

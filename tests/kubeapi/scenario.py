@@ -155,11 +155,16 @@ def install_argo_rollouts(
     instance_id: str | None = None,
     replicas: int = 2,
     route_all: bool = False,
+    image: str = IMAGE,
+    container_name: str = "argo-rollouts",
+    leader_election: bool = True,
 ) -> Scenario:
     """Install the controller Deployment (``replicas`` pods), the dashboard and the Lease naming the leader.
 
     ``pprof_port``/``metrics_port`` are the real local ports (the Go target) the leader's in-pod pprof port and
     metrics port 8090 are relayed to; ``route_all`` relays every controller pod's ports, not only the leader's.
+    ``image``/``container_name`` model renamed images (OpenShift GitOps, mirrors); ``leader_election=False`` runs
+    the pods with ``--leader-elect=false`` and creates no Lease.
     """
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     started = now - datetime.timedelta(hours=3)
@@ -170,7 +175,7 @@ def install_argo_rollouts(
 
     flag_args = [pprof_flag] if isinstance(pprof_flag, str) else list(pprof_flag or [])
     args = ["--healthzPort=8080", "--metricsport=8090", "--loglevel=info", "--logformat=text", "--kloglevel=0",
-            "--leader-elect", *flag_args]
+            "--leader-elect" if leader_election else "--leader-elect=false", *flag_args]
     if instance_id:
         args.append(f"--instance-id={instance_id}")
     controller_labels = dict(NAME_LABELS, **{"app.kubernetes.io/component": "rollouts-controller"})
@@ -185,7 +190,7 @@ def install_argo_rollouts(
         "spec": {"replicas": replicas, "selector": {"matchLabels": dict(NAME_LABELS)},
                  "template": {"metadata": {"labels": dict(controller_labels)},
                               "spec": {"serviceAccountName": "argo-rollouts",
-                                       "containers": [_container("argo-rollouts", IMAGE, args, ports)]}}},
+                                       "containers": [_container(container_name, image, args, ports)]}}},
         "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
                    "updatedReplicas": replicas, "observedGeneration": 1},
     })
@@ -198,7 +203,7 @@ def install_argo_rollouts(
         "spec": {"replicas": replicas,
                  "selector": {"matchLabels": dict(NAME_LABELS, **{"pod-template-hash": template_hash})},
                  "template": {"metadata": {"labels": pod_labels},
-                              "spec": {"containers": [_container("argo-rollouts", IMAGE, args, ports)]}}},
+                              "spec": {"containers": [_container(container_name, image, args, ports)]}}},
         "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
                    "fullyLabeledReplicas": replicas, "observedGeneration": 1},
     })
@@ -206,7 +211,7 @@ def install_argo_rollouts(
     for index in range(replicas):
         name = f"argo-rollouts-{template_hash}-{_suffix(5)}"
         server.put(_pod(name, namespace, dict(pod_labels), _owner("ReplicaSet", replica_set),
-                        _container("argo-rollouts", IMAGE, args, ports), node=f"node-{index + 1}",
+                        _container(container_name, image, args, ports), node=f"node-{index + 1}",
                         ip=f"10.244.{index + 1}.{17 + index}", started=started))
         controller_pods.append(name)
 
@@ -230,15 +235,16 @@ def install_argo_rollouts(
     holder = f"{leader_pod}_{uuid.uuid4()}"
     lease_name = f"{LEASE_NAME}-{instance_id}" if instance_id else LEASE_NAME
     renew = now.strftime("%Y-%m-%dT%H:%M:%S.") + "123456Z"
-    server.put({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": lease_name, "namespace": namespace, "creationTimestamp": _timestamp(started)},
-        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "leaseTransitions": 1,
-                 "acquireTime": _timestamp(started).replace("Z", ".000000Z"), "renewTime": renew},
-    })
+    if leader_election:
+        server.put({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": lease_name, "namespace": namespace, "creationTimestamp": _timestamp(started)},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "leaseTransitions": 1,
+                     "acquireTime": _timestamp(started).replace("Z", ".000000Z"), "renewTime": renew},
+        })
     for reason, message in (
         ("Scheduled", f"Successfully assigned {namespace}/{leader_pod} to node-{leader_index + 1}"),
-        ("Pulled", f'Container image "{IMAGE}" already present on machine'),
+        ("Pulled", f'Container image "{image}" already present on machine'),
         ("Created", "Created container: argo-rollouts"),
         ("Started", "Started container argo-rollouts"),
     ):

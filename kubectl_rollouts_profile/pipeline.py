@@ -1,0 +1,266 @@
+"""The application layer between the CLI and the stages: a capture is ``spec + endpoint -> outcome``.
+
+    open_endpoint   --url as given, or config -> preflight -> leader -> tunnel (holding the capture lock if asked)
+    run_capture     fetch (capture) -> decode (capture.check_body) -> redact -> commit (deliver) -> exports
+
+Every command that captures (a single capture, the goroutine trend, the bundle) goes through ``run_capture``; the
+CLI only turns flags into specs and reports the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from kubectl_rollouts_profile import capture, deliver
+from kubectl_rollouts_profile.catalog import ProfileKind
+from kubectl_rollouts_profile.cluster import Connection, connect
+from kubectl_rollouts_profile.cluster.access import Permission
+from kubectl_rollouts_profile.cluster.config import ClusterRequest
+from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.errors import OutputError, UsageError
+from kubectl_rollouts_profile.export import get_renderer
+from kubectl_rollouts_profile.pprof.encode import encode_profile
+from kubectl_rollouts_profile.pprof.model import Profile
+from kubectl_rollouts_profile.pprof.transform import redact
+from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
+
+DEFAULT_MAX_BYTES = capture.DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Which pprof server: a ``--url``, or the controller's leader through the cluster (and the capture lock)."""
+
+    url: str | None = None
+    cluster: ClusterRequest = field(default_factory=ClusterRequest)
+    lock: bool = False
+    cooldown_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the raw profile goes: exactly ``name`` in ``directory`` (``-o``), a default name there that never
+    collides (``label`` replaces the kind in it), or a binary ``stream`` (``-o -``: no file is kept)."""
+
+    directory: Path = Path(".")
+    name: str | None = None
+    label: str | None = None
+    force: bool = False
+    stream: IO[Any] | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_flags(cls, output: str | None, output_dir: str | None, *, force: bool, stdout: IO[Any]) -> Destination:
+        if output == "-":
+            return cls(stream=stdout)
+        if output is not None:
+            path = Path(output)
+            return cls(directory=path.parent, name=path.name, force=force)
+        return cls(directory=Path(output_dir or "."), force=force)
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """What one capture needs: the kind and duration, where it goes, what else is written, and its bounds."""
+
+    kind: ProfileKind
+    seconds: int | None
+    destination: Destination = field(default_factory=Destination)
+    exports: tuple[str, ...] = ()
+    redact: bool = False
+    max_bytes: int = DEFAULT_MAX_BYTES
+    deadline_seconds: float | None = None  # the whole fetch; default: the duration plus capture.DEADLINE_MARGIN
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the pprof server answers (a direct URL or the local end of a tunnel), what to call the target, and
+    the cluster connection and capture lock behind it when there are any."""
+
+    base_url: str
+    target_name: str
+    where: str  # the server, in words, for messages
+    connection: Connection | None = field(default=None, compare=False)
+    lock: CaptureLock | None = field(default=None, compare=False)
+
+    def warnings(self) -> tuple[str, ...]:
+        if self.lock is not None and self.lock.lost_reason:
+            return (f"the capture lock was lost during the capture ({self.lock.lost_reason}): another capture may "
+                    "have run at the same time",)
+        return ()
+
+
+@dataclass(frozen=True)
+class CaptureOutcome:
+    """A capture that is on disk: the files by format (the raw profile first), its checks, and what is missing."""
+
+    kind: ProfileKind
+    target_name: str
+    url: str
+    seconds: int | None
+    started_at: datetime
+    finished_at: datetime
+    files: dict[str, str]  # "pprof"/"trace" and each export -> path ("-" for a stream)
+    size: int
+    sha256: str
+    sample_count: int | None  # None for a trace (not pprof)
+    warnings: tuple[str, ...] = ()
+    missing: dict[str, str] = field(default_factory=dict)  # export -> why it could not be written
+    profile: Profile | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def raw_path(self) -> str:
+        return next(iter(self.files.values()))
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``(base URL, target name)`` of a ``--url``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url must look like http://HOST:PORT, got {url!r}", hint="e.g. --url http://127.0.0.1:6060")
+    if parts.path.rstrip("/") not in ("", "/debug/pprof"):
+        raise UsageError(
+            f"--url is the pprof server's base URL, not a profile path: {url!r}",
+            hint=f"use --url {parts.scheme}://{parts.netloc}",
+        )
+    target_name = f"{parts.hostname}-{parts.port}" if parts.port else parts.hostname
+    return f"{parts.scheme}://{parts.netloc}", target_name
+
+
+def check_destination(destination: Destination, exports: Iterable[str] = ()) -> None:
+    """Before anything is contacted: the directory takes files, and an exact name (or its exports) is free."""
+    if destination.stream is not None:
+        return
+    if destination.name is None:
+        deliver.check_directory(destination.directory)
+        return
+    raw = destination.directory / destination.name
+    for path in (raw, *export_paths(raw, exports).values()):
+        deliver.check_target(path, force=destination.force)
+
+
+@contextlib.contextmanager
+def open_endpoint(
+    target: TargetSpec,
+    env: Environment,
+    *,
+    lock_seconds: float = 0,
+    timed: bool = False,
+    extra_rules: Iterable[Permission] = (),
+) -> Iterator[Endpoint]:
+    """The pprof server for the ``with`` body: ``--url`` as given, or the leader through a tunnel. With
+    ``target.lock`` the capture lock is held for the body (``lock_seconds``: how long the work should take;
+    ``timed``: a cpu/trace capture, subject to the cooldown)."""
+    if target.url is not None:
+        base_url, target_name = parse_url(target.url)
+        yield Endpoint(base_url=base_url, target_name=target_name, where=base_url)
+        return
+    rules = (*extra_rules, *(LOCK_RULES if target.lock else ()))
+    with connect(target.cluster, env=env, extra_rules=rules) as connection, contextlib.ExitStack() as stack:
+        lock = None
+        if target.lock:
+            lock = stack.enter_context(
+                capture_lock(
+                    connection.api,
+                    connection.target.namespace,
+                    duration_seconds=lease_duration(lock_seconds),
+                    timed=timed,
+                    cooldown_seconds=target.cooldown_seconds,
+                )
+            )
+        where = (f"the pprof server of pod {connection.target.namespace}/{connection.target.pod_name} "
+                 f"(port {connection.target.pprof_port}, through the tunnel)")
+        yield Endpoint(base_url=connection.base_url, target_name=connection.target.pod_name, where=where,
+                       connection=connection, lock=lock)
+
+
+def capture_once(
+    target: TargetSpec, spec: CaptureSpec, env: Environment, *, progress: capture.Progress | None = None
+) -> CaptureOutcome:
+    """A whole single capture: check the destination, open the endpoint (and lock), run the capture."""
+    check_destination(spec.destination, spec.exports)
+    with open_endpoint(target, env, lock_seconds=spec.seconds or 0, timed=spec.kind.timed) as endpoint:
+        outcome = run_capture(spec, endpoint, progress=progress)
+    lock_warnings = endpoint.warnings()  # read after release: a loss in the last renewal counts too
+    return replace(outcome, warnings=outcome.warnings + lock_warnings) if lock_warnings else outcome
+
+
+def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Progress | None = None) -> CaptureOutcome:
+    """fetch -> decode -> (redact) -> commit the raw profile -> exports. Nothing partial is left on disk: the raw
+    profile is committed whole or not at all; an export that cannot be written is reported in ``missing``."""
+    destination = spec.destination
+    if endpoint.lock is not None and spec.kind.timed:
+        endpoint.lock.note_timed_capture()  # sampling starts with the request: from here the cooldown applies
+    with deliver.staged(destination.directory if destination.stream is None else None) as staged:
+        fetched = capture.fetch_into(
+            endpoint.base_url, spec.kind, spec.seconds, staged, max_bytes=spec.max_bytes, progress=progress,
+            deadline_seconds=spec.deadline_seconds, where=endpoint.where,
+        )
+        staged.finish()
+        profile, warnings = capture.check_body(staged.path, spec.kind, fetched.content_type)
+        if spec.redact and profile is not None:
+            profile = _redacted(profile, staged)
+        size, sha256 = staged.size_and_digest()
+        raw_path = _commit(staged, destination, endpoint.target_name, spec.kind, fetched.started_at)
+    files = {("pprof" if spec.kind.pprof_format else "trace"): str(raw_path) if raw_path else "-"}
+    missing: dict[str, str] = {}
+    if raw_path is not None and profile is not None:
+        title = f"{endpoint.target_name} {spec.kind.name}"
+        for fmt, path in export_paths(raw_path, spec.exports).items():
+            try:
+                _write_export(profile, fmt, path, title=title, force=destination.force)
+            except OutputError as error:
+                missing[fmt] = str(error)
+                continue
+            files[fmt] = str(path)
+    return CaptureOutcome(
+        kind=spec.kind,
+        target_name=endpoint.target_name,
+        url=fetched.url,
+        seconds=spec.seconds,
+        started_at=fetched.started_at,
+        finished_at=fetched.finished_at,
+        files=files,
+        size=size,
+        sha256=sha256,
+        sample_count=profile.sample_count if profile is not None else None,
+        warnings=warnings,
+        missing=missing,
+        profile=profile,
+    )
+
+
+def export_paths(raw_path: Path, formats: Iterable[str]) -> dict[str, Path]:
+    """Exports sit beside the raw profile: ``x-cpu-T.pb.gz`` -> ``x-cpu-T.html``, ``x-cpu-T.speedscope.json``."""
+    stem = deliver.profile_stem(raw_path)
+    return {fmt: raw_path.with_name(stem + get_renderer(fmt).extension) for fmt in formats}
+
+
+def _write_export(profile: Profile, fmt: str, path: Path, *, title: str, force: bool) -> None:
+    # Streamed into the file: a big speedscope document is never whole in memory.
+    deliver.write_atomic_stream(path, partial(get_renderer(fmt).render_to, profile, title=title), force=force)
+
+
+def _redacted(profile: Profile, staged: deliver.StagedFile) -> Profile:
+    """Rewrite the staged file without label values, file names, paths and build IDs (the exports follow)."""
+    redacted = redact(profile)
+    staged.rewrite(encode_profile(redacted))
+    return redacted
+
+
+def _commit(
+    staged: deliver.StagedFile, destination: Destination, target_name: str, kind: ProfileKind, started: datetime
+) -> Path | None:
+    if destination.stream is not None:
+        staged.copy_to(destination.stream)
+        return None
+    if destination.name is not None:
+        return staged.commit(destination.directory / destination.name, force=destination.force)
+    stem = deliver.default_stem(target_name, destination.label or kind.name, started.astimezone(timezone.utc))
+    return staged.commit_new(destination.directory, stem, kind.extension)

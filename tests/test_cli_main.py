@@ -1,0 +1,60 @@
+"""The CLI's one error boundary: unexpected errors are one line that never carries a credential (the traceback
+only with --debug, masked), and termination signals become their exit status."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from kubectl_rollouts_profile import pipeline
+from kubectl_rollouts_profile.cli import main, mask_secrets
+from kubectl_rollouts_profile.environment import Environment
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.sig"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    result = CliRunner().invoke(main, list(args), obj=Environment(stdout=stdout, stderr=stderr, environ={}))
+    return result.exit_code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture
+def failing_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_args: Any, **_kwargs: Any) -> None:
+        raise ValueError(f"Invalid header value b'Bearer {TOKEN}\\n' for https://admin:{TOKEN}@10.0.0.1/api")
+
+    monkeypatch.setattr(pipeline, "capture_once", explode)
+
+
+def test_an_unexpected_error_is_one_line_without_the_secret(failing_capture: None) -> None:
+    code, stdout, stderr = invoke("heap", "--url", "http://127.0.0.1:1")
+    assert code == 1 and stdout == ""
+    lines = stderr.strip().splitlines()
+    assert lines[0] == "error: unexpected ValueError (a bug in kubectl-rollouts-profile)"
+    assert lines[1].startswith("hint: please report it at ") and "--debug" in lines[1]
+    assert len(lines) == 2 and TOKEN not in stderr and "Traceback" not in stderr
+
+
+def test_debug_shows_the_traceback_with_credentials_masked(failing_capture: None) -> None:
+    code, _, stderr = invoke("--debug", "heap", "--url", "http://127.0.0.1:1")
+    assert code == 1
+    assert "Traceback" in stderr and "ValueError" in stderr
+    assert TOKEN not in stderr and "Bearer ***" in stderr and "://***@" in stderr
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("Authorization: Bearer abc.def", "abc.def"),
+    ('{"token": "s3cr3t-t0ken-value"}', "s3cr3t-t0ken-value"),
+    ("SSO Token: Token for test does not exist", "not masked"),
+    ("https://user:pa55@host/path", "pa55"),
+    ("client-key-data: LS0tLS1CRUdJTg==", "LS0tLS1CRUdJTg=="),
+])
+def test_mask_secrets(text: str, secret: str) -> None:
+    if secret == "not masked":  # prose around the word "token" stays readable
+        assert mask_secrets(text) == text
+    else:
+        assert secret not in mask_secrets(text)
