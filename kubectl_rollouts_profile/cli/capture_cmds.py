@@ -11,13 +11,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
 from kubectl_rollouts_profile import pipeline, viewer
 from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
+from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
@@ -134,6 +135,7 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
     lock = options.pop("lock") or cooldown is not None
     every, count = options.pop("every", None), options.pop("count", 10)
     cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES})
+    load = load_guard(url, options) if guarded(kind) else None
     if lock and url is not None:
         raise UsageError("--lock and --cooldown need the cluster (the lock is a Lease)", hint="drop --url")
     if every is not None:
@@ -167,7 +169,8 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
             "refusing to write binary profile data to a terminal", hint="redirect stdout (> file) or use -o FILE"
         )
     return CaptureCommand(
-        target=pipeline.TargetSpec(url=url, cluster=cluster, lock=lock, cooldown_seconds=cooldown or 0.0),
+        target=pipeline.TargetSpec(url=url, cluster=cluster, lock=lock, cooldown_seconds=cooldown or 0.0,
+                                   load=load),
         spec=pipeline.CaptureSpec(
             kind=kind,
             seconds=seconds,
@@ -181,6 +184,12 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
                              viewer=options.pop("viewer")),
         trend=TrendOptions(every, count) if every is not None else None,
     )
+
+
+def guarded(kind: ProfileKind) -> bool:
+    """The kinds whose commands sample for a while and take the load guard's flags: cpu and trace, and goroutine
+    (its --every trend)."""
+    return kind.timed or kind.name == "goroutine"
 
 
 def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool) -> tuple[str, ...]:
@@ -248,6 +257,7 @@ def outcome_json(outcome: pipeline.CaptureOutcome) -> dict[str, Any]:
         "sha256": outcome.sha256,
         "samples": outcome.sample_count,
         "warnings": list(outcome.warnings),
+        "load": outcome.load.as_json() if outcome.load is not None else None,
         **({"missing": outcome.missing} if outcome.missing else {}),
     }
 
@@ -303,6 +313,8 @@ def _make_command(kind: ProfileKind) -> click.Command:
         else:
             run_capture_command(env, parsed)
 
+    if guarded(kind):
+        command = cast(click.Command, load_options(command))
     if kind.name == "goroutine":
         command = click.option(
             "--count", type=click.IntRange(2, 10000), default=10, show_default=True, help="Snapshots in a trend."

@@ -32,7 +32,16 @@ from kubectl_rollouts_profile.errors import (
     TargetNotFound,
     UsageError,
 )
-from kubectl_rollouts_profile.pipeline import CaptureSpec, Destination, Endpoint, TargetSpec, open_endpoint, run_capture
+from kubectl_rollouts_profile.pipeline import (
+    CaptureSpec,
+    Destination,
+    Endpoint,
+    Sampling,
+    TargetSpec,
+    open_endpoint,
+    run_capture,
+)
+from kubectl_rollouts_profile.runbook.load import LoadGuard, LoadReading
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.environment import Environment
@@ -224,6 +233,7 @@ class BundleSpec:
     cooldown_seconds: float = 60.0
     destination: Destination = field(default_factory=Destination)
     max_bytes: int = 512 * 1024 * 1024
+    load: LoadGuard | None = field(default_factory=LoadGuard)  # None: do not read the load first
 
 
 @dataclass(frozen=True)
@@ -254,9 +264,11 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
     else:
         deliver.check_directory(destination.directory)
     created = datetime.now(timezone.utc)
-    target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds)
+    target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds, load=spec.load)
+    sampling = Sampling(what=f"a bundle (cpu {spec.seconds}s and every snapshot)", sustained=True)
     # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
-    with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES) as endpoint, \
+    with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES,
+                       sampling=sampling) as endpoint, \
             tempfile.TemporaryDirectory(prefix=".rollouts-profile-bundle-", dir=destination.directory) as work_dir:
         connection = endpoint.connection
         assert connection is not None  # a bundle always goes through the cluster
@@ -269,7 +281,7 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
         stem = deliver.default_stem(pod.pod_name, "bundle", created)
         manifest = build_manifest(collector, name=destination.name.removesuffix(".tar.gz") if destination.name
                                   else stem, created=created, sources=sources, seconds=spec.seconds,
-                                  warnings=endpoint.warnings())
+                                  warnings=endpoint.warnings(), load=endpoint.load)
         path = write_archive(collector, manifest, destination, stem=stem)
     return BundleOutcome(path=path, manifest=manifest, failed=tuple(item.name for item in collector.failed))
 
@@ -349,7 +361,7 @@ def _versions(sources: BundleSources) -> dict:
 
 
 def build_manifest(collector: Collector, *, name: str, created: datetime, sources: BundleSources,
-                   seconds: int, warnings: Sequence[str] = ()) -> dict:
+                   seconds: int, warnings: Sequence[str] = (), load: LoadReading | None = None) -> dict:
     return {
         "bundle": name,
         "createdAt": _iso(created),
@@ -358,5 +370,6 @@ def build_manifest(collector: Collector, *, name: str, created: datetime, source
         "cpuSeconds": seconds,
         "complete": not collector.failed,
         "warnings": list(warnings),
+        "load": load.as_json() if load is not None else None,
         "items": [item.as_json() for item in collector.items],
     }
