@@ -29,6 +29,7 @@ from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, RolloutsProfileError, UsageError
 from kubectl_rollouts_profile.export import get_renderer
 from kubectl_rollouts_profile.pprof.encode import encode_profile
+from kubectl_rollouts_profile.pprof.evidence import thin_profile_warnings
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.transform import redact
 from kubectl_rollouts_profile.runbook.load import SHORT_CAPTURE_SECONDS, LoadGuard, LoadReading, judge, read_load
@@ -279,6 +280,8 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
         )
         staged.finish()
         profile, warnings = capture.check_body(staged.path, spec.kind, fetched.content_type)
+        if profile is not None:
+            warnings += thin_profile_warnings(spec.kind.name, profile)
         if spec.redact and profile is not None:
             profile = _redacted(profile, staged)
         size, sha256 = staged.size_and_digest()
