@@ -29,6 +29,8 @@ case "$rc" in
   10) echo "runbook: PARTIAL bundle (some items failed, see manifest.json inside): $archive" >&2 ;;
   6)  echo "runbook: another capture holds the lock or the cooldown is running; retry later" >&2 ;;
   4)  echo "runbook: access denied; apply: $plugin rbac --serviceaccount NS/NAME --with-lock" >&2 ;;
+  9)  echo "runbook: cannot write to $out (missing, not writable or full); nothing was captured" >&2 ;;
+  143|129) echo "runbook: stopped by a signal; temp files removed and the capture lock released" >&2 ;;
   *)  echo "runbook: bundle failed (exit $rc)" >&2 ;;
 esac
 # 3. Where it went: attach this file to the incident.

@@ -186,14 +186,29 @@ class StagedFile:
 
 
 @contextlib.contextmanager
-def staged(directory: Path) -> Iterator[StagedFile]:
-    """A ``StagedFile`` for the ``with`` block; whatever happens (errors, Ctrl-C, SIGTERM), the temporary file is
-    gone when the block ends: committed under its final name, or removed."""
-    staged_file = StagedFile(directory)
-    try:
+def staged(directory: Path | None) -> Iterator[StagedFile]:
+    """A ``StagedFile`` for the ``with`` block, in ``directory`` (where its result will live) or, for a result
+    that is only streamed, in a private temporary directory. Whatever happens (errors, Ctrl-C, SIGTERM), the
+    temporary file is gone when the block ends: committed under its final name, or removed."""
+    with contextlib.ExitStack() as stack:
+        if directory is None:
+            directory = stack.enter_context(work_directory(Path(tempfile.gettempdir()), prefix="rollouts-profile-"))
+        staged_file = StagedFile(directory)
+        stack.callback(staged_file.discard)
         yield staged_file
+
+
+@contextlib.contextmanager
+def work_directory(parent: Path, *, prefix: str = TEMP_PREFIX) -> Iterator[Path]:
+    """A private (0700) directory in ``parent`` for the ``with`` block, removed with everything in it at the end."""
+    try:
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except OSError as exc:
+        raise write_error(parent, exc) from exc
+    try:
+        yield path
     finally:
-        staged_file.discard()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def commit(temp_path: Path, final_path: Path, *, force: bool, keep_temp_on_exists: bool = False) -> Path:

@@ -10,7 +10,6 @@ CLI only turns flags into specs and reports the outcome.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -270,10 +269,9 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
     """fetch -> decode -> (redact) -> commit the raw profile -> exports. Nothing partial is left on disk: the raw
     profile is committed whole or not at all; an export that cannot be written is reported in ``missing``."""
     destination = spec.destination
-    temp_dir = destination.directory if destination.stream is None else None
     if endpoint.lock is not None and spec.kind.timed:
         endpoint.lock.note_timed_capture()  # sampling starts with the request: from here the cooldown applies
-    with _staged(temp_dir) as staged:
+    with deliver.staged(destination.directory if destination.stream is None else None) as staged:
         fetched = capture.fetch_into(
             endpoint.base_url, spec.kind, spec.seconds, staged, max_bytes=spec.max_bytes, progress=progress,
             deadline_seconds=spec.deadline_seconds, where=endpoint.where,
@@ -323,17 +321,6 @@ def export_paths(raw_path: Path, formats: Iterable[str]) -> dict[str, Path]:
 def _write_export(profile: Profile, fmt: str, path: Path, *, title: str, force: bool) -> None:
     # Streamed into the file: a big speedscope document is never whole in memory.
     deliver.write_atomic_stream(path, partial(get_renderer(fmt).render_to, profile, title=title), force=force)
-
-
-@contextlib.contextmanager
-def _staged(directory: Path | None) -> Iterator[deliver.StagedFile]:
-    """A staged file in ``directory``, or (for a stream destination) in a private temporary directory."""
-    if directory is not None:
-        with deliver.staged(directory) as staged:
-            yield staged
-        return
-    with tempfile.TemporaryDirectory(prefix="rollouts-profile-") as private, deliver.staged(Path(private)) as staged:
-        yield staged
 
 
 def _redacted(profile: Profile, staged: deliver.StagedFile) -> Profile:

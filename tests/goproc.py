@@ -20,7 +20,8 @@ BINARY = REPO / ".cache" / "bin" / "gotarget"
 
 def build_gotarget() -> Path:
     """Return the path of an up-to-date gotarget binary, building it when needed."""
-    sources = list(SOURCE_DIR.glob("*.go")) + [SOURCE_DIR / "go.mod"]
+    # The target's own files and the stand-in packages under upstream/ (their own go.mod files included).
+    sources = list(SOURCE_DIR.rglob("*.go")) + list(SOURCE_DIR.rglob("go.mod"))
     newest_source = max(path.stat().st_mtime for path in sources)
     if BINARY.exists() and BINARY.stat().st_mtime >= newest_source:
         return BINARY

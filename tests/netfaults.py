@@ -188,3 +188,107 @@ class SilentServer:
         self._server.close()
         for client in self.clients:
             client.close()
+
+
+class Blackhole:
+    """A listening socket that never accepts: connections complete in the kernel, then nothing is ever answered
+    (a frozen API server, or a firewall that drops after the handshake)."""
+
+    def __init__(self) -> None:
+        self._server = _listener()
+        self.port = self._server.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def refused_port() -> int:
+    """A loopback port nothing listens on (bound, then released), so connecting is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class FaultRelay:
+    """Relays 127.0.0.1:port to ``upstream`` byte for byte (TLS passes through untouched), with two faults:
+
+    - ``idle_cut_seconds``: a connection with no byte either way for that long is cut (no goodbye), like a proxy
+      or load balancer with an idle timeout;
+    - ``freeze()``: connections accepted from then on are never relayed nor answered (a frozen server); those
+      already open keep working.
+    """
+
+    def __init__(self, upstream: tuple[str, int], idle_cut_seconds: float | None = None) -> None:
+        self.upstream = upstream
+        self.idle_cut_seconds = idle_cut_seconds
+        self.cuts = 0
+        self._frozen = threading.Event()
+        self._closed = threading.Event()
+        self._held: list[socket.socket] = []
+        self._guard = threading.Lock()
+        self._server = _listener()
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    @property
+    def frozen_connections(self) -> int:
+        """How many connections were accepted (and never answered) since ``freeze()``."""
+        with self._guard:
+            return len(self._held)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            if self._frozen.is_set():
+                with self._guard:
+                    self._held.append(client)  # kept open, never read nor answered
+                continue
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        import select
+
+        upstream = socket.create_connection(self.upstream)
+        peers = {client: upstream, upstream: client}
+        try:
+            while not self._closed.is_set():
+                readable, _, _ = select.select(list(peers), [], [], self.idle_cut_seconds)
+                if not readable:
+                    with self._guard:
+                        self.cuts += 1
+                    return
+                for sock in readable:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    peers[sock].sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+        with self._guard:
+            for sock in self._held:
+                sock.close()

@@ -454,3 +454,27 @@ def test_open_launches_the_viewer_only_when_asked_or_a_person_is_there(go_new, t
     while not opened.exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # the viewer is launched detached; wait for its side effect
     assert opened.read_text().strip() == Path(out / html).resolve().as_uri()
+
+
+def test_redact_strips_source_file_names_from_the_pprof_and_every_export(go_new, tmp_path):
+    from kubectl_rollouts_profile.pprof.decode import decode_profile
+
+    plain = run_plugin("heap", "--url", go_new.base_url, "--format", "none", "-o", "plain.pb.gz", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    original = decode_profile((tmp_path / "plain.pb.gz").read_bytes())
+    paths = {function.filename for function in original.functions.values()} - {""}
+    paths |= {mapping.filename for mapping in original.mappings.values()} - {""}
+    assert any(path.endswith("/main.go") for path in paths)
+    out = tmp_path / "redacted"
+    out.mkdir()
+    redacted = run_plugin("heap", "--url", go_new.base_url, "--redact", "--format", "pprof,speedscope,html,top,folded",
+                          "--json", "-o", "heap.pb.gz", cwd=out)  # fmt: skip
+    assert redacted.returncode == 0, redacted.stderr
+    files = json.loads(redacted.stdout)["files"]
+    assert set(files) == {"pprof", "speedscope", "html", "top", "folded"}
+    for kind, name in files.items():
+        data = (out / name).read_bytes()
+        text = (gzip.decompress(data) if kind == "pprof" else data).decode("utf-8", errors="replace")
+        assert "main.retainMemory" in text, kind
+        assert [path for path in paths if path in text] == [], kind
+    assert "main.go" not in go_tool_pprof_reads(out / files["pprof"])

@@ -199,3 +199,54 @@ def test_rbac_with_lock_lets_the_serviceaccount_run_a_complete_bundle(argo_clust
     manifest_summary = json.loads(bundle.stdout)
     failed = [item for item in manifest_summary["items"] if item.get("error")]
     assert failed == []
+
+
+def _with_version(server, git_version: str):
+    class Version:
+        def __enter__(self):
+            self.previous, server.git_version = server.git_version, git_version
+
+        def __exit__(self, *exc_info):
+            server.git_version = self.previous
+
+    return Version()
+
+
+def _capture(kubeconfig: str, tmp_path: Path, *extra: str):
+    return run("heap", "--kubeconfig", kubeconfig, "--output-dir", str(tmp_path), "--format", "none", *extra)
+
+
+def test_create_only_portforward_before_v1_35_says_why_and_the_rule(argo_cluster, tmp_path: Path) -> None:
+    # kubectl works with this Role (SPDY is a POST); our websocket is a GET.
+    server = argo_cluster.server
+    kubeconfig = user_kubeconfig(server, tmp_path, "hank")
+    rules = [rule for name, rule in ALL_RULES.items() if name != "get pods/portforward"]
+    grant(server, "argo-rollouts", "hank", rules, {"kind": "User", "name": "hank"})
+    with _with_version(server, "v1.31.4"):
+        preflight = _capture(kubeconfig, tmp_path)
+        skipped = _capture(kubeconfig, tmp_path, "--skip-preflight")
+    assert preflight.exit_code == 4, preflight.output
+    assert "enough for kubectl (its SPDY fallback is a POST)" in preflight.stderr
+    assert 'verbs: ["get", "create"]' in preflight.stderr
+    # Without the preflight, the API server's 403 (v1.31 text) gets the same explanation.
+    assert skipped.exit_code == 4, skipped.output
+    assert 'User "hank" cannot get resource "pods/portforward"' in skipped.stderr
+    assert "create alone is enough for kubectl (its SPDY fallback is a POST) but not here" in skipped.stderr
+    assert 'resources: ["pods/portforward"], verbs: ["get", "create"]' in skipped.stderr
+    assert list(tmp_path.glob("*.pb.gz")) == []
+
+
+def test_skip_preflight_on_v1_35_explains_the_nearly_empty_403(argo_cluster, tmp_path: Path) -> None:
+    server = argo_cluster.server
+    kubeconfig = user_kubeconfig(server, tmp_path, "ivy")
+    rules = [rule for name, rule in ALL_RULES.items() if name != "create pods/portforward"]
+    grant(server, "argo-rollouts", "ivy", rules, {"kind": "User", "name": "ivy"})
+    with _with_version(server, "v1.35.0"):
+        result = _capture(kubeconfig, tmp_path, "--skip-preflight")
+    assert result.exit_code == 4, result.output
+    leader = argo_cluster.scenario.leader_pod
+    error_line = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
+    assert f"said only: 'pods \"{leader}\" is forbidden:'" in error_line
+    assert "from Kubernetes 1.35 (AuthorizePodWebsocketUpgradeCreatePermission)" in error_line
+    assert "needs create on pods/portforward as well as get" in error_line
+    assert 'verbs: ["get", "create"]' in result.stderr

@@ -378,6 +378,7 @@ def test_instance_id_is_read_from_the_pods_and_leader_elect_false_needs_no_lease
     with config.open_api() as api:
         found = survey(api, scenario.namespace)  # no --instance-id given
     assert (found.lease_name, found.leader_name) == ("argo-rollouts-controller-lock-blue", scenario.leader_pod)
+    assert choose_target(found).instance_id == "blue"  # the bundle reads the same Lease
 
     kube_api.reset()
     scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, replicas=1, leader_index=0,

@@ -148,8 +148,9 @@ def test_pod_deleted_after_connecting_is_target_not_found(argo_cluster, tmp_path
 def test_keepalive_pings_survive_an_idle_timeout(argo_cluster, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    argo_cluster.server.portforward_idle_timeout = 1.0
-    # A 3-second cpu profile sends nothing until it ends: only the pings keep the forward alive.
+    argo_cluster.server.lb_idle_timeout = 1.0
+    # A load balancer in front (any frame counts): a 3-second cpu profile sends nothing until it ends, so only the
+    # pings keep the forward alive.
     with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=0.2) as connection:
         result = fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
         assert result.sample_count is not None
@@ -158,6 +159,22 @@ def test_keepalive_pings_survive_an_idle_timeout(argo_cluster, tmp_path: Path) -
         with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=None) as connection:
             fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
     assert list(out.iterdir()) == []
+
+
+def test_kubelet_idle_timeout_is_named_when_a_silent_capture_drops(argo_cluster, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    # The kubelet's streamingConnectionIdleTimeout counts data only: pings every 0.2s do not keep the forward.
+    argo_cluster.server.portforward_idle_timeout = 1.0
+    with pytest.raises(ConnectionFailed) as caught:
+        with connect(request_for(argo_cluster), env=Environment(), keepalive_seconds=0.2) as connection:
+            fetch_profile(connection.base_url, KINDS["cpu"], 3, out)
+    assert "without data" in str(caught.value) and "streamingConnectionIdleTimeout" in str(caught.value)
+    assert "5m" in str(caught.value) and "--seconds" in caught.value.hint
+    assert list(out.iterdir()) == []
+    # Short captures and snapshots are not affected: data flows before the timeout.
+    with connect(request_for(argo_cluster), env=Environment()) as connection:
+        remove_files(fetch_profile(connection.base_url, KINDS["heap"], None, out))
 
 
 def test_impersonation_applies_to_the_port_forward(argo_cluster, tmp_path: Path) -> None:

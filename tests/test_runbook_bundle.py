@@ -79,7 +79,7 @@ def test_complete_bundle_exits_0_and_holds_every_item(complete_bundle: dict) -> 
         "manifest.json", "before/goroutine.pb.gz", "before/goroutine.top.txt", "before/goroutine-debug2.txt",
         "before/heap.pb.gz", "before/heap.top.txt", "cpu.pb.gz", "cpu.top.txt", "after/heap.pb.gz",
         "after/heap.top.txt", "after/goroutine.pb.gz", "after/goroutine.top.txt", "allocs.pb.gz", "allocs.top.txt",
-        "metrics.txt", "pod.json", "events.json", "lease.json", "versions.json",
+        "metrics.txt", "pod.json", "events.json", "lease.json", "versions.json", "report.html",
     }
     assert set(files) == expected  # go_new has no block/mutex rate: those are left out as empty
     assert b"go_goroutines" in files["metrics.txt"]
@@ -142,6 +142,8 @@ def test_closed_metrics_port_gives_a_partial_bundle(argo_cluster: Any, tmp_path:
     code, stdout, stderr = run_bundle(kubeconfig, tmp_path)
     assert code == 10, stderr
     assert "metrics.txt" in stderr and "partial" in stderr
+    metrics_line = next(line for line in stderr.splitlines() if "metrics.txt: failed" in line)
+    assert "metrics port" in metrics_line and "--enable-pprof-address" not in metrics_line
     path = Path(stdout.strip())
     files = read_bundle(path)
     assert "metrics.txt" not in files and "cpu.pb.gz" in files and "pod.json" in files

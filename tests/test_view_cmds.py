@@ -20,6 +20,7 @@ from kubectl_rollouts_profile.cli import main
 from kubectl_rollouts_profile.pprof.decode import decode_profile
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.model import Function, Label, Line, Location, Mapping, Profile, ValueType
+from tests.clitools import files_in
 
 SCRIPT = Path(sys.executable).parent / "kubectl-rollouts_profile"
 
@@ -218,3 +219,154 @@ def test_console_script_converts_to_stdout(heap_file):
     total = sum(int(line.rsplit(" ", 1)[1]) for line in result.stdout.splitlines())
     assert total == decode_profile(heap_file.read_bytes()).total()
     assert result.stderr == ""
+
+
+# Input files: one rule for every format (not a profile: exit 8), non-regular files refused before any read, and a
+# bounded decompression whatever the input.
+
+ALL_CONVERT_FORMATS = [("speedscope",), ("html",), ("top",), ("folded",), ("pprof", "--redact")]
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert "Traceback" not in stderr
+    assert lines[0].startswith("error: ") and all(line.startswith("hint: ") for line in lines[1:]), stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("fmt", ALL_CONVERT_FORMATS, ids=lambda fmt: fmt[0])
+def test_convert_of_an_empty_file_is_not_a_profile_in_every_format(tmp_path, fmt):
+    empty = tmp_path / "empty.pb.gz"
+    empty.write_bytes(b"")
+    result = invoke("convert", str(empty), "--format", *fmt, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 8
+    assert "is empty (0 bytes)" in _one_error_line(result.stderr)
+    assert files_in(tmp_path) == ["empty.pb.gz"]
+
+
+@pytest.mark.parametrize("fmt", ALL_CONVERT_FORMATS, ids=lambda fmt: fmt[0])
+def test_convert_of_a_profile_without_sample_types_is_not_a_profile_in_every_format(tmp_path, fmt):
+    typeless = tmp_path / "typeless.pb.gz"
+    typeless.write_bytes(encode_profile(Profile(functions={1: Function(1, "main.main")})))  # valid, not empty
+    result = invoke("convert", str(typeless), "--format", *fmt, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 8
+    assert "not a profile: it has no sample types" in _one_error_line(result.stderr)
+    assert files_in(tmp_path) == ["typeless.pb.gz"]
+
+
+def test_diff_of_an_empty_file_is_not_a_profile(heap_file, tmp_path):
+    empty = tmp_path / "empty.pb.gz"
+    empty.write_bytes(b"")
+    for args in ((str(empty), str(heap_file)), (str(heap_file), str(empty))):
+        result = invoke("diff", *args, "-o", str(tmp_path / "d.html"))
+        assert result.exit_code == 8
+        assert "is empty (0 bytes)" in _one_error_line(result.stderr)
+    assert files_in(tmp_path) == ["empty.pb.gz"]
+
+
+def _run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    # A real process: a FIFO or /dev/zero read by mistake would block or run until the timeout, not fail fast.
+    return subprocess.run([str(SCRIPT), *args], cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+
+
+def test_convert_and_diff_refuse_a_fifo_without_waiting_for_a_writer(heap_file, tmp_path):
+    fifo = tmp_path / "profile.pb.gz"
+    os.mkfifo(fifo)
+    for args in (("convert", str(fifo), "--format", "top"), ("diff", str(heap_file), str(fifo))):
+        result = _run_script(*args, cwd=tmp_path)
+        assert result.returncode == 2
+        assert _one_error_line(result.stderr) == f"error: cannot read {fifo}: a FIFO"
+        assert result.stdout == ""
+
+
+def test_convert_and_diff_refuse_a_device(heap_file, tmp_path):
+    for args in (("convert", "/dev/zero", "--format", "html"), ("diff", "/dev/zero", str(heap_file))):
+        result = _run_script(*args, cwd=tmp_path)
+        assert result.returncode == 2
+        assert _one_error_line(result.stderr) == "error: cannot read /dev/zero: not a regular file"
+    assert files_in(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb(tmp_path_factory) -> Path:
+    """4 MB that inflate to 4 GiB: 64 gzip members of 64 MiB of zeros each."""
+    member = gzip.compress(bytes(64 << 20), compresslevel=9, mtime=0)
+    bomb = tmp_path_factory.mktemp("bomb") / "bomb.pb.gz"
+    bomb.write_bytes(member * 64)
+    return bomb
+
+
+def _convert_with_address_space(file: Path, headroom_mib: int, cwd: Path) -> subprocess.CompletedProcess:
+    """convert FILE in a process allowed ``headroom_mib`` MiB of address space beyond what it holds once its
+    modules are imported (RLIMIT_AS: allocating past it fails with MemoryError instead of swapping)."""
+    program = (
+        "import resource, sys\n"
+        "from kubectl_rollouts_profile.cli import main\n"
+        "import kubectl_rollouts_profile.pprof.decode, kubectl_rollouts_profile.pprof.schema as schema\n"
+        "schema.message_classes()\n"
+        "size = next(int(line.split()[1]) * 1024 for line in open('/proc/self/status') if line.startswith('VmSize'))\n"
+        f"limit = size + ({headroom_mib} << 20)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+        "main(sys.argv[1:], prog_name='kubectl rollouts-profile')\n"
+    )
+    return subprocess.run([sys.executable, "-c", program, "convert", str(file), "--format", "top"], cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_a_gzip_bomb_is_refused_at_the_cap_without_exhausting_memory(gzip_bomb, tmp_path):
+    # 4 GiB once inflated, refused at 256 MiB: it fits in 512 MiB more than the process holds at start.
+    result = _convert_with_address_space(gzip_bomb, 512, tmp_path)
+    assert result.returncode == 8, result.stderr
+    assert _one_error_line(result.stderr) == (
+        "error: decompressing profile: more than 268435456 bytes (256 MiB) once decompressed"
+    )
+    assert result.stdout == ""
+
+
+def test_running_out_of_memory_is_one_line_and_exit_8(gzip_bomb, tmp_path):
+    result = _convert_with_address_space(gzip_bomb, 96, tmp_path)
+    assert result.returncode == 8, result.stderr
+    assert _one_error_line(result.stderr) == "error: decoding profile: out of memory"
+    assert result.stdout == ""
+
+
+def test_a_file_larger_than_the_cap_is_refused_unread(tmp_path):
+    huge = tmp_path / "huge.pb.gz"
+    with huge.open("wb") as file:
+        file.truncate((256 << 20) + 1)  # sparse: no disk used
+    result = invoke("convert", str(huge), "--format", "top")
+    assert result.exit_code == 8
+    assert _one_error_line(result.stderr) == f"error: not a profile: {huge} is larger than 268435456 bytes (256 MiB)"
+
+
+def _file_paths(profile: Profile) -> set[str]:
+    """Every file path a profile names: its source files and its mapped binaries."""
+    paths = {function.filename for function in profile.functions.values()}
+    paths |= {mapping.filename for mapping in profile.mappings.values()}
+    return paths - {""}
+
+
+def _written_text(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8", errors="replace")
+
+
+@pytest.mark.parametrize("fmt", ["pprof", "speedscope", "html", "top", "folded"])
+def test_convert_redact_strips_source_file_names_in_every_format(heap_file, tmp_path, fmt):
+    original = decode_profile(heap_file.read_bytes())
+    paths = _file_paths(original)
+    assert any(path.endswith("/main.go") for path in paths)  # the Go target's own source file is named
+    out = tmp_path / f"redacted.{fmt}"
+    result = invoke("convert", str(heap_file), "--format", fmt, "--redact", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = _written_text(out)
+    assert "main.retainMemory" in text  # still the profile, function names kept
+    leaked = [path for path in paths if path in text]
+    assert leaked == []
+    if fmt == "pprof":
+        redacted = decode_profile(out.read_bytes())
+        assert _file_paths(redacted) == set()
+        assert redacted.total() == original.total()
+    if fmt == "speedscope":
+        assert all("file" not in frame for frame in json.loads(text)["shared"]["frames"])

@@ -26,7 +26,8 @@ REPORT_URL = "https://github.com/argoproj-labs/kubectl-rollouts-profile/issues"
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer|basic)\s+[^\s'\"\\]+"),
     re.compile(r"(?i)((?:authorization|x-api-key|cookie)['\"]?\s*[:=]\s*['\"]?)[^'\"\n,}]+"),
-    re.compile(r"(?i)((?:token|password|secret|client-key-data|key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]+"),
+    # A value of 8 characters or more: "SSO Token: Token for ..." is prose, not a credential.
+    re.compile(r"(?i)((?:token|password|secret|client-key-data|key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]{8,}"),
     re.compile(r"(?i)(://)[^/@\s]+@"),
 )
 
@@ -117,9 +118,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from kubectl_rollouts_profile.cli import capture_cmds, cluster_cmds, runbook_cmds, view_cmds
+    from kubectl_rollouts_profile.cli import analysis_cmds, capture_cmds, cluster_cmds, runbook_cmds, view_cmds
 
-    for module in (capture_cmds, cluster_cmds, view_cmds, runbook_cmds):
+    for module in (capture_cmds, cluster_cmds, view_cmds, runbook_cmds, analysis_cmds):
         module.register(main)
 
 

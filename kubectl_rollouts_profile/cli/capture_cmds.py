@@ -16,13 +16,14 @@ from typing import Any, cast
 import click
 
 from kubectl_rollouts_profile import pipeline, viewer
+from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, render_table
 from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
 from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
-from kubectl_rollouts_profile.export import RENDERERS, render
+from kubectl_rollouts_profile.export import RENDERERS
 from kubectl_rollouts_profile.runbook import trend
 
 DEFAULT_MAX_BYTES = pipeline.DEFAULT_MAX_BYTES
@@ -36,6 +37,7 @@ class ReportOptions:
     as_json: bool = False
     quiet: bool = False
     top: bool = False  # also print a top table to stdout
+    top_by: str = "function"  # its rows: function, package or subsystem
     open_viewer: bool | None = None  # None: only when a person is at the screen
     viewer: str = "html"
 
@@ -82,6 +84,8 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "folded, or none (default: speedscope,html).",
         ),
         click.option("--top", is_flag=True, help="Also print a top table (like go tool pprof -top) to stdout."),
+        click.option("--by", "top_by", type=click.Choice(GROUPINGS), default="function", show_default=True,
+                     help="Rows of the --top table: functions, Go packages, or the controller's subsystems."),
         click.option(
             "--redact", is_flag=True, help="Strip label values, file paths and build IDs from every written file."
         ),
@@ -131,10 +135,13 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
     url = options.pop("url")
     as_json, quiet = options.pop("as_json"), options.pop("quiet")
     top, redact = options.pop("top"), options.pop("redact")
+    top_by = options.pop("top_by")
+    if top_by != "function" and not top:
+        raise UsageError(f"--by {top_by} groups the rows of the --top table", hint="add --top")
     cooldown = options.pop("cooldown")
     lock = options.pop("lock") or cooldown is not None
     every, count = options.pop("every", None), options.pop("count", 10)
-    cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES})
+    cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES}, as_json=as_json)
     load = load_guard(url, options) if guarded(kind) else None
     if lock and url is not None:
         raise UsageError("--lock and --cooldown need the cluster (the lock is a Lease)", hint="drop --url")
@@ -180,7 +187,8 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
             redact=redact,
             max_bytes=options.pop("max_bytes"),
         ),
-        report=ReportOptions(as_json=as_json, quiet=quiet, top=top, open_viewer=options.pop("open_viewer"),
+        report=ReportOptions(as_json=as_json, quiet=quiet, top=top, top_by=top_by,
+                             open_viewer=options.pop("open_viewer"),
                              viewer=options.pop("viewer")),
         trend=TrendOptions(every, count) if every is not None else None,
     )
@@ -221,7 +229,7 @@ def run_capture_command(env: Environment, command: CaptureCommand) -> None:
     _report(env, command, outcome)
     if command.report.top and outcome.profile is not None:
         title = f"{outcome.target_name} {outcome.kind.name}"
-        env.result(render(outcome.profile, "top", title=title).decode().rstrip("\n"))
+        env.result(render_table(outcome.profile, command.report.top_by, title=title).rstrip("\n"))
     if outcome.missing:
         what = "; ".join(f"{fmt}: {why}" for fmt, why in outcome.missing.items())
         raise OutputError(f"the profile was saved to {outcome.raw_path}, but not every export: {what}",

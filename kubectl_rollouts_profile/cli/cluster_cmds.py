@@ -23,7 +23,7 @@ def targets_command(env: Environment, as_json: bool, **options: Any) -> None:
     from kubectl_rollouts_profile.cluster.config import resolve_config
     from kubectl_rollouts_profile.cluster.locate import survey
 
-    request = cluster_request(**options)
+    request = cluster_request(**options, as_json=as_json)
     config = resolve_config(request, env.environ)
     with config.open_api() as api:
         found = survey(api, config.namespace, instance_id=request.instance_id)
@@ -93,7 +93,7 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
     from kubectl_rollouts_profile.cluster.config import resolve_config
     from kubectl_rollouts_profile.cluster.locate import lease_names
 
-    request = cluster_request(**options)
+    request = cluster_request(**options, as_json=as_json)
     subject = parse_serviceaccount(serviceaccount) if serviceaccount else None
     config = resolve_config(request, env.environ)
     permissions = capture_permissions(lease_names(request.instance_id))

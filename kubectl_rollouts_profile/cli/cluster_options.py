@@ -9,7 +9,11 @@ from typing import Any
 
 import click
 
-from kubectl_rollouts_profile.cluster.config import DEFAULT_NAMESPACE, ClusterRequest
+from kubectl_rollouts_profile.cluster.config import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    ClusterRequest,
+)
 
 CLUSTER_OPTION_NAMES = (
     "kubeconfig",
@@ -21,7 +25,29 @@ CLUSTER_OPTION_NAMES = (
     "port",
     "instance_id",
     "skip_preflight",
+    "request_timeout",
 )
+
+
+class Duration(click.ParamType):
+    """Seconds, as kubectl writes them: ``10``, ``10s``, ``1m``, ``1.5s``; more than zero."""
+
+    name = "duration"
+    _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            text = str(value).strip()
+            unit = next((unit for unit in ("ms", "s", "m", "h") if text.endswith(unit)), "")
+            try:
+                seconds = float(text[: len(text) - len(unit)]) * self._UNITS.get(unit, 1.0)
+            except ValueError:
+                self.fail(f"{value!r} is not a duration such as 10s or 1m", param, ctx)
+        if not seconds > 0 or seconds == float("inf"):
+            self.fail(f"{value!r} must be more than zero", param, ctx)
+        return seconds
 
 
 def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,6 +77,14 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--instance-id", metavar="ID", help="The controller's --instance-id (selects its pods and its Lease)."
         ),
         click.option("--skip-preflight", is_flag=True, help="Do not check RBAC permissions before connecting."),
+        click.option(
+            "--request-timeout",
+            type=Duration(),
+            default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
+            show_default="15s",
+            metavar="DURATION",
+            help="Budget for each API server request (connecting, then answering), e.g. 10s; nothing is retried.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -69,4 +103,7 @@ def cluster_request(**kwargs: Any) -> ClusterRequest:
         port=kwargs.get("port"),
         instance_id=kwargs.get("instance_id"),
         skip_preflight=bool(kwargs.get("skip_preflight")),
+        request_timeout_seconds=float(kwargs.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT_SECONDS),
+        # An exec credential plugin may prompt on the terminal, except when the output is machine-read (--json).
+        interactive=not kwargs.get("as_json", False),
     )

@@ -55,11 +55,14 @@ def bundle_command(env: Environment, seconds: int, cooldown: float, output: str 
         state = f"failed: {item.error}" if item.error else item.note or f"{item.size} bytes"
         env.message(f"  {item.name}: {state}")
 
-    outcome = bundle.run_bundle(cluster_request(**options), spec, env, on_item=report)
+    outcome = bundle.run_bundle(cluster_request(**options, as_json=as_json), spec, env, on_item=report)
+    report_path = str(outcome.report) if outcome.report else None
     if as_json:
-        env.result(json.dumps({"archive": str(outcome.path), **outcome.manifest}))
+        env.result(json.dumps({"archive": str(outcome.path), "report": report_path, **outcome.manifest}))
     else:
-        env.result(str(outcome.path))
+        env.result(str(outcome.path))  # one line: runbooks read the archive's path from stdout
+    if report_path:
+        env.message(f"report: {report_path}")
     for warning in outcome.manifest["warnings"]:
         env.message(f"warning: {warning}")
     env.message(f"bundle: {len(outcome.manifest['items']) - len(outcome.failed)} items in {outcome.path}")

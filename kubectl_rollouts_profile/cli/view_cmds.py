@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 import click
 
+from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, check_grouping
 from kubectl_rollouts_profile.deliver import profile_stem
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ProfileError, UsageError
@@ -40,21 +41,25 @@ def read_input(path: Path, *, max_bytes: int) -> bytes:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
     with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(fd).st_mode
+        status = os.fstat(fd)
+        mode = status.st_mode
         if not stat.S_ISREG(mode):
             what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
             raise UsageError(f"cannot read {path}: {what}", "name a saved pprof file (a regular file)")
-        try:
-            data = file.read(max_bytes + 1)
-        except OSError as error:
-            raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
-    if not data:
-        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
-    if len(data) > max_bytes:
+        data = b""
+        if status.st_size <= max_bytes:
+            try:
+                data = file.read(status.st_size)  # sized by the file: a read of the cap would allocate the cap
+            except OSError as error:
+                hint = "name a readable pprof file"
+                raise UsageError(f"cannot read {path}: {error.strerror or error}", hint) from error
+    if status.st_size > max_bytes or len(data) > max_bytes:
         raise ProfileError(
             f"not a profile: {path} is larger than {max_bytes} bytes ({max_bytes >> 20} MiB)",
             "a pprof file is far smaller; check that the right file was named",
         )
+    if not data:
+        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
     return data
 
 
@@ -103,9 +108,18 @@ def _deliver(
 
 
 def _writer(
-    profile: Profile, fmt: str, *, title: str, sample_index: str | None, nodes: int | None
+    profile: Profile, fmt: str, *, title: str, sample_index: str | None, nodes: int | None, by: str = "function"
 ) -> Callable[[BinaryIO], None]:
     """A function writing the export of ``profile`` into a binary stream."""
+    if fmt == "top" and by != "function":
+        from kubectl_rollouts_profile.analysis.rollup import render_table
+
+        table = render_table(profile, by, title=title, sample_index=sample_index, nodes=nodes).encode()
+
+        def write_table(out: BinaryIO) -> None:
+            out.write(table)
+
+        return write_table
     if fmt == "pprof":
         from kubectl_rollouts_profile.pprof.encode import encode_profile
 
@@ -126,22 +140,26 @@ def _writer(
               "FILE's name with the format's extension, next to FILE.")
 @click.option("--sample-index", help="Sample type to show (e.g. inuse_space, alloc_space, cpu).")
 @click.option("--nodes", type=click.IntRange(min=1), help="Rows of the top table.")
+@click.option("--by", type=click.Choice(GROUPINGS), default="function", show_default=True,
+              help="Rows of the top table: functions, Go packages, or the controller's subsystems.")
 @click.option("--title", help="Title of the page or profile (default: FILE's name).")
-@click.option("--redact", is_flag=True, help="Strip label values, mapping paths and build IDs first.")
+@click.option("--redact", is_flag=True, help="Strip label values, file paths (binaries, sources) and build IDs first.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.pass_obj
 def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_index: str | None,
-            nodes: int | None, title: str | None, redact: bool, force: bool) -> None:  # fmt: skip
+            nodes: int | None, by: str, title: str | None, redact: bool, force: bool) -> None:  # fmt: skip
     """Convert a saved pprof FILE (from this tool or any Go program) into another format.
 
     \b
     Examples:
       kubectl rollouts-profile convert heap.pb.gz --format top --nodes 20
+      kubectl rollouts-profile convert cpu.pb.gz --format top --by subsystem
       kubectl rollouts-profile convert cpu.pb.gz --format html -o cpu.html
       kubectl rollouts-profile convert heap.pb.gz --format pprof --redact -o public.pb.gz
     """
     if fmt == "pprof" and not redact:
         raise UsageError("--format pprof only makes sense with --redact", "the input already is a pprof file")
+    check_grouping(by, fmt)
     profile = _load(file)
     require_samples(profile)
     _check_sample_index(profile, sample_index)
@@ -150,7 +168,7 @@ def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_i
 
         profile = redact_profile(profile)
     stem = profile_stem(file)
-    write = _writer(profile, fmt, title=title or stem, sample_index=sample_index, nodes=nodes)
+    write = _writer(profile, fmt, title=title or stem, sample_index=sample_index, nodes=nodes, by=by)
     _deliver(env, write, fmt, output, file.parent / (stem + _extension(fmt)), force)
 
 
@@ -162,15 +180,18 @@ def convert(env: Environment, file: Path, fmt: str, output: str | None, sample_i
 @click.option("-o", "--output", help="Output file; '-' for stdout.")
 @click.option("--sample-index", help="Sample type to compare (e.g. inuse_space, goroutine).")
 @click.option("--nodes", type=click.IntRange(min=1), default=None, help="Rows of the top table.")
+@click.option("--by", type=click.Choice(GROUPINGS), default="function", show_default=True,
+              help="Rows of the top table: functions, Go packages, or the controller's subsystems.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.pass_obj
 def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str | None, sample_index: str | None,
-         nodes: int | None, force: bool) -> None:  # fmt: skip
+         nodes: int | None, by: str, force: bool) -> None:  # fmt: skip
     """Show what grew and what shrank from BASE to NEW (heap growth, goroutine leak).
 
     \b
     Examples:
       kubectl rollouts-profile diff heap-1.pb.gz heap-2.pb.gz --nodes 15
+      kubectl rollouts-profile diff heap-1.pb.gz heap-2.pb.gz --by subsystem
       kubectl rollouts-profile diff goroutine-1.pb.gz goroutine-2.pb.gz -o leak.html
     """
     if fmt is None:
@@ -180,6 +201,7 @@ def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str |
             f"{fmt} cannot show a diff: it cannot show negative values",
             "use --format html for a differential flame graph, or one of: " + ", ".join(DIFF_FORMATS),
         )
+    check_grouping(by, fmt)
     from kubectl_rollouts_profile.pprof.transform import diff as diff_profiles
 
     base_profile, new_profile = _load(base), _load(new)
@@ -195,7 +217,7 @@ def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str |
     if unchanged(difference):
         env.message(f"warning: {UNCHANGED_WARNING}")
     title = f"{profile_stem(new)} minus {profile_stem(base)}"
-    write = _writer(difference, fmt, title=title, sample_index=sample_index, nodes=nodes)
+    write = _writer(difference, fmt, title=title, sample_index=sample_index, nodes=nodes, by=by)
     _deliver(env, write, fmt, output, new.parent / (profile_stem(new) + ".diff" + _extension(fmt)), force)
 
 

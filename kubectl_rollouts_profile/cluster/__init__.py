@@ -61,6 +61,9 @@ def connect(
     from kubectl_rollouts_profile.cluster.locate import await_leader, choose_target, survey
 
     config = resolve_config(request, env.environ)
+    if config.transport is not None and config.transport.ssl_context is not None and not config.transport.verify:
+        env.message(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in "
+                    f"{config.source})")
     api = config.open_api()
     try:
         access = None

@@ -103,11 +103,43 @@ class AccessReport:
             for check in self.missing
         )
         account = self.subject.removeprefix("ServiceAccount ") if self.subject.startswith("ServiceAccount ") else None
+        verbs = {check.permission.verb: check.allowed for check in self.checks
+                 if check.permission.subresource == "portforward"}
+        if verbs.get("create") and verbs.get("get") is False:
+            lines += f". {CREATE_ONLY_EXPLANATION}"
         return AccessDenied(
             f"missing {len(self.missing)} permission(s) in namespace {self.namespace} for {self.subject}: {lines}",
             hint=f"`kubectl rollouts-profile rbac --serviceaccount {account or 'NS/NAME'}` prints a Role and "
             "RoleBinding with exactly these rules",
         )
+
+
+PORTFORWARD_RULE = '{apiGroups: [""], resources: ["pods/portforward"], verbs: ["get", "create"]}'
+CREATE_ONLY_EXPLANATION = (
+    "The Role grants create on pods/portforward, which is enough for kubectl (its SPDY fallback is a POST), but "
+    "this tool's port-forward is a websocket, an HTTP GET, which before Kubernetes 1.35 needs get: add the rule "
+    + PORTFORWARD_RULE
+)
+
+
+def portforward_forbidden(message: str, namespace: str, pod: str) -> AccessDenied:
+    """The port-forward's 403 explained: the API server's own text is terse, and on v1.35 nearly empty
+    (``pods "x" is forbidden: ``, from the extra create check of AuthorizePodWebsocketUpgradeCreatePermission)."""
+    hint = f"add the rule {PORTFORWARD_RULE} to the Role in namespace {namespace} (`kubectl rollouts-profile rbac`)"
+    said = message.strip()
+    if 'cannot get resource "pods/portforward"' in message:
+        return AccessDenied(
+            f"port-forward to pod {namespace}/{pod} is forbidden: this tool's port-forward is a websocket, an HTTP "
+            "GET, which needs get on pods/portforward; create alone is enough for kubectl (its SPDY fallback is a "
+            f"POST) but not here before Kubernetes 1.35 (the API server said: {said})",
+            hint=hint,
+        )
+    return AccessDenied(
+        f"port-forward to pod {namespace}/{pod} is forbidden: from Kubernetes 1.35 "
+        "(AuthorizePodWebsocketUpgradeCreatePermission) a websocket port-forward needs create on pods/portforward "
+        f"as well as get (the API server said only: {said!r})",
+        hint=hint,
+    )
 
 
 def capture_permissions(lease_names: Sequence[str]) -> tuple[Permission, ...]:

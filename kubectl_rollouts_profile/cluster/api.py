@@ -21,7 +21,9 @@ from kubectl_rollouts_profile.errors import (
     TargetNotFound,
 )
 
-REQUEST_TIMEOUT_SECONDS = 30
+# Used only for a client that does not carry its own budget (see ClusterConfig.open_api).
+REQUEST_TIMEOUT_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
 
@@ -178,24 +180,40 @@ def send(
         body=body,
         auth_settings=["BearerToken"],
     )
+    budget = float(getattr(api_client, "request_timeout_seconds", REQUEST_TIMEOUT_SECONDS))
+    connect = min(float(getattr(api_client, "connect_timeout_seconds", CONNECT_TIMEOUT_SECONDS)), budget)
+    host = api_client.configuration.host
+    hint = "check the kubeconfig context (--context) and that the cluster is reachable (--request-timeout: the budget)"
     try:
+        # A (connect, read) pair, and the connection pool retries nothing (Transport.pool_manager): the request
+        # ends within ``budget``, instead of urllib3 retrying a dead server for minutes.
         response = api_client.call_api(
-            method, url, header_params=headers, body=serialized_body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            method, url, header_params=headers, body=serialized_body, _request_timeout=(connect, budget)
         )
         response.read()
     except urllib3.exceptions.HTTPError as error:
-        raise ConnectionFailed(
-            f"cannot reach the API server {api_client.configuration.host} ({what}): {_reason(error)}",
-            hint="check the kubeconfig context (--context) and that the cluster is reachable",
-        ) from error
+        reason = _reason(error)
+        cause = getattr(error, "reason", None) or error
+        # NewConnectionError (refused, unreachable) is a subclass of ConnectTimeoutError in urllib3 2.
+        if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+            cause, urllib3.exceptions.NewConnectionError
+        ):
+            raise ConnectionFailed(
+                f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
+            ) from error
+        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {reason}", hint=hint) from error
     except OSError as error:
-        raise ConnectionFailed(f"cannot reach the API server {api_client.configuration.host}: {error}") from error
+        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {error}", hint=hint) from error
     text = response.data.decode("utf-8", "replace") if response.data else ""
     if not (200 <= response.status < 300 or response.status in answers):
         raise api_error(response.status, text, what)
     try:
         return response.status, (json.loads(text) if text else {})
     except ValueError as error:
+        if not 200 <= response.status < 300:
+            # An answered failure without a Status (e.g. the plain "404 page not found" of a path no API group
+            # serves): the caller gets its first line as the message.
+            return response.status, {"message": status_message(text)}
         raise ConnectionFailed(f"the API server answered {what} with something that is not JSON") from error
 
 
@@ -228,4 +246,14 @@ def status_message(body: str) -> str:
 def _reason(error: Exception) -> str:
     # urllib3 wraps the interesting part (refused, TLS failure) a level or two down.
     reason = getattr(error, "reason", None)
-    return str(reason or error)
+    text = str(reason or error)
+    if "Connection refused" in text or "[Errno 111]" in text:
+        return "connection refused"
+    return text
+
+
+def is_missing_object(status: dict, kind: str) -> bool:
+    """True when a 404 Status says an object of ``kind`` (plural: "leases", "namespaces") does not exist, as opposed
+    to the path not being served at all (the plain "404 page not found" of a missing resource type)."""
+    details = status.get("details") if isinstance(status, dict) else None
+    return isinstance(details, dict) and details.get("kind") == kind

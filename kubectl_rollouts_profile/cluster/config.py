@@ -22,11 +22,17 @@ from kubectl_rollouts_profile.cluster.credentials import (
     exec_plugin,
     terminal_available,
 )
+from kubectl_rollouts_profile.cluster.kubeconfig_check import check_kubeconfig_file, check_token, mask
 from kubectl_rollouts_profile.cluster.transport import Transport, build_transport
-from kubectl_rollouts_profile.errors import AccessDenied, ConnectionFailed, UsageError
+from kubectl_rollouts_profile.errors import AccessDenied, ConnectionFailed, RolloutsProfileError, UsageError
 
 DEFAULT_NAMESPACE = "argo-rollouts"
 SERVICEACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+# One budget for each API request and each port-forward handshake: connecting (TCP + TLS) gets at most
+# CONNECT_TIMEOUT_SECONDS of it, and nothing is retried, so an unreachable API server fails within the budget the
+# message states.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class ClusterRequest:
     skip_preflight: bool = False
     # May an exec credential plugin use the terminal (when there is one)? False for --json and unattended runs.
     interactive: bool = True
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,11 @@ class ClusterConfig:
     client_configuration: Any = field(default=None, repr=False, compare=False)
     transport: Transport | None = field(default=None, repr=False, compare=False)
     credential_source: ExecTokenSource | None = field(default=None, repr=False, compare=False)
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+
+    @property
+    def connect_timeout_seconds(self) -> float:
+        return min(CONNECT_TIMEOUT_SECONDS, self.request_timeout_seconds)
 
     @property
     def subject(self) -> str:
@@ -88,8 +100,11 @@ class ClusterConfig:
         """A new handle on the API server (its own connection pool); the caller closes it."""
         from kubernetes.client import ApiClient
 
-        client = ApiClient(configuration=self.client_configuration)
+        client: Any = ApiClient(configuration=self.client_configuration)
         client.user_agent = "kubectl-rollouts-profile"
+        # Read by cluster.api.send for every request (and named in its timeout message).
+        client.request_timeout_seconds = self.request_timeout_seconds
+        client.connect_timeout_seconds = self.connect_timeout_seconds
         if self.transport is not None:
             # The generated client builds its own pool from the Configuration (its own TLS and proxy reading);
             # ours shares the tunnel's SSL context and proxy decision.
@@ -161,6 +176,7 @@ def resolve_config(
         client_configuration=client_configuration,
         transport=build_transport(client_configuration, environ, proxy_url=proxy_url),
         credential_source=credential_source,
+        request_timeout_seconds=request.request_timeout_seconds,
     )
 
 
@@ -184,10 +200,12 @@ def _load_kubeconfig(
     paths: list[str], context: str | None, environ: Mapping[str, str], *, terminal: bool
 ) -> tuple[Any, str | None, str | None, ExecTokenSource | None]:
     """``(client configuration, context name, the cluster's proxy-url, the exec plugin's token source)``."""
-    from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 
+    # Each file's shape is checked first, so a wrong type names its file and field instead of failing deep inside
+    # the loader (or, for a bad token, only when the first request is sent).
+    secrets = tuple(secret for path in paths for secret in check_kubeconfig_file(Path(path)))
     where = os.pathsep.join(paths)
     credential_source = None
     try:
@@ -219,16 +237,28 @@ def _load_kubeconfig(
                     else:
                         user.value["client-certificate-data"] = _b64(credential.client_certificate_data)
                         user.value["client-key-data"] = _b64(credential.client_key_data)
-            client_configuration = Configuration()
+            client_configuration = _new_configuration()
             loader.load_and_set(client_configuration)
             if credential_source is not None and credential_source.current().token is not None:
                 setattr(client_configuration, "refresh_api_key_hook", credential_source.refresh_hook)  # noqa: B010
             proxy_url = str(cluster.value["proxy-url"]) if cluster and cluster.value.get("proxy-url") else None
     except ConfigException as error:
-        raise UsageError(f"cannot use kubeconfig {where}: {error}") from error
-    except (KeyError, TypeError, ValueError) as error:
-        raise UsageError(f"kubeconfig {where} is malformed: {error!r}") from error
-    return client_configuration, loader.current_context.get("name"), proxy_url, credential_source
+        # The loader's messages may quote a whole user entry, credentials included.
+        raise UsageError(f"cannot use kubeconfig {where}: {mask(str(error), secrets)}") from error
+    except RolloutsProfileError:
+        raise
+    except Exception as error:
+        # Other messages from the loader may quote the file's values (credentials among them): the type only.
+        raise UsageError(
+            f"kubeconfig {where} is malformed ({type(error).__name__} while loading it)",
+            hint="check it with `kubectl config view`",
+        ) from error
+    context_name = loader.current_context.get("name")
+    _check_token(client_configuration, where=f"kubeconfig {where}: the token of context {context_name}")
+    if not client_configuration.host:
+        raise UsageError(f"kubeconfig {where}: the cluster of context {context_name} has no server",
+                         hint="set clusters[].cluster.server")
+    return client_configuration, context_name, proxy_url, credential_source
 
 
 def _base_dir(path: str | None) -> str:
@@ -265,11 +295,10 @@ def _client_logging_as_errors(where: str) -> Iterator[None]:
 
 
 def _load_in_cluster(environ: Mapping[str, str], serviceaccount_dir: Path) -> Any:
-    from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.incluster_config import InClusterConfigLoader
 
-    client_configuration = Configuration()
+    client_configuration = _new_configuration()
     try:
         InClusterConfigLoader(
             token_filename=str(serviceaccount_dir / "token"),
@@ -278,4 +307,29 @@ def _load_in_cluster(environ: Mapping[str, str], serviceaccount_dir: Path) -> An
         ).load_and_set(client_configuration)
     except ConfigException as error:
         raise ConnectionFailed(f"cannot use the in-cluster ServiceAccount: {error}") from error
+    _check_token(client_configuration, where=f"the ServiceAccount token {serviceaccount_dir / 'token'}")
     return client_configuration
+
+
+def _new_configuration() -> Any:
+    """A ``kubernetes.client.Configuration`` whose bearer token is trimmed of surrounding whitespace each time it is
+    read, as client-go trims tokens: a token file written by ``echo`` ends in a newline, which no HTTP header may
+    carry. At the point of use, because the client's loaders put the raw token back whenever they reload it."""
+    from kubernetes.client import Configuration
+
+    class TrimmedTokenConfiguration(Configuration):
+        def get_api_key_with_prefix(self, identifier: str, alias: str | None = None) -> str | None:
+            value = super().get_api_key_with_prefix(identifier, alias)
+            if not value:
+                return value
+            scheme, _, credential = value.strip().partition(" ")
+            return f"{scheme} {credential.strip()}" if credential.strip() else scheme
+
+    return TrimmedTokenConfiguration()
+
+
+def _check_token(client_configuration: Any, *, where: str) -> None:
+    """Refuse a token that, even trimmed, is no valid header value; ``where`` names its source (never the token)."""
+    value = client_configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+    if value:
+        check_token(value.partition(" ")[2], where=where)

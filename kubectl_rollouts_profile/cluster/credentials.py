@@ -139,10 +139,9 @@ def run_plugin(plugin: ExecPlugin, environ: Mapping[str, str], *, terminal: bool
     env = {**environ, **dict(plugin.env)}
     env["KUBERNETES_EXEC_INFO"] = json.dumps({"apiVersion": plugin.api_version, "kind": "ExecCredential",
                                               "spec": spec})
-    argv = [_resolve_command(plugin, env), *plugin.args]
     try:
         completed = subprocess.run(
-            argv,
+            [_resolve_command(plugin, env), *plugin.args],
             stdin=None if interactive else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=None if interactive else subprocess.PIPE,

@@ -134,7 +134,8 @@ class Target:
     image: str
     chosen_by: str
     pprof_address: str | None = None
-    cpu_limit: str | None = None
+    instance_id: str | None = None  # the controller's --instance-id (names its Lease)
+    cpu_limit: str | None = None  # the controller container's CPU limit and request, as written ("500m")
     cpu_request: str | None = None
 
     @property
@@ -319,6 +320,7 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
         image=chosen.image,
         chosen_by=chosen_by,
         pprof_address=chosen.pprof_address,
+        instance_id=chosen.instance_id,
         cpu_limit=chosen.cpu_limit,
         cpu_request=chosen.cpu_request,
     )

@@ -68,6 +68,12 @@ class Transport:
         """A urllib3 pool for the REST client, with this context and proxy."""
         import urllib3
 
+        if not self.verify:
+            # urllib3 would warn on every request; the cluster layer says it once (see ``connect``).
+            import warnings
+
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+
         tls: dict[str, Any] = {}
         if self.ssl_context is not None:
             tls = {
@@ -77,6 +83,9 @@ class Transport:
             }
             if self.server_hostname:
                 tls["server_hostname"] = self.server_hostname
+        # Nothing is retried: each request gets one attempt within its budget (cluster.api.send), instead of
+        # urllib3's default three retries that made a dead API server take two minutes.
+        tls["retries"] = urllib3.Retry(total=0, redirect=False, raise_on_redirect=False)
         if self.proxy is not None:
             return urllib3.ProxyManager(self.proxy.url, proxy_headers=self.proxy.headers(), maxsize=maxsize, **tls)
         return urllib3.PoolManager(maxsize=maxsize, **tls)

@@ -12,12 +12,13 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from kubectl_rollouts_profile.cluster.config import ClusterConfig
-from kubectl_rollouts_profile.cluster.transport import build_transport, proxy_failure
+from kubectl_rollouts_profile.cluster.transport import Transport, build_transport, proxy_failure
 from kubectl_rollouts_profile.errors import (
     AccessDenied,
     ConnectionFailed,
@@ -29,8 +30,12 @@ from kubectl_rollouts_profile.errors import (
 
 LOOPBACK = "127.0.0.1"
 PORTFORWARD_PROTOCOL = "v4.channel.k8s.io"
-KEEPALIVE_SECONDS = 15.0
-CONNECT_TIMEOUT_SECONDS = 30.0
+# Pings cost a few bytes; proxies and load balancers cut idle connections after as little as 10 s.
+KEEPALIVE_SECONDS = 5.0
+# A forward that drops after at least this long without data, while a request waits for its answer (a cpu
+# profile is silent until it ends), is reported as the kubelet's idle timeout.
+IDLE_DROP_SECONDS = 1.0
+KUBELET_IDLE_SETTING = "streamingConnectionIdleTimeout"
 _DATA, _ERROR = 0, 1
 # When several things went wrong, report the most specific one.
 _PRIORITY = (ProfilingUnavailable, TargetNotFound, AccessDenied, ConnectionFailed)
@@ -66,6 +71,7 @@ class Tunnel:
         self._closed = threading.Event()
         self._listener: socket.socket | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
+        self._handshakes_waiting = 0  # port-forward requests sent to the API server and not answered yet
 
     @property
     def base_url(self) -> str:
@@ -113,14 +119,20 @@ class Tunnel:
         self._wake_writer.close()
 
     def failure(self) -> RolloutsProfileError | None:
-        """The most specific problem the bridges recorded, or None."""
+        """The most specific problem the bridges recorded, or None. With nothing recorded yet but a port-forward
+        request still unanswered, the API server is the one not answering (not the pod behind it)."""
         with self._lock:
             failures = list(self._failures)
+            waiting = self._handshakes_waiting
         for kind in _PRIORITY:
             for failure in failures:
                 if isinstance(failure, kind):
                     return failure
-        return failures[0] if failures else None
+        if failures:
+            return failures[0]
+        if waiting:
+            return self._handshake_unanswered("has not answered")
+        return None
 
     def translate(self, error: BaseException) -> RolloutsProfileError | None:
         """The error to raise instead of ``error`` (raised by code using the tunnel), or None to keep it."""
@@ -191,6 +203,15 @@ class Tunnel:
 
         opened = [False, False]
         error_text = ""
+        # When data last went to the pod and came back: a drop while an answer is awaited after a long silence is
+        # the kubelet's idle timeout (pings do not reset it).
+        last_sent = last_received = time.monotonic()
+
+        def dropped(detail: str) -> ConnectionFailed:
+            silent = time.monotonic() - max(last_sent, last_received)
+            awaiting = last_sent >= last_received
+            return self._dropped(detail, idle_seconds=silent if awaiting and silent >= IDLE_DROP_SECONDS else None)
+
         while True:
             readable, _, _ = select.select([client, websocket.sock, self._wake_reader], [], [], self.keepalive_seconds)
             if self._wake_reader in readable:
@@ -203,18 +224,21 @@ class Tunnel:
                 if not data:
                     return  # the HTTP client is done with this connection
                 websocket.send_binary(bytes((_DATA,)) + data)
+                last_sent = time.monotonic()
             if websocket.sock not in readable:
                 continue
             while True:
                 try:
                     opcode, frame = websocket.recv_data_frame(True)
-                except WebSocketConnectionClosedException:
+                except (WebSocketConnectionClosedException, OSError) as error:
+                    if isinstance(error, OSError) and self._closed.is_set():
+                        return
                     opcode, frame = ABNF.OPCODE_CLOSE, None
                 if opcode == ABNF.OPCODE_CLOSE:
                     if error_text:
                         self._record(self._port_error(error_text))
                     else:
-                        self._record(self._dropped("the API server closed the port-forward"))
+                        self._record(dropped("the API server closed the port-forward"))
                     return
                 if opcode in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT) and frame.data:
                     channel, payload = frame.data[0], bytes(frame.data[1:])
@@ -224,6 +248,7 @@ class Tunnel:
                         opened[channel] = True  # each channel opens with the port number (2 bytes)
                         payload = payload[2:]
                     if payload and channel == _DATA:
+                        last_received = time.monotonic()
                         client.sendall(payload)
                     elif payload:
                         error_text += payload.decode("utf-8", "replace")
@@ -242,18 +267,22 @@ class Tunnel:
             )
         return ConnectionFailed(f"port-forward to pod {self.pod} port {self.remote_port} failed: {text.strip()}")
 
-    def _dropped(self, detail: str) -> ConnectionFailed:
+    def _dropped(self, detail: str, *, idle_seconds: float | None = None) -> ConnectionFailed:
+        if idle_seconds is not None:
+            return ConnectionFailed(
+                f"the port-forward to pod {self.pod} dropped after {idle_seconds:.0f}s without data ({detail}): the "
+                f"kubelet closes port-forwards idle longer than its {KUBELET_IDLE_SETTING} (often 5m on "
+                "CIS-hardened nodes; websocket pings do not reset it), and a cpu or trace capture sends nothing "
+                "until it ends",
+                hint="capture with a shorter --seconds than the node's timeout (e.g. --seconds 240 under 5m), or "
+                f"raise {KUBELET_IDLE_SETTING} in the kubelet configuration",
+            )
         return ConnectionFailed(
             f"the port-forward to pod {self.pod} dropped: {detail}",
             hint="check that the pod is still running (kubectl get pods), then retry",
         )
 
     def _open_websocket(self) -> Any:
-        import urllib3.exceptions
-        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
-
-        from kubectl_rollouts_profile.cluster.api import api_error
-
         transport = self.config.transport or build_transport(
             self.config.client_configuration, {}, proxy_url=None
         )
@@ -265,28 +294,61 @@ class Tunnel:
         what = f"port-forward to pod {self.namespace}/{self.pod}"
         # Credentials first: an exec plugin may run here (a token about to expire), and its failure is the message.
         headers = [f"{name}: {value}" for name, value in self.config.auth_headers()]
+        budget = self.config.request_timeout_seconds
+        with self._lock:
+            self._handshakes_waiting += 1
+        try:
+            return self._handshake(transport, url, headers, what, budget)
+        finally:
+            with self._lock:
+                self._handshakes_waiting -= 1
+
+    def _handshake(self, transport: Transport, url: str, headers: list[str], what: str, budget: float) -> Any:
+        import urllib3.exceptions
+        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException, WebSocketTimeoutException
+
+        from kubectl_rollouts_profile.cluster.access import portforward_forbidden
+        from kubectl_rollouts_profile.cluster.api import api_error, status_message
+
         try:
             # The same TLS context and proxy as REST: the socket is ours, websocket-client only speaks the protocol.
-            sock = transport.open_socket(CONNECT_TIMEOUT_SECONDS)
+            sock = transport.open_socket(min(budget, self.config.connect_timeout_seconds))
         except (OSError, urllib3.exceptions.HTTPError) as error:
+            if _is_timeout(error):
+                raise self._handshake_unanswered("did not answer") from error
             raise proxy_failure(transport, error) or ConnectionFailed(
-                f"{what}: cannot connect to the API server {transport.host}:{transport.port}: {error}"
+                f"{what}: cannot connect to the API server {transport.host}:{transport.port}: {_short(error)}"
             ) from error
+        sock.settimeout(budget)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         websocket = WebSocket(skip_utf8_validation=True)
         try:
             websocket.connect(url, socket=sock, header=headers, subprotocols=[PORTFORWARD_PROTOCOL],
-                              timeout=CONNECT_TIMEOUT_SECONDS)
+                              timeout=budget)
         except WebSocketBadStatusException as error:
             _close_quietly(sock)
             body = error.resp_body.decode("utf-8", "replace") if isinstance(error.resp_body, bytes) else ""
+            if error.status_code == 403:
+                raise portforward_forbidden(status_message(body), self.namespace, self.pod) from error
             raise api_error(error.status_code, body or str(error), what) from error
+        except (WebSocketTimeoutException, TimeoutError) as error:
+            _close_quietly(sock)
+            raise self._handshake_unanswered("did not answer") from error
         except (OSError, WebSocketException) as error:
             _close_quietly(sock)
             raise ConnectionFailed(f"{what}: cannot open the websocket: {error}") from error
         websocket.settimeout(None)
         return websocket
+
+    def _handshake_unanswered(self, verb: str) -> ConnectionFailed:
+        host = self.config.client_configuration.host.rstrip("/")
+        return ConnectionFailed(
+            f"the API server {host} {verb} the port-forward request (websocket upgrade) to pod "
+            f"{self.namespace}/{self.pod} within {self.config.request_timeout_seconds:g}s",
+            hint="the API server is overloaded or unreachable; check `kubectl get --raw /readyz`, then retry "
+            "(--request-timeout sets the budget)",
+        )
 
 
 @contextmanager
@@ -311,6 +373,19 @@ def open_tunnel(
 
 def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _is_timeout(error: BaseException) -> bool:
+    import urllib3.exceptions
+
+    if isinstance(error, urllib3.exceptions.NewConnectionError):  # refused: a subclass of ConnectTimeoutError
+        return False
+    return isinstance(error, (TimeoutError, urllib3.exceptions.TimeoutError))
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    return "connection refused" if "Connection refused" in text or "[Errno 111]" in text else text
 
 
 def _close_quietly(sock: Any) -> None:

@@ -85,10 +85,12 @@ def _decompress(data: bytes, max_decompressed: int) -> bytearray:
                         f"({max_decompressed >> 20} MiB) once decompressed",
                         "the file is not a profile or was built to exhaust memory; it was not read further",
                     )
+                if inflater.eof:  # the member is complete; what follows it is in unused_data
+                    break
                 chunk = inflater.unconsumed_tail
-                # Input all taken: one more call with none flushes what the inflater still holds, until it is
-                # done (eof) or has nothing to give (the input was cut short).
-                if not chunk and (inflater.eof or not out):
+                # Input all taken: one more call with none flushes what the inflater still holds, until it has
+                # nothing to give (the input was cut short).
+                if not chunk and not out:
                     break
             if not inflater.eof:
                 raise ProfileError("decompressing profile: unexpected end of gzip data")

@@ -20,8 +20,9 @@ from kubectl_rollouts_profile.pprof.model import (
 
 
 def redact(profile: Profile) -> Profile:
-    """Strip label values, mapping file paths and build IDs, so the file can be attached to a public issue.
-    Label keys and numeric labels stay: they say what was measured, not about whom."""
+    """Strip label values, file paths (of mappings and of source files) and build IDs, so the file can be attached
+    to a public issue. Label keys, numeric labels, function names and line numbers stay: they say what ran and
+    what was measured, not where it was built or about whom."""
     redacted_labels: dict[tuple[Label, ...], tuple[Label, ...]] = {(): ()}
 
     def without_values(labels: tuple[Label, ...]) -> tuple[Label, ...]:
@@ -36,10 +37,14 @@ def redact(profile: Profile) -> Profile:
         mapping_id: dataclasses.replace(mapping, filename="", build_id="")
         for mapping_id, mapping in profile.mappings.items()
     }
+    functions = {
+        function_id: dataclasses.replace(function, filename="") for function_id, function in profile.functions.items()
+    }
     return dataclasses.replace(
         profile,
         sample_labels=tuple(map(without_values, profile.sample_labels)),
         mappings=MappingProxyType(mappings),
+        functions=MappingProxyType(functions),
     )
 
 

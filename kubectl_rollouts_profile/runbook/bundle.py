@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from kubectl_rollouts_profile import __version__, deliver
+from kubectl_rollouts_profile.analysis.run import bundle_report
 from kubectl_rollouts_profile.capture import fetch_text
 from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.cluster.access import Permission
@@ -241,6 +241,7 @@ class BundleOutcome:
     path: Path
     manifest: dict
     failed: tuple[str, ...]  # names of the items that failed
+    report: Path | None = None  # the incident report written beside the archive
 
 
 @dataclass(frozen=True)
@@ -269,21 +270,40 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
     # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
     with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES,
                        sampling=sampling) as endpoint, \
-            tempfile.TemporaryDirectory(prefix=".rollouts-profile-bundle-", dir=destination.directory) as work_dir:
+            deliver.work_directory(destination.directory, prefix=".rollouts-profile-bundle-") as work_dir:
         connection = endpoint.connection
         assert connection is not None  # a bundle always goes through the cluster
         pod = connection.target
         sources = BundleSources(api=connection.api, namespace=pod.namespace, pod_name=pod.pod_name,
-                                image=pod.image, lease_names=lease_names(cluster.instance_id))
+                                image=pod.image, lease_names=lease_names(cluster.instance_id or pod.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
-        collector = Collector(Path(work_dir), on_item=on_item)
+        collector = Collector(work_dir, on_item=on_item)
         collect(endpoint, sources, spec, collector, fetch_metrics=lambda: _fetch_metrics(connection))
         stem = deliver.default_stem(pod.pod_name, "bundle", created)
-        manifest = build_manifest(collector, name=destination.name.removesuffix(".tar.gz") if destination.name
+
+        def manifest_now() -> dict:
+            return build_manifest(collector, name=destination.name.removesuffix(".tar.gz") if destination.name
                                   else stem, created=created, sources=sources, seconds=spec.seconds,
                                   warnings=endpoint.warnings(), load=endpoint.load)
+
+        # The incident report of everything collected so far; a failure to build it is one failed item.
+        collector.add("report.html", lambda: bundle_report(collector.work_dir, collector.written, manifest_now()))
+        manifest = manifest_now()
         path = write_archive(collector, manifest, destination, stem=stem)
-    return BundleOutcome(path=path, manifest=manifest, failed=tuple(item.name for item in collector.failed))
+        report = _report_beside(collector.work_dir / "report.html", path, env, force=destination.force) \
+            if "report.html" in collector.written else None
+    return BundleOutcome(path=path, manifest=manifest, failed=tuple(item.name for item in collector.failed),
+                         report=report)
+
+
+def _report_beside(staged_report: Path, archive: Path, env: Environment, *, force: bool) -> Path | None:
+    """The report next to the archive (``{archive stem}.report.html``), where a person opens it first."""
+    target = archive.with_name(archive.name.removesuffix(".tar.gz") + ".report.html")
+    try:
+        return deliver.write_atomic(target, staged_report.read_bytes(), force=force)
+    except (RolloutsProfileError, OSError) as error:
+        env.message(f"warning: the report is only inside the archive: {error}")
+        return None
 
 
 def _fetch_metrics(connection: Any) -> bytes:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from kubectl_rollouts_profile.analysis.metrics import parse_metrics
 from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, UsageError
 
 SHORT_CAPTURE_SECONDS = 30  # the longest cpu/trace capture that still goes ahead under high load
@@ -175,36 +176,6 @@ def cpu_cores(quantity: str | None) -> float | None:
     return float(value) if value > 0 else None
 
 
-@dataclass(frozen=True)
-class _Metrics:
-    """The readings the guard needs from one scrape (the same names as the analysis' metrics snapshot)."""
-
-    cpu_seconds: float | None
-    goroutines: int | None
-    queue_depth: dict[str, float]
-
-
-def _parse(text: str, source: str) -> _Metrics:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    cpu = goroutines = None
-    depth: dict[str, float] = {}
-    try:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "process_cpu_seconds_total":
-                    cpu = (cpu or 0.0) + float(sample.value)
-                elif sample.name == "go_goroutines":
-                    goroutines = (goroutines or 0) + int(sample.value)
-                elif sample.name == "workqueue_depth":
-                    name = sample.labels.get("name", "")
-                    depth[name] = depth.get(name, 0.0) + float(sample.value)
-    except (ValueError, TypeError, IndexError) as error:
-        raise UsageError(f"{source} is not Prometheus text format ({error})",
-                         hint="point --metrics-url/--metrics-port at the controller's /metrics") from error
-    return _Metrics(cpu, goroutines, depth)
-
-
 def read_load(
     fetch: Callable[[], bytes],
     *,
@@ -223,12 +194,12 @@ def read_load(
     budget_name = budget_kind if budget is not None else None
     try:
         first_at = clock()
-        first = _parse(fetch().decode("utf-8", "replace"), source)
+        first = parse_metrics(fetch().decode("utf-8", "replace"), source=source)
         cpu = None
         if first.cpu_seconds is not None:
             pause(interval)
             second_at = clock()
-            second = _parse(fetch().decode("utf-8", "replace"), source)
+            second = parse_metrics(fetch().decode("utf-8", "replace"), source=source)
             if second.cpu_seconds is not None and second_at > first_at:
                 cpu = max(second.cpu_seconds - first.cpu_seconds, 0.0) / (second_at - first_at)
             first = second
@@ -236,7 +207,7 @@ def read_load(
         return LoadReading(source=source, thresholds=thresholds, error=str(error), cpu_budget_cores=budget,
                            cpu_budget=budget_name)
     return LoadReading(source=source, thresholds=thresholds, cpu_cores=cpu, goroutines=first.goroutines,
-                       queue_depth=first.queue_depth, cpu_budget_cores=budget, cpu_budget=budget_name)
+                       queue_depth=first.workqueue("workqueue_depth"), cpu_budget_cores=budget, cpu_budget=budget_name)
 
 
 def judge(reading: LoadReading | None, *, sustained: bool, what: str, ignore: bool) -> tuple[str, ...]:

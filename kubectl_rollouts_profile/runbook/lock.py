@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from kubectl_rollouts_profile.cluster.access import LOCK_LEASE_NAME, lock_permissions
-from kubectl_rollouts_profile.cluster.api import ClusterApi
+from kubectl_rollouts_profile.cluster.api import LEASES, ClusterApi, is_missing_object
 from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, TargetNotFound
 
 LEASE_NAME = LOCK_LEASE_NAME
@@ -100,8 +100,13 @@ class CaptureLock:
 
     def acquire(self, cooldown_seconds: float = 0) -> None:
         now = datetime.now(timezone.utc)
-        existing = self.api.get_lease(self.namespace, LEASE_NAME)
-        if existing is None:
+        status, existing = self.api.send(
+            "GET", LEASES.format(namespace=self.namespace) + f"/{LEASE_NAME}", what=f"get Lease {LEASE_NAME}",
+            answers=(404,),
+        )
+        if status == 404 and not is_missing_object(existing, "leases"):
+            raise self._not_served(existing)
+        if status == 404:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
@@ -110,10 +115,11 @@ class CaptureLock:
             }
             status, lease = self.api.create_lease(self.namespace, body)
             if status == 409:
-                raise TargetBusy("another capture took the capture lock at the same moment",
-                                 hint=f"retry later; see `kubectl get lease {LEASE_NAME} -n {self.namespace}`")
-            if status == 404:
+                raise self._lost_race()
+            if status == 404 and is_missing_object(lease, "namespaces"):
                 raise TargetNotFound(f"cannot create the capture lock: namespace {self.namespace} not found")
+            if status == 404:
+                raise self._not_served(lease)
             self.lease = lease
             return
         lease = existing
@@ -136,11 +142,38 @@ class CaptureLock:
         lease["spec"] = {**(lease.get("spec") or {}), **self._held_spec(now, transitions=transitions + 1)}
         status, updated = self.api.update_lease(self.namespace, LEASE_NAME, lease)
         if status == 409:
-            raise TargetBusy("another capture took the capture lock at the same moment",
-                             hint="retry when it has finished")
+            raise self._lost_race()
         if status == 404:
             raise TargetBusy("the capture lock was deleted while being taken", hint="retry")
         self.lease = updated
+
+    def _lost_race(self) -> TargetBusy:
+        """Another runbook wrote the Lease between our read and our write: say who holds it now (read again)."""
+        where = f"Lease {self.namespace}/{LEASE_NAME}"
+        try:
+            lease = self.api.get_lease(self.namespace, LEASE_NAME)
+        except RolloutsProfileError:
+            lease = None
+        state = read_state(lease) if lease else None
+        if state is not None and state.holder:
+            return TargetBusy(
+                f"another capture took the capture lock at the same moment: {where} is held by {state.holder} "
+                f"{_since(state.acquired)}",
+                hint="wait for that capture to finish, then retry",
+            )
+        return TargetBusy(
+            f"another capture took the capture lock at the same moment ({where})",
+            hint=f"retry later; see `kubectl get lease {LEASE_NAME} -n {self.namespace}`",
+        )
+
+    def _not_served(self, answer: dict) -> TargetNotFound:
+        message = str(answer.get("message") or "404").strip()
+        return TargetNotFound(
+            f"cannot use the capture lock: the API server does not serve coordination.k8s.io/v1 Leases "
+            f"in namespace {self.namespace} ({message})",
+            hint="check `kubectl api-resources --api-group=coordination.k8s.io`; "
+            "without Leases, run without --lock and --cooldown",
+        )
 
     def _held_spec(self, now: datetime, *, transitions: int) -> dict:
         return {

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from kubectl_rollouts_profile.analysis.inputs import ProfileInput
+from kubectl_rollouts_profile.analysis.run import trend_page
 from kubectl_rollouts_profile.catalog import get_kind
-from kubectl_rollouts_profile.deliver import check_directory
+from kubectl_rollouts_profile.deliver import check_directory, default_name, write_atomic
 from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.errors import RolloutsProfileError
 from kubectl_rollouts_profile.pipeline import (
     DEFAULT_MAX_BYTES,
     CaptureSpec,
@@ -105,6 +108,8 @@ def run_trend(
         env.message(f"warning: {warning}")
     grown = growth(profiles[0], profiles[-1]) if len(profiles) > 1 else []
     print_summary(env, snapshots, grown, out_dir)
+    if len(snapshots) > 1:
+        _write_chart(env, snapshots, profiles, out_dir, endpoint.target_name)
     if interrupted is not None and type(interrupted) is not KeyboardInterrupt:
         raise interrupted  # a termination signal: summary printed, and the process still ends as told
     return snapshots, grown
@@ -126,3 +131,18 @@ def print_summary(env: Environment, snapshots: list[Snapshot], grown: list[Growt
     for item in grown:
         frames = " <- ".join(item.stack[:6]) + (" <- ..." if len(item.stack) > 6 else "")
         env.result(f"  {item.delta:+6d}  ({item.first} -> {item.last})  {frames}")
+
+
+def _write_chart(env: Environment, snapshots: list[Snapshot], profiles: list[Profile], out_dir: Path,
+                 target_name: str) -> None:  # fmt: skip
+    """The trend's chart page beside the snapshots; a failure to write it is a warning, the snapshots stay."""
+    points = [(f"{snapshot.taken_at:%H:%M:%S}", float(snapshot.goroutines)) for snapshot in snapshots]
+    first = ProfileInput(snapshots[0].path.name, "goroutine", profiles[0])
+    last = ProfileInput(snapshots[-1].path.name, "goroutine", profiles[-1])
+    path = out_dir / default_name(target_name, "goroutine-trend", snapshots[-1].taken_at, ".html")
+    try:
+        written = write_atomic(path, trend_page(points, first, last, target_name=target_name), force=False)
+    except (RolloutsProfileError, OSError) as error:
+        env.message(f"warning: no trend chart page: {error}")
+        return
+    env.result(f"trend chart: {written}")

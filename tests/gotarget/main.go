@@ -14,9 +14,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/argoproj/argo-rollouts/controller/metrics"
+	"github.com/argoproj/argo-rollouts/rollout"
 )
 
 var (
@@ -30,6 +34,8 @@ var (
 	growEvery     = flag.Duration("goroutine-growth", 0, "start one more parked goroutine this often (0 = no growth)")
 	stacks        = flag.Int("stacks", 0, "park this many goroutines on distinct call stacks")
 	contenders    = flag.Int("contenders", 2, "goroutines contending for one mutex")
+	workloadList  = flag.String("workloads", "", "comma-separated controller-like workloads: "+strings.Join(workloadNames(), ", "))
+	memRate       = flag.Int("memprofile-rate", 0, "runtime.MemProfileRate (0 = Go's default of 512 KiB)")
 )
 
 // retained keeps allocations reachable so the heap profile has something in use.
@@ -124,22 +130,11 @@ func descend(depth, path int, block chan struct{}) {
 	}
 }
 
-func metricsHandler(w http.ResponseWriter, _ *http.Request) {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# HELP go_goroutines Number of goroutines that currently exist.\n# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
-	fmt.Fprintf(w, "# HELP go_memstats_heap_inuse_bytes Heap bytes in use.\n# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes %d\n", ms.HeapInuse)
-	var usage syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &usage) == nil {
-		cpu := time.Duration(usage.Utime.Nano() + usage.Stime.Nano()).Seconds()
-		fmt.Fprintf(w, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", cpu)
-	}
-	fmt.Fprintf(w, "# HELP controller_info Target information.\n# TYPE controller_info gauge\ncontroller_info{version=\"gotarget\"} 1\n")
-}
-
 func main() {
 	flag.Parse()
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
+	}
 	runtime.SetBlockProfileRate(*blockRate)
 	runtime.SetMutexProfileFraction(*mutexFraction)
 
@@ -156,6 +151,22 @@ func main() {
 	server := &http.Server{Handler: mux}
 	go server.Serve(listener)
 
+	controllerMetrics := metrics.NewMetricsServer("v1.8.0+gotarget")
+	controller := rollout.NewController(controllerMetrics)
+	ctx, stopWorkloads := context.WithCancel(context.Background())
+	defer stopWorkloads()
+	selected := map[string]bool{}
+	for _, name := range strings.Split(*workloadList, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if workloads[name] == nil {
+			fmt.Fprintf(os.Stderr, "unknown workload %q (want %s)\n", name, strings.Join(workloadNames(), ", "))
+			os.Exit(2)
+		}
+		selected[name] = true
+	}
+
 	metricsLine := ""
 	if *metricsAddr != "" {
 		metricsListener, err := net.Listen("tcp", *metricsAddr)
@@ -164,7 +175,7 @@ func main() {
 			os.Exit(1)
 		}
 		metricsMux := http.NewServeMux()
-		metricsMux.HandleFunc("/metrics", metricsHandler)
+		metricsMux.Handle("/metrics", controllerMetrics)
 		go (&http.Server{Handler: metricsMux}).Serve(metricsListener)
 		metricsLine = " metrics " + metricsListener.Addr().String()
 	}
@@ -185,6 +196,17 @@ func main() {
 	}
 	if *growEvery > 0 {
 		go growGoroutines(*growEvery, block)
+	}
+	// A few quick reconciles a second, as an idle controller does on resyncs.
+	if !selected["slow-queue"] && !selected["gc-churn"] {
+		controller.Run(ctx, 1)
+		go feedQueue(ctx, controller, 3, time.Second, 3)
+	}
+	for name := range selected {
+		if err := workloads[name](ctx, controller); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 
 	// The tests read this line to learn the chosen ports.

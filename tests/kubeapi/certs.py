@@ -17,8 +17,9 @@ class ServingCerts:
     key_file: Path
 
 
-def make_serving_certs(directory: Path) -> ServingCerts:
-    """Write a fresh CA and a server certificate (SANs 127.0.0.1, ::1, localhost, kubernetes) into directory."""
+def make_serving_certs(directory: Path, names: tuple[str, ...] = ()) -> ServingCerts:
+    """Write a fresh CA and a server certificate (SANs 127.0.0.1, ::1, localhost, kubernetes) into directory;
+    with ``names``, the certificate holds only those DNS names (for tls-server-name tests)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -62,7 +63,7 @@ def make_serving_certs(directory: Path) -> ServingCerts:
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(
-            x509.SubjectAlternativeName([
+            x509.SubjectAlternativeName([x509.DNSName(name) for name in names] if names else [
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 x509.IPAddress(ipaddress.ip_address("::1")),
                 x509.DNSName("localhost"),

@@ -32,7 +32,9 @@ def argo_cluster(kube_api: KubeApiServer, go_new, tmp_path: Path) -> Iterator[Ar
     """An emptied server with Argo Rollouts installed; the leader's pprof/metrics ports reach ``go_new``."""
     kube_api.reset()
     kube_api.portforward_idle_timeout = None
+    kube_api.lb_idle_timeout = None
     scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, metrics_port=go_new.metrics_port)
     kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", "admin", namespace=scenario.namespace)
     yield ArgoCluster(server=kube_api, kubeconfig=kubeconfig, scenario=scenario)
     kube_api.portforward_idle_timeout = None
+    kube_api.lb_idle_timeout = None

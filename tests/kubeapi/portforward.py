@@ -27,23 +27,29 @@ def kubelet_refused_message(pod: dict, port: int, dial_error: str) -> str:
 
 
 class _Activity:
-    """When a frame last went either way; the idle watchdog reads it."""
+    """When data last went either way (what the kubelet's streamingConnectionIdleTimeout watches: pings do not
+    count), and when any frame did (what a load balancer in between watches)."""
 
     def __init__(self) -> None:
-        self.last = asyncio.get_running_loop().time()
+        self.last_data = self.last_frame = asyncio.get_running_loop().time()
 
-    def touch(self) -> None:
-        self.last = asyncio.get_running_loop().time()
+    def data(self) -> None:
+        self.last_data = self.last_frame = asyncio.get_running_loop().time()
+
+    def frame(self) -> None:
+        self.last_frame = asyncio.get_running_loop().time()
 
 
-async def _idle_watchdog(ws, transport, activity: _Activity, idle_timeout: Callable[[], float | None]) -> None:
+async def _idle_watchdog(ws, transport, activity: _Activity, idle_timeout: Callable[[], float | None],
+                         *, data_only: bool) -> None:
     loop = asyncio.get_running_loop()
     while True:
         timeout = idle_timeout()
         if timeout is None:
             await asyncio.sleep(0.5)  # re-read the setting; it may be set while the forward is open
             continue
-        remaining = activity.last + timeout - loop.time()
+        last = activity.last_data if data_only else activity.last_frame
+        remaining = last + timeout - loop.time()
         if remaining <= 0:
             # Like a load balancer dropping an idle flow: no close frame, the connection just ends.
             if transport is not None:
@@ -57,7 +63,7 @@ async def _pump_target_to_ws(ws, reader: asyncio.StreamReader, channel: int, act
         chunk = await reader.read(64 * 1024)
         if not chunk:
             return
-        activity.touch()
+        activity.data()
         await ws.send_bytes(bytes([channel]) + chunk)
 
 
@@ -68,8 +74,13 @@ async def relay(
     ports: list[int],
     routes: dict[int, tuple[str, int] | None],
     idle_timeout: Callable[[], float | None],
+    lb_idle_timeout: Callable[[], float | None] = lambda: None,
 ) -> None:
-    """Run one port-forward websocket until every port's stream has ended, then close it."""
+    """Run one port-forward websocket until every port's stream has ended, then close it.
+
+    ``idle_timeout``: the kubelet's streamingConnectionIdleTimeout, reset by data only (pings do not count);
+    ``lb_idle_timeout``: a load balancer in front, reset by any frame. Either cuts the connection without a close
+    frame."""
     from aiohttp import WSMsgType
 
     activity = _Activity()
@@ -94,31 +105,33 @@ async def relay(
         writers[index] = writer
         pumps.append(asyncio.ensure_future(_pump_target_to_ws(ws, reader, 2 * index, activity)))
 
-    watchdog = asyncio.ensure_future(_idle_watchdog(ws, transport, activity, idle_timeout))
+    watchdog = asyncio.ensure_future(_idle_watchdog(ws, transport, activity, idle_timeout, data_only=True))
+    lb_watchdog = asyncio.ensure_future(_idle_watchdog(ws, transport, activity, lb_idle_timeout, data_only=False))
 
     async def read_client() -> None:
         while True:
             message = await ws.receive()
-            activity.touch()
+            activity.frame()
             if message.type == WSMsgType.PING:
                 await ws.pong(message.data)
             elif message.type == WSMsgType.BINARY and message.data:
                 channel, payload = message.data[0], message.data[1:]
                 writer = writers.get(channel // 2)
                 if channel % 2 == 0 and writer is not None and payload:
+                    activity.data()
                     writer.write(payload)
                     await writer.drain()
             elif message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
 
     client = asyncio.ensure_future(read_client())
-    tasks = [client, watchdog, *pumps]
+    tasks = [client, watchdog, lb_watchdog, *pumps]
     try:
         if pumps:
             # The kubelet ends the connection when every port's copy has finished (or the client went away).
             done_pumps = asyncio.ensure_future(asyncio.gather(*pumps, return_exceptions=True))
             tasks.append(done_pumps)
-            await asyncio.wait({done_pumps, client, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({done_pumps, client, watchdog, lb_watchdog}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()

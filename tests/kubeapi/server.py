@@ -108,6 +108,11 @@ NOT_FOUND_PATH = ApiError(
     {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]},
 )
 UNAUTHORIZED = ApiError(401, "Unauthorized", "Unauthorized")
+# What the real server's last handler (apiserver's notfoundhandler, after authorization) answers for a path no API
+# group serves: Go's http.NotFound, plain text. (client-go turns it into "the server could not find the requested
+# resource" for kubectl.)
+PAGE_NOT_FOUND = ApiError(404, "NotFound", "404 page not found\n", plain=True)
+UNAUTHENTICATED = "(unauthenticated)"  # the user logged in ``requests`` for a request that got a 401
 
 
 @dataclass(frozen=True)
@@ -183,10 +188,18 @@ class KubeApiServer:
         git_version: str = DEFAULT_GIT_VERSION,
         portforward_idle_timeout: float | None = None,
         workdir: Path | None = None,
+        serving_names: tuple[str, ...] = (),
     ) -> None:
         self.git_version = git_version
-        # Settable while running: a port-forward with no frame in either direction for this long is cut.
+        # Settable while running. The kubelet's streamingConnectionIdleTimeout: a port-forward with no data in
+        # either direction for this long is cut (pings do not count, as on a real kubelet).
         self.portforward_idle_timeout = portforward_idle_timeout
+        # Settable while running: API groups (e.g. "coordination.k8s.io") this server acts as if it did not serve.
+        self.unserved_groups: set[str] = set()
+        # A load balancer in front of the API server: cuts a port-forward with no frame at all (pings count).
+        self.lb_idle_timeout: float | None = None
+        self.serving_names = serving_names
+        self.client_ca = None  # trustme.CA that signs client certificates (x509 authentication), made at start
         self._own_workdir = workdir is None
         self._workdir = Path(tempfile.mkdtemp(prefix="kubeapi-")) if workdir is None else workdir
         self._lock = threading.RLock()
@@ -202,7 +215,9 @@ class KubeApiServer:
         self.port: int | None = None
         self.ca_file: Path | None = None
         self.admin_token = ""
-        self.requests: list[tuple[str, str, str]] = []  # (method, path?query, user) for assertions
+        # (method, path?query, user) of every request, for assertions; a request that failed authentication is
+        # logged with user UNAUTHENTICATED (anonymous access is off, so it got a 401).
+        self.requests: list[tuple[str, str, str]] = []
 
     # ----- lifecycle -----------------------------------------------------------------------------------------
 
@@ -213,10 +228,17 @@ class KubeApiServer:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self) -> KubeApiServer:
-        certs = make_serving_certs(self._workdir / "pki")
+        import trustme
+
+        certs = make_serving_certs(self._workdir / "pki", self.serving_names)
         self.ca_file = certs.ca_file
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(certs.cert_file, certs.key_file)
+        # --client-ca-file: a client certificate is optional, but one that is offered must chain to this CA
+        # (Go's VerifyClientCertIfGiven: a bad one fails the handshake).
+        self.client_ca = trustme.CA(organization_name="kubeapi-test client CA")
+        self.client_ca.configure_trust(ssl_context)
+        ssl_context.verify_mode = ssl.CERT_OPTIONAL
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -307,9 +329,53 @@ class KubeApiServer:
             self._user_tokens[f"{_SA_PREFIX}{namespace}:{name}"] = token
         return token
 
+    def issue_client_cert(self, directory: Path, user: str, groups: tuple[str, ...] = ()) -> tuple[Path, Path]:
+        """A client certificate (CN = user, O = each group) and its key, signed by the client CA: files
+        ``<user>.crt`` and ``<user>.key`` (0600) in ``directory``."""
+        assert self.client_ca is not None, "start the server first"
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        # trustme issues one organization per certificate; Kubernetes reads every O as a group, so build it here
+        # from the trustme CA's key.
+        ca_cert = x509.load_pem_x509_certificate(self.client_ca.cert_pem.bytes())
+        ca_key = serialization.load_pem_private_key(self.client_ca.private_key_pem.bytes(), password=None)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
+                            + [x509.NameAttribute(NameOID.COMMON_NAME, user)])
+        cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        cert_file, key_file = directory / f"{user}.crt", directory / f"{user}.key"
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_file.chmod(0o600)
+        return cert_file, key_file
+
     def token_for(self, user: str) -> str:
         with self._lock:
             return self._user_tokens[user]
+
+    def _authenticate_certificate(self, request) -> UserInfo | None:
+        """The x509 authenticator: a verified client certificate's CN is the user, each O a group."""
+        peer = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        if not peer:
+            return None
+        subject = [attribute for rdn in peer.get("subject", ()) for attribute in rdn]
+        names = [value for key, value in subject if key == "commonName"]
+        if not names:
+            return None
+        groups = tuple(value for key, value in subject if key == "organizationName")
+        return UserInfo(name=names[0], groups=groups + ("system:authenticated",))
 
     def _authenticate(self, header: str) -> UserInfo:
         scheme, _, token = header.partition(" ")
@@ -331,21 +397,29 @@ class KubeApiServer:
             uid=account["metadata"]["uid"],
         )
 
-    def write_kubeconfig(self, path: Path | str, user: str, namespace: str | None = None) -> Path:
-        """Write a kubeconfig (CA embedded, bearer token of ``user``) whose current context points here."""
+    def write_kubeconfig(self, path: Path | str, user: str, namespace: str | None = None, *,
+                         user_entry: dict | None = None, cluster_entry: dict | None = None,
+                         embed_ca: bool = True) -> Path:
+        """Write a kubeconfig (CA embedded, bearer token of ``user``) whose current context points here.
+
+        ``user_entry`` replaces the user's credentials (an ``exec`` section, client certificates);
+        ``cluster_entry`` adds cluster fields (``proxy-url``, ``tls-server-name``, ``insecure-skip-tls-verify``,
+        ``server``); ``embed_ca=False`` leaves the CA out (system trust store / SSL_CERT_FILE)."""
         path = Path(path)
         assert self.ca_file is not None
         context: dict = {"cluster": "kubeapi", "user": user}
         if namespace:
             context["namespace"] = namespace
+        cluster: dict = {"server": self.url}
+        if embed_ca:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_file.read_bytes()).decode()
+        cluster.update(cluster_entry or {})
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubeapi", "cluster": {
-                "server": self.url,
-                "certificate-authority-data": base64.b64encode(self.ca_file.read_bytes()).decode(),
-            }}],
-            "users": [{"name": user, "user": {"token": self.token_for(user)}}],
+            "clusters": [{"name": "kubeapi", "cluster": cluster}],
+            "users": [{"name": user,
+                       "user": user_entry if user_entry is not None else {"token": self.token_for(user)}}],
             "contexts": [{"name": "kubeapi", "context": context}],
             "current-context": "kubeapi",
             "preferences": {},
@@ -440,6 +514,7 @@ class KubeApiServer:
     def reset(self) -> None:
         """Back to an empty cluster: the default namespaces, the bootstrap RBAC roles and the admin user."""
         with self._lock:
+            self.unserved_groups.clear()
             self._objects.clear()
             self._routes.clear()
             self._tokens.clear()
@@ -460,7 +535,14 @@ class KubeApiServer:
         from aiohttp import web
 
         try:
-            user = self._authenticate(request.headers.get("Authorization", ""))
+            try:
+                # The union authenticator: x509 first, then bearer tokens.
+                user = self._authenticate_certificate(request) or self._authenticate(
+                    request.headers.get("Authorization", ""))
+            except ApiError:
+                with self._lock:
+                    self.requests.append((request.method, request.path_qs, UNAUTHENTICATED))
+                raise
             user = self._impersonate(request, user)
             query = parse_qs(request.query_string, keep_blank_values=True)
             info = parse_request(request.method, request.path, query)
@@ -468,6 +550,8 @@ class KubeApiServer:
                 self.requests.append((request.method, request.path_qs, user.name))
             if info.resource is None:
                 self._authorize(Attributes(user=user, verb=info.verb, resource_request=False, path=info.path))
+                if info.group and info.group in self.unserved_groups:
+                    raise PAGE_NOT_FOUND
                 return web.json_response(self._discovery(request, info))
             attributes = Attributes(
                 user=user, verb=info.verb, namespace=info.namespace, api_group=info.group,
@@ -475,6 +559,8 @@ class KubeApiServer:
                 name=info.name,
             )
             self._authorize(attributes)
+            if info.group in self.unserved_groups:
+                raise PAGE_NOT_FOUND
             if info.subresource == "portforward":
                 return await self._portforward(request, info, attributes)
             body = await request.read() if request.method in ("POST", "PUT", "PATCH") else b""
@@ -796,8 +882,13 @@ class KubeApiServer:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if request.method == "GET" and upgrade and server_version_at_least(self.git_version, 1, 35):
             # AuthorizePodWebsocketUpgradeCreatePermission (beta, on by default from v1.35): a websocket
-            # upgrade is a GET, so the server additionally checks the verb SPDY's POST always needed.
-            self._authorize(dataclasses.replace(attributes, verb="create"))
+            # upgrade is a GET, so PortForwardREST.Connect additionally checks the verb SPDY's POST always needed
+            # (ensureAuthorizedForVerb in pkg/registry/core/pod/rest). Its denial is NewForbidden(pods, name,
+            # reason), and RBAC gives no reason: the message is only `pods "NAME" is forbidden: `.
+            decision = rbac.authorize(dataclasses.replace(attributes, verb="create"), self._get_locked, self._list)
+            if not decision.allowed:
+                raise ApiError(403, "Forbidden", f'pods "{info.name}" is forbidden: {decision.reason}',
+                               {"name": info.name, "kind": "pods"})
         assert info.resource is not None
         with self._lock:
             pod = self._get("", "pods", info.namespace, info.name)
@@ -827,7 +918,8 @@ class KubeApiServer:
         assert task is not None
         self._forward_tasks.add(task)
         try:
-            await portforward.relay(ws, request, pod, ports, routes, lambda: self.portforward_idle_timeout)
+            await portforward.relay(ws, request, pod, ports, routes, lambda: self.portforward_idle_timeout,
+                                    lambda: self.lb_idle_timeout)
         finally:
             self._forward_tasks.discard(task)
         return ws

@@ -1,0 +1,172 @@
+"""What an analysis reads: pprof files, metrics text files and the .tar.gz bundles ``bundle`` writes, turned into
+one AnalysisInput (profiles with their kind and phase, metrics snapshots, capture facts)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
+from kubectl_rollouts_profile.errors import ProfileError, UsageError
+from kubectl_rollouts_profile.pprof.decode import decode_profile
+from kubectl_rollouts_profile.pprof.model import Profile
+
+MAX_MEMBER_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    name: str  # file name, or the member's path inside a bundle (``before/heap.pb.gz``)
+    kind: str  # cpu, heap, allocs, goroutine, contention, other
+    profile: Profile
+    phase: str = ""  # before / after inside a bundle
+
+
+@dataclass(frozen=True)
+class AnalysisInput:
+    profiles: tuple[ProfileInput, ...] = ()
+    metrics: tuple[MetricsSnapshot, ...] = ()
+    facts: tuple[tuple[str, str], ...] = ()  # capture facts for the report: pod, leader, versions, times
+    trend: tuple[tuple[str, float], ...] = ()  # goroutine counts over time (label, count), when a trend was run
+
+    def of_kind(self, kind: str) -> list[ProfileInput]:
+        return [item for item in self.profiles if item.kind == kind]
+
+    def pair(self, kind: str) -> tuple[ProfileInput, ProfileInput] | None:
+        """Two profiles of one kind to compare, base first: a bundle's before/after, or the first and the last
+        file of that kind given."""
+        found = self.of_kind(kind)
+        before = [item for item in found if item.phase == "before"]
+        after = [item for item in found if item.phase == "after"]
+        if before and after:
+            return before[0], after[-1]
+        if len(found) >= 2:
+            return found[0], found[-1]
+        return None
+
+
+def profile_kind(profile: Profile, name: str = "") -> str:
+    types = {value_type.type for value_type in profile.sample_types}
+    if "cpu" in types:
+        return "cpu"
+    if "inuse_space" in types:
+        return "allocs" if profile.default_sample_type == "alloc_space" or "allocs" in name else "heap"
+    if "goroutine" in types:
+        return "goroutine"
+    if "contentions" in types:
+        return "contention"
+    return "other"
+
+
+def _decode(data: bytes, name: str) -> Profile:
+    try:
+        return decode_profile(data)
+    except ProfileError as error:
+        raise ProfileError(f"{name}: {error}", error.hint) from error
+
+
+def _looks_like_metrics(data: bytes) -> bool:
+    head = data[:4096].lstrip()
+    return head.startswith(b"#") or (head[:1].isalpha() and b"\x00" not in head)
+
+
+def load_paths(paths: Sequence[Path]) -> AnalysisInput:
+    """Every file given, in order; a bundle contributes all it holds."""
+    profiles: list[ProfileInput] = []
+    metrics: list[MetricsSnapshot] = []
+    facts: list[tuple[str, str]] = []
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file", "give pprof files, metrics text files or bundle archives")
+        if path.name.endswith((".tar.gz", ".tgz")):
+            bundle = load_bundle(path)
+            profiles += bundle.profiles
+            metrics += bundle.metrics
+            facts += bundle.facts
+            continue
+        data = path.read_bytes()
+        if data[:2] != b"\x1f\x8b" and _looks_like_metrics(data):
+            metrics.append(parse_metrics(data.decode("utf-8", "replace"), source=path.name))
+            continue
+        profile = _decode(data, path.name)
+        profiles.append(ProfileInput(path.name, profile_kind(profile, path.name), profile))
+    if not profiles and not metrics:
+        raise UsageError("nothing to analyze", "give at least one profile, metrics file or bundle")
+    return AnalysisInput(tuple(profiles), tuple(metrics), tuple(facts))
+
+
+def load_bundle(path: Path) -> AnalysisInput:
+    """A bundle archive: its profiles (before/ and after/ snapshots keep their phase), metrics.txt, and the facts
+    from manifest.json, pod.json, lease.json and versions.json."""
+    members: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            for member in archive:
+                if not member.isfile() or member.size > MAX_MEMBER_BYTES:
+                    continue
+                extracted = archive.extractfile(member)
+                if extracted is None:
+                    continue
+                name = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                members[name] = extracted.read()
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise UsageError(f"{path.name}: not a readable bundle archive ({error})",
+                         "give the .tar.gz that `kubectl rollouts-profile bundle` wrote") from error
+    if "manifest.json" not in members:
+        raise UsageError(f"{path.name}: no manifest.json inside", "give the .tar.gz that `bundle` wrote")
+    return load_members(members, path.name)
+
+
+def load_members(members: dict[str, bytes], bundle_name: str) -> AnalysisInput:
+    """A bundle's files by their names inside it (``before/heap.pb.gz``, ``metrics.txt``, ``manifest.json``...):
+    its profiles (before/ and after/ snapshots keep their phase), its metrics and its capture facts."""
+    profiles = []
+    for name in sorted(members, key=_bundle_order):
+        if not name.endswith(".pb.gz"):
+            continue
+        profile = _decode(members[name], f"{bundle_name}:{name}")
+        phase = name.split("/", 1)[0] if name.startswith(("before/", "after/")) else ""
+        profiles.append(ProfileInput(name, profile_kind(profile, name), profile, phase))
+    metrics = []
+    if "metrics.txt" in members:
+        text = members["metrics.txt"].decode("utf-8", "replace")
+        metrics.append(parse_metrics(text, source=f"{bundle_name}:metrics.txt"))
+    return AnalysisInput(tuple(profiles), tuple(metrics), tuple(_facts(bundle_name, members)))
+
+
+def _bundle_order(name: str) -> tuple[int, str]:
+    return ({"before": 0, "after": 2}.get(name.split("/", 1)[0], 1), name)
+
+
+def _json_member(members: dict[str, bytes], name: str) -> dict:
+    try:
+        value = json.loads(members.get(name) or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _facts(bundle_name: str, members: dict[str, bytes]) -> list[tuple[str, str]]:
+    manifest = _json_member(members, "manifest.json")
+    target = manifest.get("target") or {}
+    versions = _json_member(members, "versions.json")
+    lease = _json_member(members, "lease.json")
+    pod = _json_member(members, "pod.json")
+    server = versions.get("server") or {}
+    facts = [
+        ("bundle", bundle_name),
+        ("created", str(manifest.get("createdAt") or "")),
+        ("namespace", str(target.get("namespace") or "")),
+        ("pod", str(target.get("pod") or "")),
+        ("image", str(target.get("image") or versions.get("controllerImage") or "")),
+        ("leader", str((lease.get("spec") or {}).get("holderIdentity") or "")),
+        ("node", str((pod.get("spec") or {}).get("nodeName") or "")),
+        ("kubernetes", str(server.get("gitVersion") or "")),
+        ("plugin", str(manifest.get("plugin") or versions.get("plugin") or "")),
+        ("cpu seconds", str(manifest.get("cpuSeconds") or "")),
+        ("complete", str(manifest.get("complete", ""))),
+    ]
+    return [(key, value) for key, value in facts if value]

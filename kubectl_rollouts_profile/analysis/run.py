@@ -1,0 +1,87 @@
+"""The analysis driver: files in, one AnalysisResult out (the inputs, the findings, a rollup per profile), and
+the JSON and text forms of that result. The CLI and the bundle call this; nothing here prints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubectl_rollouts_profile.analysis.findings import Finding, find
+from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput, load_paths
+from kubectl_rollouts_profile.analysis.rollup import Rollup, render_rollup, rollup
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    data: AnalysisInput
+    findings: tuple[Finding, ...]
+    rollups: tuple[tuple[str, str, Rollup], ...]  # (profile name, kind, table)
+
+
+def analyze(data: AnalysisInput, *, by: str = "subsystem") -> AnalysisResult:
+    tables = tuple((item.name, item.kind, rollup(item.profile, by)) for item in data.profiles
+                   if item.profile.sample_types)
+    return AnalysisResult(data, tuple(find(data)), tables)
+
+
+def analyze_paths(paths: Sequence[Path], *, by: str = "subsystem") -> AnalysisResult:
+    return analyze(load_paths(paths), by=by)
+
+
+def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
+    metrics = result.data.metrics[-1] if result.data.metrics else None
+    reconcile = metrics.reconcile() if metrics else None
+    return {
+        "findings": [finding.as_json() for finding in result.findings],
+        "profiles": [
+            {"name": name, "kind": kind, "sampleType": table.sample_type, "unit": table.unit, "total": table.total,
+             "by": table.grouping,
+             "rows": [{"key": row.key, "flat": row.flat, "cum": row.cum} for row in table.rows[:rows]]}
+            for name, kind, table in result.rollups
+        ],
+        "metrics": None if metrics is None else {
+            "source": metrics.source, "goroutines": metrics.goroutines, "cpuSeconds": metrics.cpu_seconds,
+            "residentBytes": metrics.resident_bytes, "workqueueDepth": metrics.workqueue(),
+            "reconcileCount": reconcile.count if reconcile else 0,
+            "reconcileMeanSeconds": round(reconcile.mean_seconds, 6) if reconcile else None,
+        },
+        "facts": dict(result.data.facts),
+    }  # fmt: skip
+
+
+def result_text(result: AnalysisResult, *, rows: int = 12) -> str:
+    lines = [f"Findings ({len(result.findings)}):" if result.findings else "No finding."]
+    for finding in result.findings:
+        lines.append(f"  [{finding.severity}] {finding.id}: {finding.title}")
+        lines += [f"      - {line}" for line in finding.evidence]
+        lines.append(f"      next step: {finding.next_step}")
+    for name, kind, table in result.rollups:
+        lines.append("")
+        lines.append(render_rollup(table, title=f"{name} ({kind})", rows=rows).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def bundle_report(work_dir: Path, names: Sequence[str], manifest: dict) -> bytes:
+    """The incident report of a bundle being written: its files in ``work_dir`` (``names``) and its manifest."""
+    import json
+
+    from kubectl_rollouts_profile.analysis.inputs import load_members
+    from kubectl_rollouts_profile.analysis.report import render_report
+
+    members = {name: (work_dir / name).read_bytes() for name in names}
+    members["manifest.json"] = json.dumps(manifest).encode()
+    data = load_members(members, str(manifest.get("bundle") or "bundle"))
+    target = manifest.get("target") or {}
+    title = f"Incident report: {target.get('namespace', '')}/{target.get('pod', '')}"
+    return render_report(data, find(data), title=title)
+
+
+def trend_page(points: Sequence[tuple[str, float]], first: ProfileInput, last: ProfileInput, *,
+               target_name: str) -> bytes:  # fmt: skip
+    """The goroutine trend's chart page: the count over time, what grew from the first snapshot to the last
+    (findings, subsystems, flame graphs and their diff)."""
+    from kubectl_rollouts_profile.analysis.report import render_report
+
+    data = AnalysisInput(profiles=(first, last), trend=tuple(points), facts=(("target", target_name),))
+    return render_report(data, find(data), title=f"Goroutine trend: {target_name}")

@@ -1,0 +1,184 @@
+package main
+
+// The controller-like workloads that make each analysis finding show in real profiles, started by --workloads.
+// Each is bounded (memory, goroutines, connections) and light on CPU: the test machine is shared.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/argoproj/argo-rollouts/analysis"
+	"github.com/argoproj/argo-rollouts/metricproviders/webmetric"
+	"github.com/argoproj/argo-rollouts/rollout"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+type workload func(ctx context.Context, controller *rollout.Controller) error
+
+var workloads = map[string]workload{
+	"informer-growth": informerGrowth,
+	"stuck-http":      stuckHTTP,
+	"json-decode":     jsonDecode,
+	"slow-queue":      slowQueue,
+	"gc-churn":        gcChurn,
+}
+
+func workloadNames() []string {
+	names := make([]string, 0, len(workloads))
+	for name := range workloads {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// rolloutJSON is a Rollout-like object of about size bytes once encoded.
+func rolloutJSON(namespace, name string, size int) []byte {
+	annotations := map[string]string{}
+	for i := 0; len(annotations)*64 < size; i++ {
+		annotations[fmt.Sprintf("example.com/note-%04d", i)] = strings.Repeat("x", 40)
+	}
+	object := map[string]interface{}{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]interface{}{"namespace": namespace, "name": name, "annotations": annotations},
+		"spec":     map[string]interface{}{"replicas": 3, "strategy": map[string]interface{}{"canary": map[string]interface{}{}}},
+	}
+	body, _ := json.Marshal(object)
+	return body
+}
+
+// informerGrowth: watch events for ever new objects land in the informer's store, which never shrinks
+// (50 objects of 16 KB a second, at most 2000).
+func informerGrowth(ctx context.Context, _ *rollout.Controller) error {
+	store := cache.NewThreadSafeStore()
+	queue := cache.NewDeltaFIFO(64)
+	ticker := time.NewTicker(20 * time.Millisecond)
+	number := 0
+	next := func() (string, string, []byte, bool) {
+		if number >= 2000 {
+			return "", "", nil, false
+		}
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return "", "", nil, false
+		}
+		number++
+		namespace, name := fmt.Sprintf("team-%d", number%20), fmt.Sprintf("rollout-%d", number)
+		return namespace + "/" + name, namespace, rolloutJSON(namespace, name, 16<<10), true
+	}
+	reflector := cache.NewReflector(queue, next)
+	go queue.Pop(store, ctx.Done())
+	go func() { _ = reflector.ListAndWatch(ctx.Done()) }()
+	return nil
+}
+
+// stuckHTTP: an analysis provider that accepts connections and never answers; the web provider's client has no
+// timeout, so every measurement goroutine waits forever (one more every 100 ms, at most 300).
+func stuckHTTP(ctx context.Context, _ *rollout.Controller) error {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() {
+		var held []net.Conn // never read, never answered, never closed
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, conn)
+		}
+	}()
+	provider := &webmetric.Provider{URL: "http://" + listener.Addr().String() + "/api/v1/query",
+		Client: &http.Client{Transport: &http.Transport{}}}
+	controller := &analysis.Controller{Provider: provider}
+	go func() {
+		for started := 0; started < 300; started++ {
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+			controller.RunMeasurements(ctx, 1)
+		}
+	}()
+	return nil
+}
+
+// jsonDecode: a large list decoded again and again through the REST client (a 1 MB list every 100 ms).
+func jsonDecode(ctx context.Context, _ *rollout.Controller) error {
+	items := make([]json.RawMessage, 0, 64)
+	for i := 0; i < 64; i++ {
+		items = append(items, rolloutJSON("team", fmt.Sprintf("rollout-%d", i), 16<<10))
+	}
+	body, err := json.Marshal(map[string]interface{}{"kind": "RolloutList", "items": items})
+	if err != nil {
+		return err
+	}
+	request := rest.NewRequest(body)
+	go func() {
+		ticker := time.NewTicker(100 * time.Millisecond)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ticker.C:
+			case <-ctx.Done():
+				return
+			}
+			var list map[string]interface{}
+			_ = request.Do(ctx).Into(&list)
+		}
+	}()
+	return nil
+}
+
+// slowQueue: rollouts are queued faster (20 a second) than the one worker reconciles them (300 ms each, waiting
+// on something else), so the queue keeps growing and reconciles are slow.
+func slowQueue(ctx context.Context, controller *rollout.Controller) error {
+	controller.SyncDelay = 300 * time.Millisecond
+	controller.Run(ctx, 1)
+	go feedQueue(ctx, controller, 20, time.Second, 100000)
+	return nil
+}
+
+// gcChurn: each reconcile allocates a long chain of short-lived objects while the controller holds a large
+// pointer-rich state, so the garbage collector takes a large share of the CPU.
+func gcChurn(ctx context.Context, controller *rollout.Controller) error {
+	for i := 0; i < 300000; i++ {
+		liveState = &liveNode{next: liveState, label: "state"}
+	}
+	controller.ChurnBursts = true
+	controller.Run(ctx, 1)
+	go feedQueue(ctx, controller, 12, time.Second, 12)
+	return nil
+}
+
+type liveNode struct {
+	next  *liveNode
+	label string
+}
+
+// liveState is the pointer-rich state the gc-churn workload keeps (the garbage collector marks it every cycle).
+var liveState *liveNode
+
+// feedQueue adds perSecond keys every period, cycling through distinct keys.
+func feedQueue(ctx context.Context, controller *rollout.Controller, perSecond int, period time.Duration, distinct int) {
+	ticker := time.NewTicker(period / time.Duration(perSecond))
+	defer ticker.Stop()
+	for number := 0; ; number++ {
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return
+		}
+		controller.Queue.Add(fmt.Sprintf("default/rollout-%d", number%distinct))
+	}
+}
