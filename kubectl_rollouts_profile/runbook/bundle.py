@@ -278,7 +278,7 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
                                 image=pod.image, lease_names=lease_names(cluster.instance_id or pod.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
         collector = Collector(work_dir, on_item=on_item)
-        collect(endpoint, sources, spec, collector, fetch_metrics=lambda: _fetch_metrics(connection))
+        collect(endpoint, sources, spec, collector, fetch_metrics=lambda: fetch_pod_metrics(connection))
         stem = deliver.default_stem(pod.pod_name, "bundle", created)
 
         def manifest_now() -> dict:
@@ -306,7 +306,7 @@ def _report_beside(staged_report: Path, archive: Path, env: Environment, *, forc
         return None
 
 
-def _fetch_metrics(connection: Any) -> bytes:
+def fetch_pod_metrics(connection: Any) -> bytes:
     pod = connection.target
     if pod.metrics_port is None:
         raise UsageError("the controller's metrics port is unknown")
