@@ -151,3 +151,21 @@ def test_cold_start_symptom(argo_cluster: Any, go_factory: Any, tmp_path: Path) 
 def test_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     code, _, stderr = invoke("diagnose", *args, "--output-dir", str(tmp_path))
     assert code == 2 and message in stderr, stderr
+
+
+def test_a_cut_wait_still_ends_with_the_closing_captures(go_new: Any, tmp_path: Path) -> None:
+    """Ctrl-C during --over (here: the stop event already set) skips the wait, not the end-of-run captures."""
+    import threading
+
+    from kubectl_rollouts_profile.pipeline import TargetSpec
+    from kubectl_rollouts_profile.runbook.diagnose import DiagnoseSpec, run_diagnose
+
+    stop = threading.Event()
+    stop.set()
+    stderr = io.StringIO()
+    outcome = run_diagnose(TargetSpec(url=go_new.base_url),
+                           DiagnoseSpec(symptom="memory-growth", over_seconds=3600, directory=tmp_path),
+                           Environment(stdout=io.StringIO(), stderr=stderr, environ={}), stop=stop)
+    heaps = [Path(path).name for path in outcome.files if "-heap-" in path]
+    assert len(heaps) == 2 and "heap-start" in heaps[0] and "heap-end" in heaps[1]
+    assert outcome.report.exists() and "waiting" not in stderr.getvalue()

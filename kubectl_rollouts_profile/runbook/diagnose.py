@@ -172,8 +172,16 @@ def _metrics(run: _Run, fetch: Callable[[], bytes] | None, label: str) -> None:
 def _wait(env: Environment, stop: threading.Event, seconds: float, what: str) -> None:
     if seconds <= 0:
         return
-    env.message(f"waiting {seconds:g}s {what} (Ctrl-C ends the run early and keeps what was taken)")
-    stop.wait(seconds)
+    if stop.is_set():
+        return
+    env.message(f"waiting {seconds:.0f}s {what} (Ctrl-C cuts the wait short; the run still ends with its captures)")
+    try:
+        stop.wait(seconds)
+    except KeyboardInterrupt as error:
+        if type(error) is not KeyboardInterrupt:
+            raise  # SIGTERM/SIGHUP: stop now, as every other command does
+        env.message("interrupted: taking the closing captures now")
+        stop.set()
 
 
 def _memory_growth(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Environment,
