@@ -141,15 +141,33 @@ def test_no_start_within_the_wait_is_exit_3(argo_cluster: Any, tmp_path: Path) -
     assert [path.name for path in tmp_path.iterdir()] == ["kubeconfig"]
 
 
-def test_rbac_grants_delete_pods_only_when_asked(argo_cluster: Any, tmp_path: Path) -> None:
-    scenario = argo_cluster.scenario
-    role = run_plugin("rbac", "--serviceaccount", f"{scenario.namespace}/runbook", "-n", scenario.namespace,
-                      cwd=tmp_path)
+def apply_role(kubeconfig: Path, tmp_path: Path, *rbac_args: str) -> None:
+    role = run_plugin("rbac", "--serviceaccount", "ops/runbook", *rbac_args, cwd=tmp_path)
     assert role.returncode == 0, role.stderr
-    assert "delete" not in role.stdout  # never in the default Role
-    with_restart = run_plugin("rbac", "--serviceaccount", f"{scenario.namespace}/runbook", "-n", scenario.namespace,
-                              "--with-restart", cwd=tmp_path)
-    assert with_restart.returncode == 0 and "delete" in with_restart.stdout
+    manifest = tmp_path / "role.yaml"
+    manifest.write_text(role.stdout)
+    applied = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "create", "--validate=false", "-f",
+                              str(manifest)], capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0, applied.stderr
+
+
+def test_restart_needs_delete_pods_which_rbac_grants_only_when_asked(argo_cluster: Any, tmp_path: Path) -> None:
+    server, scenario = argo_cluster.server, argo_cluster.scenario
+    server.add_serviceaccount_token("ops", "runbook")
+    apply_role(argo_cluster.kubeconfig, tmp_path)
+    as_runbook = ("cpu", "--at-start", "--restart", "--wait", "3s", "--kubeconfig", str(argo_cluster.kubeconfig),
+                  "--as", "system:serviceaccount:ops:runbook")
+    denied = run_plugin(*as_runbook, cwd=tmp_path)
+    assert denied.returncode == 4, denied.stderr
+    assert "delete" in denied.stderr and "pods" in denied.stderr
+    assert server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is not None  # nothing deleted
+    # Without --restart the same Role is enough to wait (and here, to give up waiting: exit 3).
+    waited = run_plugin(*[arg for arg in as_runbook if arg != "--restart"], cwd=tmp_path)
+    assert waited.returncode == 3, waited.stderr
+    apply_role(argo_cluster.kubeconfig, tmp_path, "--with-restart", "--name", "rollouts-profile-restart")
+    allowed = run_plugin(*as_runbook, cwd=tmp_path)
+    assert allowed.returncode == 3, allowed.stderr  # the leader was deleted; nothing replaced it in 3s
+    assert server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is None
 
 
 @pytest.mark.parametrize(("args", "message"), [

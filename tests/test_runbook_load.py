@@ -122,12 +122,14 @@ def test_garbage_from_the_metrics_port_is_a_reading_error() -> None:
 
 # ----- --url with --metrics-url -------------------------------------------------------------------------------------
 
-def test_long_cpu_capture_refused_under_high_load(go_new: Any, tmp_path: Path) -> None:
-    code, stdout, stderr = invoke("cpu", "--url", go_new.base_url, "--metrics-url", f"http://{go_new.metrics_addr}",
+@pytest.mark.parametrize("kind", ["cpu", "trace"])
+def test_long_capture_refused_under_high_load(go_new: Any, tmp_path: Path, kind: str) -> None:
+    code, stdout, stderr = invoke(kind, "--url", go_new.base_url, "--metrics-url", f"http://{go_new.metrics_addr}",
                                   "--seconds", "45", "--load-threshold", "goroutines=2", "--output-dir",
                                   str(tmp_path))
     assert code == 6, stderr
     assert "under high load" in stderr and "goroutines (threshold 2)" in stderr and "--ignore-load" in stderr
+    assert f"refusing a 45s {kind} capture" in stderr
     assert stdout == "" and list(tmp_path.iterdir()) == []
 
 
