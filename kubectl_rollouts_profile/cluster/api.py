@@ -88,6 +88,10 @@ class ClusterApi:
     def get_pod(self, namespace: str, name: str) -> dict:
         return self.send("GET", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"get pod {name}")[1]
 
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod (its controller starts a replacement); a pod already gone (404) is not an error."""
+        self.send("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"delete pod {name}", answers=(404,))
+
     def get_lease(self, namespace: str, name: str) -> dict | None:
         """The Lease, or None when it does not exist (404)."""
         status, lease = self.send(

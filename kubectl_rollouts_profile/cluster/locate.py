@@ -87,6 +87,8 @@ class ControllerPod:
     metrics_port: int
     instance_id: str | None
     leader_elect: bool = True
+    cpu_limit: str | None = None  # the controller container's resources.limits.cpu, as written ("500m", "1")
+    cpu_request: str | None = None
 
     @property
     def image_tag(self) -> str:
@@ -133,6 +135,8 @@ class Target:
     chosen_by: str
     pprof_address: str | None = None
     instance_id: str | None = None  # the controller's --instance-id (names its Lease)
+    cpu_limit: str | None = None  # the controller container's CPU limit and request, as written ("500m")
+    cpu_request: str | None = None
 
     @property
     def image_tag(self) -> str:
@@ -241,7 +245,14 @@ def describe_pod(pod: dict) -> ControllerPod | None:
         metrics_port=int(metrics) if metrics and metrics.isdigit() else DEFAULT_METRICS_PORT,
         instance_id=find_flag(argv, INSTANCE_ID_FLAG) or None,
         leader_elect=_bool_flag(argv, LEADER_ELECT_FLAG, default=True),
+        cpu_limit=_cpu_quantity(container, "limits"),
+        cpu_request=_cpu_quantity(container, "requests"),
     )
+
+
+def _cpu_quantity(container: dict, which: str) -> str | None:
+    value = ((container.get("resources") or {}).get(which) or {}).get("cpu")
+    return str(value) if value not in (None, "") else None
 
 
 def _bool_flag(argv: Sequence[str], flag: str, *, default: bool) -> bool:
@@ -310,6 +321,8 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
         chosen_by=chosen_by,
         pprof_address=chosen.pprof_address,
         instance_id=chosen.instance_id,
+        cpu_limit=chosen.cpu_limit,
+        cpu_request=chosen.cpu_request,
     )
 
 
