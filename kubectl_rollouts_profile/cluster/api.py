@@ -270,7 +270,8 @@ def format_micro_time(moment: datetime) -> str:
 
 
 def parse_micro_time(value: str | None) -> datetime | None:
-    """A Kubernetes Time or MicroTime as an aware datetime; None when missing or unreadable."""
+    """A Kubernetes Time (``creationTimestamp``) or MicroTime (Lease times) as an aware datetime; None when
+    missing or unreadable."""
     if not value:
         return None
     try:

@@ -240,7 +240,7 @@ def describe_pod(pod: dict) -> ControllerPod | None:
         and not metadata.get("deletionTimestamp"),
         image=container.get("image") or "",
         restarts=int((statuses.get(container.get("name")) or {}).get("restartCount") or 0),
-        created=_parse_time(metadata.get("creationTimestamp")),
+        created=parse_micro_time(metadata.get("creationTimestamp")),
         pprof_address=find_flag(argv, PPROF_FLAG) or None,
         metrics_port=int(metrics) if metrics and metrics.isdigit() else DEFAULT_METRICS_PORT,
         instance_id=find_flag(argv, INSTANCE_ID_FLAG) or None,
@@ -418,12 +418,3 @@ def await_leader(
 
 def _state(pod: ControllerPod) -> str:
     return "ready" if pod.ready else f"{pod.phase}, not ready"
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
