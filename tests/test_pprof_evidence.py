@@ -3,17 +3,13 @@ identical snapshots are flagged (synthetic profiles at the thresholds, then the 
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from kubectl_rollouts_profile.cli import main
-from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.pprof.evidence import (
     MIN_CPU_SAMPLES,
     MIN_HEAP_INUSE_BYTES,
@@ -22,6 +18,7 @@ from kubectl_rollouts_profile.pprof.evidence import (
 )
 from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
 from kubectl_rollouts_profile.pprof.transform import diff
+from tests.clitools import invoke
 
 FUNCTIONS = {1: Function(1, "main.work"), 2: Function(2, "main.main")}
 LOCATIONS = {1: Location(1, lines=(Line(1, 10),)), 2: Location(2, lines=(Line(2, 20),))}
@@ -74,14 +71,6 @@ def test_unchanged_diff() -> None:
 
 
 # ----- through the CLI, on the real Go target ----------------------------------------------------------------------
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    result = CliRunner().invoke(main, list(args), obj=Environment(stdout=stdout, stderr=stderr, environ={}))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, stdout.getvalue(), stderr.getvalue()
-
 
 @pytest.fixture(scope="module")
 def idle_target() -> Any:

@@ -11,22 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from kubectl_rollouts_profile.cli import main
 from kubectl_rollouts_profile.environment import Environment
 from tests.analysis_material import QUIET
-from tests.clitools import PLUGIN, plugin_env
+from tests.clitools import PLUGIN, invoke, plugin_env
 from tests.kubeapi.scenario import start_replacement_pod
 from tests.test_runbook_coldstart import wait_for
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    result = CliRunner().invoke(main, list(args), obj=Environment(stdout=stdout, stderr=stderr, environ={}))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, stdout.getvalue(), stderr.getvalue()
 
 
 def diagnose_url(target: Any, out: Path, symptom: str, *args: str) -> dict:

@@ -4,19 +4,15 @@ trend, bundle) and its override, an unreachable metrics port as a warning, and -
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from kubectl_rollouts_profile.capture import fetch_text
-from kubectl_rollouts_profile.cli import main
 from kubectl_rollouts_profile.cluster.lock import LEASE_NAME as LOCK_LEASE
-from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import TargetBusy, UsageError
 from kubectl_rollouts_profile.runbook.load import (
     LoadReading,
@@ -26,14 +22,7 @@ from kubectl_rollouts_profile.runbook.load import (
     parse_thresholds,
     read_load,
 )
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    result = CliRunner().invoke(main, list(args), obj=Environment(stdout=stdout, stderr=stderr, environ={}))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, stdout.getvalue(), stderr.getvalue()
+from tests.clitools import invoke
 
 
 def closed_port() -> int:
