@@ -192,7 +192,7 @@ def test_lock_is_released_on_sigint(cluster: tuple[Any, Path]) -> None:
     script = textwrap.dedent(f"""
         import os, sys
         from kubectl_rollouts_profile.cluster.api import format_micro_time, parse_micro_time
-from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
+        from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
         from kubectl_rollouts_profile.cluster.lock import capture_lock
         config = resolve_config(ClusterRequest(kubeconfig={str(kubeconfig)!r}, namespace={NAMESPACE!r}), os.environ)
         client = config.open_api()

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import threading
 from collections.abc import Mapping
@@ -126,6 +124,7 @@ def exec_plugin(user: Mapping, base_dir: str, cluster: Mapping | None) -> ExecPl
 def run_plugin(plugin: ExecPlugin, environ: Mapping[str, str], *, terminal: bool) -> ExecCredential:
     """Run the plugin once. ``terminal``: stdin and stderr are a terminal a person may answer on (never true for
     --json or unattended runs). Raises AccessDenied with the plugin's own words when it fails."""
+    import subprocess  # only when a kubeconfig names a plugin: keeps the --help path light
     interactive = terminal and plugin.interactive_mode != "Never"
     if plugin.interactive_mode == "Always" and not terminal:
         raise AccessDenied(
@@ -206,6 +205,8 @@ class ExecTokenSource:
 def _resolve_command(plugin: ExecPlugin, env: Mapping[str, str]) -> str:
     # client-go: a relative path with a separator is relative to the kubeconfig's directory; a bare name is
     # looked up on PATH (the plugin's own environment's PATH).
+    import shutil
+
     command = plugin.command
     if os.sep in command and not os.path.isabs(command) and plugin.base_dir:
         return str(Path(plugin.base_dir) / command)
