@@ -12,7 +12,7 @@ import pytest
 from kubectl_rollouts_profile import cli
 from tests.clitools import PLUGIN
 
-MODULES = ("capture_cmds", "cluster_cmds", "view_cmds", "runbook_cmds", "analysis_cmds")
+MODULES = ("capture_cmds", "cluster_cmds", "view_cmds", "runbook_cmds", "analysis_cmds", "diagnose_cmds")
 
 
 def _eager_group() -> click.Group:

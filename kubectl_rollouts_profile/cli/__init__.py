@@ -79,6 +79,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("view_cmds", "Show what grew and what shrank from BASE to NEW (heap growth, goroutine leak)."),
     "bundle": ("runbook_cmds", "Collect everything for an incident into one archive {pod}-bundle-{UTC time}.tar.gz "
                                "(mode 0600)."),
+    "diagnose": ("diagnose_cmds", "Run the captures a SYMPTOM needs and write the incident report with its findings."),
     "analyze": ("analysis_cmds", "Say what is wrong: findings (GC share, heap and goroutine growth, decoding CPU, "
                                  "work queue backlog,\nreconcile latency, too few samples) and where the time or "
                                  "memory went, by subsystem."),
