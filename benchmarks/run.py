@@ -1,5 +1,5 @@
-"""Compare decode + top / speedscope / html with ``go tool pprof -top`` and ``-raw`` on the same files: wall time
-and peak RSS from /usr/bin/time -v. Prints a Markdown table. Usage: python benchmarks/run.py FILE..."""
+"""Compare decode + top / speedscope / html / folded with ``go tool pprof -top`` and ``-raw`` on the same files:
+wall time and peak RSS from /usr/bin/time -v. Prints a Markdown table. Usage: python benchmarks/run.py FILE..."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def main(files: list[str]) -> None:
             "decode + top": [python, str(HERE / "decode_and_render.py"), file, "top"],
             "decode + speedscope": [python, str(HERE / "decode_and_render.py"), file, "speedscope"],
             "decode + html": [python, str(HERE / "decode_and_render.py"), file, "html"],
+            "decode + folded": [python, str(HERE / "decode_and_render.py"), file, "folded"],
         }
         size = Path(file).stat().st_size / 1e6
         for step, command in steps.items():

@@ -1,13 +1,15 @@
 """Command-line entry point: the click group, ``--version``, ``--debug``, and the one error boundary of the program.
 
-Each command module registers its commands here; they parse flags into plain values, call the application layer
-and leave every failure to ``ErrorBoundaryGroup``, which prints one line plus a hint and exits with the error's
-code. SIGTERM and SIGHUP are turned into an exception in the main thread, so they clean up as Ctrl-C does.
+Each command module registers its commands here when one of them is first looked up (``COMMANDS``); they parse
+flags into plain values, call the application layer and leave every failure to ``ErrorBoundaryGroup``, which
+prints one line plus a hint and exits with the error's code. SIGTERM and SIGHUP are turned into an exception in
+the main thread, so they clean up as Ctrl-C does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import signal
 import threading
@@ -18,6 +20,7 @@ from typing import Any
 import click
 
 from kubectl_rollouts_profile import __version__
+from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated
 
@@ -58,7 +61,68 @@ def termination_signals() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-class ErrorBoundaryGroup(click.Group):
+# Every command: the module that registers it and the first paragraph of its help. ``--help`` lists the commands
+# from this table, and a command's module (with everything it imports) is loaded only when that command is looked
+# up to run: the startup path stays the cost of click. tests/test_cli_startup.py holds the table to the commands.
+_CAPTURE_HELP = "Capture the {name} profile: {description}."
+COMMANDS: dict[str, tuple[str, str]] = {
+    **{kind.name: ("capture_cmds", _CAPTURE_HELP.format(name=kind.name, description=kind.description))
+       for kind in KINDS.values()},
+    "targets": ("cluster_cmds", "List the Argo Rollouts controller pods: ready, leader, pprof address, image tag, "
+                                "restarts, age."),
+    "check": ("cluster_cmds", "Check the RBAC permissions a capture needs (exit 4 when one is missing)."),
+    "rbac": ("cluster_cmds", "Print a least-privilege Role + RoleBinding (YAML) that lets a ServiceAccount capture "
+                             "profiles."),
+    "forward": ("cluster_cmds", "Hold a port-forward to the leader's pprof port and print its local URL; stop with "
+                                "Ctrl-C."),
+    "convert": ("view_cmds", "Convert a saved pprof FILE (from this tool or any Go program) into another format."),
+    "diff": ("view_cmds", "Show what grew and what shrank from BASE to NEW (heap growth, goroutine leak)."),
+    "bundle": ("runbook_cmds", "Collect everything for an incident into one archive {pod}-bundle-{UTC time}.tar.gz "
+                               "(mode 0600)."),
+    "diagnose": ("diagnose_cmds", "Run the captures a SYMPTOM needs and write the incident report with its findings."),
+    "analyze": ("analysis_cmds", "Say what is wrong: findings (GC share, heap and goroutine growth, decoding CPU, "
+                                 "work queue backlog,\nreconcile latency, too few samples) and where the time or "
+                                 "memory went, by subsystem."),
+}  # fmt: skip
+HIDDEN_COMMANDS = {"__complete": "runbook_cmds"}  # shell completion's entry point, never listed
+
+
+class LazyCommandGroup(click.Group):
+    """Loads a command's module on first lookup (``COMMANDS``); lists commands without loading any."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loaded_modules: set[str] = set()
+
+    def load_commands(self, module_name: str) -> None:
+        """Import one command module and let it add its commands to this group (once per module)."""
+        if module_name not in self.loaded_modules:
+            self.loaded_modules.add(module_name)
+            importlib.import_module(f"kubectl_rollouts_profile.cli.{module_name}").register(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS, *HIDDEN_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS[cmd_name][0] if cmd_name in COMMANDS else HIDDEN_COMMANDS.get(cmd_name)
+        if cmd_name not in self.commands and module_name is not None:
+            self.load_commands(module_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = sorted({*COMMANDS, *(name for name, command in self.commands.items() if not command.hidden)})
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            loaded = self.commands.get(name)
+            # A command not loaded yet is described by a stand-in holding its help: click shortens it the same way.
+            command = loaded or click.Command(name, help=COMMANDS[name][1])
+            rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class ErrorBoundaryGroup(LazyCommandGroup):
     """Maps the project's exceptions, Ctrl-C and termination signals to a one-line message, a hint and the exit
     code; anything unexpected to one line naming the exception type (the traceback only with ``--debug``, with
     credentials masked) and never a raw message, which could carry a header or a URL with a token."""
@@ -115,23 +179,6 @@ def main(ctx: click.Context, debug: bool) -> None:
     if not isinstance(ctx.obj, Environment):
         ctx.obj = Environment()
     ctx.meta["debug"] = debug
-
-
-def _register() -> None:
-    from kubectl_rollouts_profile.cli import (
-        analysis_cmds,
-        capture_cmds,
-        cluster_cmds,
-        diagnose_cmds,
-        runbook_cmds,
-        view_cmds,
-    )
-
-    for module in (capture_cmds, cluster_cmds, view_cmds, runbook_cmds, analysis_cmds, diagnose_cmds):
-        module.register(main)
-
-
-_register()
 
 
 def run() -> None:  # pragma: no cover - thin wrapper used by ``python -m``
