@@ -23,13 +23,16 @@ from kubectl_rollouts_profile.catalog import ProfileKind
 from kubectl_rollouts_profile.cluster import Connection, connect
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
+from kubectl_rollouts_profile.cluster.locate import DEFAULT_METRICS_PORT
+from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import OutputError, UsageError
+from kubectl_rollouts_profile.errors import OutputError, RolloutsProfileError, UsageError
 from kubectl_rollouts_profile.export import get_renderer
 from kubectl_rollouts_profile.pprof.encode import encode_profile
+from kubectl_rollouts_profile.pprof.evidence import thin_profile_warnings
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.transform import redact
-from kubectl_rollouts_profile.runbook.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
+from kubectl_rollouts_profile.runbook.load import SHORT_CAPTURE_SECONDS, LoadGuard, LoadReading, judge, read_load
 
 DEFAULT_MAX_BYTES = capture.DEFAULT_MAX_BYTES
 
@@ -42,6 +45,24 @@ class TargetSpec:
     cluster: ClusterRequest = field(default_factory=ClusterRequest)
     lock: bool = False
     cooldown_seconds: float = 0.0
+    load: LoadGuard | None = None  # read the controller's load first (see runbook/load.py); None: never
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What the work behind an endpoint does to the controller, for the load guard: ``what`` names it in a refusal
+    ("a 60s cpu capture"); ``sustained`` work (long cpu/trace, trends, bundles) is refused under high load."""
+
+    what: str
+    sustained: bool
+
+    @classmethod
+    def of_capture(cls, kind: ProfileKind, seconds: int | None) -> Sampling | None:
+        """cpu and trace captures are guarded; snapshots are not (they cost the controller next to nothing)."""
+        if not kind.timed:
+            return None
+        duration = seconds or 0
+        return cls(what=f"a {duration}s {kind.name} capture", sustained=duration > SHORT_CAPTURE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -88,12 +109,15 @@ class Endpoint:
     where: str  # the server, in words, for messages
     connection: Connection | None = field(default=None, compare=False)
     lock: CaptureLock | None = field(default=None, compare=False)
+    load: LoadReading | None = None  # the load guard's reading, when it ran
+    load_warnings: tuple[str, ...] = ()
 
     def warnings(self) -> tuple[str, ...]:
         if self.lock is not None and self.lock.lost_reason:
-            return (f"the capture lock was lost during the capture ({self.lock.lost_reason}): another capture may "
-                    "have run at the same time",)
-        return ()
+            return (*self.load_warnings,
+                    f"the capture lock was lost during the capture ({self.lock.lost_reason}): another capture may "
+                    "have run at the same time")
+        return self.load_warnings
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,7 @@ class CaptureOutcome:
     warnings: tuple[str, ...] = ()
     missing: dict[str, str] = field(default_factory=dict)  # export -> why it could not be written
     profile: Profile | None = field(default=None, repr=False, compare=False)
+    load: LoadReading | None = None  # the controller's load before the capture, when the guard read it
 
     @property
     def raw_path(self) -> str:
@@ -153,16 +178,28 @@ def open_endpoint(
     lock_seconds: float = 0,
     timed: bool = False,
     extra_rules: Iterable[Permission] = (),
+    sampling: Sampling | None = None,
 ) -> Iterator[Endpoint]:
     """The pprof server for the ``with`` body: ``--url`` as given, or the leader through a tunnel. With
     ``target.lock`` the capture lock is held for the body (``lock_seconds``: how long the work should take;
-    ``timed``: a cpu/trace capture, subject to the cooldown)."""
+    ``timed``: a cpu/trace capture, subject to the cooldown). With ``target.load`` and ``sampling``, the load guard
+    reads the controller's metrics first and refuses sustained sampling under high load (``TargetBusy``)."""
+    guard = target.load if sampling is not None else None
     if target.url is not None:
         base_url, target_name = parse_url(target.url)
-        yield Endpoint(base_url=base_url, target_name=target_name, where=base_url)
+        reading = None
+        if guard is not None and guard.metrics_url is not None:
+            metrics_base, metrics_path = metrics_location(guard.metrics_url)
+            reading = read_load(lambda: capture.fetch_text(metrics_base, metrics_path, timeout=10),
+                                source=metrics_base + metrics_path, thresholds=guard.thresholds)
+        load_warnings = _judge_load(env, reading, sampling, guard)
+        yield Endpoint(base_url=base_url, target_name=target_name, where=base_url, load=reading,
+                       load_warnings=load_warnings)
         return
     rules = (*extra_rules, *(LOCK_RULES if target.lock else ()))
     with connect(target.cluster, env=env, extra_rules=rules) as connection, contextlib.ExitStack() as stack:
+        reading = _cluster_load(connection, guard) if guard is not None else None
+        load_warnings = _judge_load(env, reading, sampling, guard)  # before the lock: a refusal leaves no trace
         lock = None
         if target.lock:
             lock = stack.enter_context(
@@ -177,7 +214,43 @@ def open_endpoint(
         where = (f"the pprof server of pod {connection.target.namespace}/{connection.target.pod_name} "
                  f"(port {connection.target.pprof_port}, through the tunnel)")
         yield Endpoint(base_url=connection.base_url, target_name=connection.target.pod_name, where=where,
-                       connection=connection, lock=lock)
+                       connection=connection, lock=lock, load=reading, load_warnings=load_warnings)
+
+
+def metrics_location(url: str) -> tuple[str, str]:
+    """``(base URL, path)`` of a ``--metrics-url``; a bare ``http://HOST:PORT`` means its ``/metrics``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--metrics-url must look like http://HOST:PORT/metrics, got {url!r}",
+                         hint="e.g. --metrics-url http://127.0.0.1:8090/metrics")
+    path = parts.path if parts.path.strip("/") else "/metrics"
+    return f"{parts.scheme}://{parts.netloc}", path + (f"?{parts.query}" if parts.query else "")
+
+
+def _cluster_load(connection: Connection, guard: LoadGuard) -> LoadReading:
+    """Read the load through a second tunnel to the metrics port (the port the controller's flags name, unless
+    ``--metrics-port`` says otherwise); a tunnel that cannot open is a reading with an error."""
+    from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
+
+    pod = connection.target
+    port = guard.metrics_port or pod.metrics_port or DEFAULT_METRICS_PORT
+    source = f"pod {pod.pod_name} port {port}"
+    with contextlib.ExitStack() as stack:
+        try:
+            base = stack.enter_context(open_tunnel(connection.config, pod.namespace, pod.pod_name, port))
+        except (RolloutsProfileError, OSError) as error:
+            return LoadReading(source=source, thresholds=guard.thresholds, error=str(error))
+        return read_load(lambda: capture.fetch_text(base, "/metrics", timeout=10), source=source,
+                         thresholds=guard.thresholds, cpu_limit=pod.cpu_limit, cpu_request=pod.cpu_request)
+
+
+def _judge_load(env: Environment, reading: LoadReading | None, sampling: Sampling | None,
+                guard: LoadGuard | None) -> tuple[str, ...]:
+    if reading is None or sampling is None or guard is None:
+        return ()
+    if reading.error is None:
+        env.message(f"load: {reading.summary()}")
+    return judge(reading, sustained=sampling.sustained, what=sampling.what, ignore=guard.ignore)
 
 
 def capture_once(
@@ -185,10 +258,11 @@ def capture_once(
 ) -> CaptureOutcome:
     """A whole single capture: check the destination, open the endpoint (and lock), run the capture."""
     check_destination(spec.destination, spec.exports)
-    with open_endpoint(target, env, lock_seconds=spec.seconds or 0, timed=spec.kind.timed) as endpoint:
+    with open_endpoint(target, env, lock_seconds=spec.seconds or 0, timed=spec.kind.timed,
+                       sampling=Sampling.of_capture(spec.kind, spec.seconds)) as endpoint:
         outcome = run_capture(spec, endpoint, progress=progress)
-    lock_warnings = endpoint.warnings()  # read after release: a loss in the last renewal counts too
-    return replace(outcome, warnings=outcome.warnings + lock_warnings) if lock_warnings else outcome
+    endpoint_warnings = endpoint.warnings()  # read after release: a loss in the last renewal counts too
+    return replace(outcome, warnings=endpoint_warnings + outcome.warnings, load=endpoint.load)
 
 
 def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Progress | None = None) -> CaptureOutcome:
@@ -204,6 +278,8 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
         )
         staged.finish()
         profile, warnings = capture.check_body(staged.path, spec.kind, fetched.content_type)
+        if profile is not None:
+            warnings += thin_profile_warnings(spec.kind.name, profile)
         if spec.redact and profile is not None:
             profile = _redacted(profile, staged)
         size, sha256 = staged.size_and_digest()

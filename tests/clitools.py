@@ -35,3 +35,21 @@ def run_plugin(
 def files_in(directory: Path) -> list[str]:
     """Every entry in a directory, hidden temp files included."""
     return sorted(path.name for path in directory.iterdir())
+
+
+def invoke(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the CLI in this process with fake streams: ``(exit code, stdout, stderr)``. An exception other than the
+    CLI's own exit is raised, so a bug fails the test with its traceback."""
+    import io
+
+    from click.testing import CliRunner
+
+    from kubectl_rollouts_profile.cli import main
+    from kubectl_rollouts_profile.environment import Environment
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    env = Environment(stdout=stdout, stderr=stderr, environ=environ or {})
+    result = CliRunner().invoke(main, list(args), obj=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, stdout.getvalue(), stderr.getvalue()

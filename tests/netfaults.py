@@ -1,11 +1,12 @@
-"""Loopback helpers for fault tests: a TCP relay that records requests and can cut a response short, and a
-server that answers every request with a fixed HTTP response."""
+"""Loopback helpers for fault tests: relays that record requests, cut responses short or cut idle connections,
+servers that answer with a fixed response, trickle a body, or never answer, and ports that refuse or never accept.
+Every one listens on 127.0.0.1 only and stops with ``close()``."""
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
-from dataclasses import dataclass, field
 
 
 def _listener() -> socket.socket:
@@ -16,24 +17,33 @@ def _listener() -> socket.socket:
     return server
 
 
-@dataclass
-class CuttingRelay:
-    """Relays 127.0.0.1:port to ``upstream``; records request lines; closes a response after ``cut_after`` bytes."""
+def _close(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
-    upstream: tuple[str, int]
-    cut_after: int | None = None
-    request_lines: list[str] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self._seen = threading.Condition()
+class LoopbackServer:
+    """Accepts connections on a free loopback port and hands each to ``handle`` in a thread of its own."""
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+        self._guard = threading.Lock()
+        self._held: list[socket.socket] = []  # connections kept open, never answered
         self._server = _listener()
         self.port = self._server.getsockname()[1]
-        self._closed = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -41,9 +51,39 @@ class CuttingRelay:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            threading.Thread(target=self.handle, args=(client,), daemon=True).start()
 
-    def _serve(self, client: socket.socket) -> None:
+    def handle(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+    def hold(self, client: socket.socket) -> None:
+        """Keep ``client`` open without ever reading from or answering it (until ``close``)."""
+        with self._guard:
+            self._held.append(client)
+
+    @property
+    def held(self) -> list[socket.socket]:
+        with self._guard:
+            return list(self._held)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.close()
+        for client in self.held:
+            client.close()
+
+
+class CuttingRelay(LoopbackServer):
+    """Relays to ``upstream``; records request lines; closes a response after ``cut_after`` bytes."""
+
+    def __init__(self, upstream: tuple[str, int], cut_after: int | None = None) -> None:
+        self.upstream = upstream
+        self.cut_after = cut_after
+        self.request_lines: list[str] = []
+        self._seen = threading.Condition()
+        super().__init__()
+
+    def handle(self, client: socket.socket) -> None:
         upstream = socket.create_connection(self.upstream)
         threading.Thread(target=self._pump_requests, args=(client, upstream), daemon=True).start()
         sent = 0
@@ -57,12 +97,7 @@ class CuttingRelay:
         except OSError:
             pass
         finally:
-            for sock in (client, upstream):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
+            _close(client, upstream)
 
     def _pump_requests(self, client: socket.socket, upstream: socket.socket) -> None:
         try:
@@ -83,12 +118,8 @@ class CuttingRelay:
                 lambda: any(line.startswith(prefix) for line in self.request_lines), timeout=timeout
             )
 
-    def close(self) -> None:
-        self._closed.set()
-        self._server.close()
 
-
-class FixedResponseServer:
+class FixedResponseServer(LoopbackServer):
     """Answers every request with the same status, headers and body (e.g. an HTML page where pprof is expected)."""
 
     def __init__(self, status: str, content_type: str, body: bytes) -> None:
@@ -96,56 +127,27 @@ class FixedResponseServer:
             f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n"
         ).encode() + body
-        self._server = _listener()
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while True:
+    def handle(self, client: socket.socket) -> None:
+        with client:
             try:
-                client, _ = self._server.accept()
+                client.recv(65536)
+                client.sendall(self._response)
             except OSError:
-                return
-            with client:
-                try:
-                    client.recv(65536)
-                    client.sendall(self._response)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._server.close()
+                pass
 
 
-class TrickleServer:
+class TrickleServer(LoopbackServer):
     """Answers every request with 200 and a gzip-looking body announced in full, then sends it one byte every
     ``interval`` seconds: each socket read is quick, but the body never ends in reasonable time."""
 
     def __init__(self, interval: float = 0.2, body_size: int = 1 << 20) -> None:
         self.interval = interval
         self.body_size = body_size
-        self._closed = threading.Event()
-        self._server = _listener()
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def handle(self, client: socket.socket) -> None:
         with client:
             try:
                 client.recv(65536)
@@ -158,36 +160,16 @@ class TrickleServer:
             except OSError:
                 pass
 
-    def close(self) -> None:
-        self._closed.set()
-        self._server.close()
 
+class SilentServer(LoopbackServer):
+    """Accepts connections but never answers them (a frozen process); ``clients`` are those accepted so far."""
 
-class SilentServer:
-    """Accepts connections and reads requests but never answers (a frozen process)."""
-
-    def __init__(self) -> None:
-        self._server = _listener()
-        self.port = self._server.getsockname()[1]
-        self.clients: list[socket.socket] = []  # every connection accepted so far
-        threading.Thread(target=self._accept, daemon=True).start()
+    def handle(self, client: socket.socket) -> None:
+        self.hold(client)
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            self.clients.append(client)  # held open, never answered
-
-    def close(self) -> None:
-        self._server.close()
-        for client in self.clients:
-            client.close()
+    def clients(self) -> list[socket.socket]:
+        return self.held
 
 
 class Blackhole:
@@ -213,8 +195,8 @@ def refused_port() -> int:
         return probe.getsockname()[1]
 
 
-class FaultRelay:
-    """Relays 127.0.0.1:port to ``upstream`` byte for byte (TLS passes through untouched), with two faults:
+class FaultRelay(LoopbackServer):
+    """Relays to ``upstream`` byte for byte (TLS passes through untouched), with two faults:
 
     - ``idle_cut_seconds``: a connection with no byte either way for that long is cut (no goodbye), like a proxy
       or load balancer with an idle timeout;
@@ -227,16 +209,7 @@ class FaultRelay:
         self.idle_cut_seconds = idle_cut_seconds
         self.cuts = 0
         self._frozen = threading.Event()
-        self._closed = threading.Event()
-        self._held: list[socket.socket] = []
-        self._guard = threading.Lock()
-        self._server = _listener()
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        super().__init__()
 
     def freeze(self) -> None:
         self._frozen.set()
@@ -244,24 +217,12 @@ class FaultRelay:
     @property
     def frozen_connections(self) -> int:
         """How many connections were accepted (and never answered) since ``freeze()``."""
-        with self._guard:
-            return len(self._held)
+        return len(self.held)
 
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            if self._frozen.is_set():
-                with self._guard:
-                    self._held.append(client)  # kept open, never read nor answered
-                continue
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client: socket.socket) -> None:
-        import select
-
+    def handle(self, client: socket.socket) -> None:
+        if self._frozen.is_set():
+            self.hold(client)
+            return
         upstream = socket.create_connection(self.upstream)
         peers = {client: upstream, upstream: client}
         try:
@@ -279,16 +240,4 @@ class FaultRelay:
         except OSError:
             pass
         finally:
-            for sock in (client, upstream):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
-
-    def close(self) -> None:
-        self._closed.set()
-        self._server.close()
-        with self._guard:
-            for sock in self._held:
-                sock.close()
+            _close(client, upstream)

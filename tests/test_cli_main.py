@@ -3,23 +3,15 @@ only with --debug, masked), and termination signals become their exit status."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from kubectl_rollouts_profile import pipeline
-from kubectl_rollouts_profile.cli import main, mask_secrets
-from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.cli import mask_secrets
+from tests.clitools import invoke
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.sig"
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    result = CliRunner().invoke(main, list(args), obj=Environment(stdout=stdout, stderr=stderr, environ={}))
-    return result.exit_code, stdout.getvalue(), stderr.getvalue()
 
 
 @pytest.fixture

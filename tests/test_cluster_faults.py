@@ -16,13 +16,14 @@ import pytest
 
 from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.cluster import ClusterRequest, connect
+from kubectl_rollouts_profile.cluster.api import format_micro_time
 from kubectl_rollouts_profile.cluster.config import resolve_config
 from kubectl_rollouts_profile.cluster.locate import survey
+from kubectl_rollouts_profile.cluster.lock import LEASE_NAME, CaptureLock
 from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ConnectionFailed, TargetBusy, TargetNotFound
 from kubectl_rollouts_profile.pipeline import CaptureOutcome, CaptureSpec, Destination, Endpoint, run_capture
-from kubectl_rollouts_profile.runbook.lock import LEASE_NAME, CaptureLock, format_time
 from tests.clitools import files_in, run_plugin
 from tests.netfaults import Blackhole, FaultRelay, refused_port
 
@@ -228,7 +229,7 @@ def lock_cluster(kube_api: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
 
 
 def _put_lease(server: Any, holder: str | None) -> None:
-    now = format_time(datetime.now(timezone.utc))
+    now = format_micro_time(datetime.now(timezone.utc))
     spec: dict = {"leaseDurationSeconds": 60, "acquireTime": now, "renewTime": now}
     if holder:
         spec["holderIdentity"] = holder

@@ -412,3 +412,23 @@ def test_instance_id_selects_its_lease(kube_api, go_new, tmp_path) -> None:
         client.close()
     assert found.lease_name == "argo-rollouts-controller-lock-blue"
     assert found.leader_name == scenario.leader_pod
+
+
+@pytest.mark.parametrize("image", [
+    f"registry.redhat.io/openshift-gitops-1/argo-rollouts-rhel8@{DIGEST}",
+    f"registry:5000/mirror/argo-rollouts@{DIGEST}",
+])
+def test_renamed_controller_image_is_found_and_profiled(kube_api, go_new, tmp_path, image: str) -> None:
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    kube_api.reset()
+    scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, image=image)
+    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kc", "admin")
+    targets = CliRunner().invoke(main, ["targets", "--kubeconfig", str(kubeconfig), "--json"])
+    rows = json.loads(targets.stdout)
+    assert sorted(row["pod"] for row in rows) == sorted(scenario.controller_pods)  # the dashboard is not one
+    assert {row["imageTag"] for row in rows} == {"sha256:0123456789ab"}
+    capture = CliRunner().invoke(main, ["goroutine", "--kubeconfig", str(kubeconfig), "--output-dir",
+                                        str(tmp_path), "--format", "none"])
+    assert capture.exit_code == 0, capture.output
+    assert f"pod {scenario.namespace}/{scenario.leader_pod}" in capture.stderr

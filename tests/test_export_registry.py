@@ -28,7 +28,7 @@ def test_registry_lists_the_formats_in_order_with_their_capabilities():
     assert {name: renderer.extension for name, renderer in RENDERERS.items()} == {
         "speedscope": ".speedscope.json", "html": ".html", "top": ".top.txt", "folded": ".folded.txt",
     }  # fmt: skip
-    assert [name for name, renderer in RENDERERS.items() if renderer.streams] == ["speedscope"]
+    assert [name for name, renderer in RENDERERS.items() if renderer.streams] == ["speedscope", "folded"]
     assert [name for name, renderer in RENDERERS.items() if not renderer.shows_negative] == ["speedscope"]
     for name, renderer in RENDERERS.items():
         assert isinstance(renderer, Renderer)

@@ -17,9 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from kubectl_rollouts_profile.cli import main
+from kubectl_rollouts_profile.cluster.api import format_micro_time
+from kubectl_rollouts_profile.cluster.lock import LAST_TIMED_END, LEASE_NAME
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.runbook.bundle import REDACTED, redact_pod
-from kubectl_rollouts_profile.runbook.lock import LAST_TIMED_END, LEASE_NAME, format_time
 from tests.kubeapi.scenario import install_argo_rollouts
 
 SECRET_VALUE = "s3cr3t-env-value"
@@ -154,7 +155,7 @@ def test_closed_metrics_port_gives_a_partial_bundle(argo_cluster: Any, tmp_path:
 
 
 def test_held_lock_refuses_the_bundle(argo_cluster: Any, tmp_path: Path) -> None:
-    now = format_time(datetime.now(timezone.utc))
+    now = format_micro_time(datetime.now(timezone.utc))
     argo_cluster.server.put({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": LEASE_NAME, "namespace": argo_cluster.scenario.namespace},
@@ -168,7 +169,7 @@ def test_held_lock_refuses_the_bundle(argo_cluster: Any, tmp_path: Path) -> None
 
 
 def test_cooldown_refuses_a_bundle_right_after_a_cpu_capture(argo_cluster: Any, tmp_path: Path) -> None:
-    ended = format_time(datetime.now(timezone.utc))
+    ended = format_micro_time(datetime.now(timezone.utc))
     argo_cluster.server.put({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": LEASE_NAME, "namespace": argo_cluster.scenario.namespace,

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from kubectl_rollouts_profile.runbook.lock import LEASE_NAME, format_time
+from kubectl_rollouts_profile.cluster.api import format_micro_time
+from kubectl_rollouts_profile.cluster.lock import LEASE_NAME
 from tests.clitools import PLUGIN, plugin_env
 
 SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "runbook.sh"
@@ -32,7 +33,7 @@ def test_runbook_script_writes_a_complete_bundle_and_prints_where(argo_cluster: 
 
 
 def test_runbook_script_passes_on_the_busy_exit_code(argo_cluster: Any, tmp_path: Path) -> None:
-    now = format_time(datetime.now(timezone.utc))
+    now = format_micro_time(datetime.now(timezone.utc))
     argo_cluster.server.put({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": LEASE_NAME, "namespace": argo_cluster.scenario.namespace},
@@ -49,8 +50,8 @@ def test_job_example_grants_everything_the_bundle_needs() -> None:
 
     from kubectl_rollouts_profile.cluster.access import capture_permissions
     from kubectl_rollouts_profile.cluster.locate import lease_names
+    from kubectl_rollouts_profile.cluster.lock import LOCK_RULES
     from kubectl_rollouts_profile.runbook.bundle import BUNDLE_RULES
-    from kubectl_rollouts_profile.runbook.lock import LOCK_RULES
 
     documents = list(yaml.safe_load_all((SCRIPT.parent / "job-example.yaml").read_text()))
     kinds = [doc["kind"] for doc in documents]

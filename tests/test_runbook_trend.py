@@ -3,7 +3,6 @@ and Ctrl-C (SIGINT to the real command) still printing the summary."""
 
 from __future__ import annotations
 
-import io
 import re
 import signal
 import stat
@@ -11,19 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from kubectl_rollouts_profile.cli import main
-from kubectl_rollouts_profile.environment import Environment
-from tests.clitools import PLUGIN, plugin_env
-
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    result = CliRunner().invoke(main, list(args), obj=Environment(stdout=stdout, stderr=stderr, environ={}))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, stdout.getvalue(), stderr.getvalue()
+from tests.clitools import PLUGIN, invoke, plugin_env
 
 
 def test_trend_shows_growth_and_names_the_growing_stack(go_factory: Any, tmp_path: Path) -> None:

@@ -118,9 +118,16 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from kubectl_rollouts_profile.cli import analysis_cmds, capture_cmds, cluster_cmds, runbook_cmds, view_cmds
+    from kubectl_rollouts_profile.cli import (
+        analysis_cmds,
+        capture_cmds,
+        cluster_cmds,
+        diagnose_cmds,
+        runbook_cmds,
+        view_cmds,
+    )
 
-    for module in (capture_cmds, cluster_cmds, view_cmds, runbook_cmds, analysis_cmds):
+    for module in (capture_cmds, cluster_cmds, view_cmds, runbook_cmds, analysis_cmds, diagnose_cmds):
         module.register(main)
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -19,11 +19,12 @@ from kubectl_rollouts_profile import pipeline, viewer
 from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, render_table
 from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
+from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
 from kubectl_rollouts_profile.export import RENDERERS
-from kubectl_rollouts_profile.runbook import trend
+from kubectl_rollouts_profile.runbook import coldstart, trend
 
 DEFAULT_MAX_BYTES = pipeline.DEFAULT_MAX_BYTES
 DEFAULT_EXPORTS = ("speedscope", "html")
@@ -141,6 +142,7 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
     lock = options.pop("lock") or cooldown is not None
     every, count = options.pop("every", None), options.pop("count", 10)
     cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES}, as_json=as_json)
+    load = load_guard(url, options) if guarded(kind) else None
     if lock and url is not None:
         raise UsageError("--lock and --cooldown need the cluster (the lock is a Lease)", hint="drop --url")
     if every is not None:
@@ -174,7 +176,8 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
             "refusing to write binary profile data to a terminal", hint="redirect stdout (> file) or use -o FILE"
         )
     return CaptureCommand(
-        target=pipeline.TargetSpec(url=url, cluster=cluster, lock=lock, cooldown_seconds=cooldown or 0.0),
+        target=pipeline.TargetSpec(url=url, cluster=cluster, lock=lock, cooldown_seconds=cooldown or 0.0,
+                                   load=load),
         spec=pipeline.CaptureSpec(
             kind=kind,
             seconds=seconds,
@@ -189,6 +192,12 @@ def parse_command(kind: ProfileKind, options: dict[str, Any], env: Environment) 
                              viewer=options.pop("viewer")),
         trend=TrendOptions(every, count) if every is not None else None,
     )
+
+
+def guarded(kind: ProfileKind) -> bool:
+    """The kinds whose commands sample for a while and take the load guard's flags: cpu and trace, and goroutine
+    (its --every trend)."""
+    return kind.timed or kind.name == "goroutine"
 
 
 def parse_formats(kind: ProfileKind, given: tuple[str, ...], *, to_stdout: bool) -> tuple[str, ...]:
@@ -228,6 +237,43 @@ def run_capture_command(env: Environment, command: CaptureCommand) -> None:
     _maybe_open(env, command.report, outcome.files)
 
 
+DEFAULT_WAIT_SECONDS = 600.0
+
+
+def run_cold_start_command(env: Environment, command: CaptureCommand, *, restart: bool, wait_seconds: float) -> None:
+    """``cpu --at-start``: wait for a controller start, then cpu, heap and goroutine from its first moments."""
+    target, spec = command.target, command.spec
+    if target.url is not None:
+        raise UsageError("--at-start watches the cluster for a controller start; it cannot be used with --url")
+    if target.cluster.pod is not None:
+        raise UsageError("--at-start profiles the pod that starts; it cannot be combined with --pod")
+    if spec.destination.name is not None or spec.destination.stream is not None:
+        raise UsageError("--at-start writes three profiles (cpu, heap, goroutine); -o names one file",
+                         hint="use --output-dir")
+    cold_spec = coldstart.ColdStartSpec(
+        seconds=spec.seconds or 30, wait_seconds=wait_seconds, restart=restart, destination=spec.destination,
+        exports=spec.exports, max_bytes=spec.max_bytes, lock=target.lock, cooldown_seconds=target.cooldown_seconds)
+    coldstart.check_spec(cold_spec)
+    pipeline.check_destination(spec.destination, spec.exports)
+    outcome = coldstart.run_cold_start(target.cluster, cold_spec, env)
+    for warning in outcome.warnings:
+        env.message(f"warning: {warning}")
+    if command.report.as_json:
+        env.result(json.dumps({
+            "start": {"pod": outcome.start.pod.name, "how": outcome.start.how,
+                      "waited_seconds": round(outcome.waited_seconds, 3)},
+            "captures": [outcome_json(capture) for capture in outcome.captures],
+            "warnings": list(outcome.warnings),
+        }))
+        return
+    for capture in outcome.captures:
+        for path in capture.files.values():
+            env.result(path)
+    if not command.report.quiet:
+        env.message(f"cold start of {outcome.start.pod.name} ({outcome.start.how}) profiled: "
+                    + ", ".join(f"{c.kind.name} {c.sample_count} samples" for c in outcome.captures))
+
+
 def _maybe_open(env: Environment, report: ReportOptions, files: dict[str, str]) -> None:
     path = files.get(report.viewer)
     wanted = report.open_viewer
@@ -256,6 +302,7 @@ def outcome_json(outcome: pipeline.CaptureOutcome) -> dict[str, Any]:
         "sha256": outcome.sha256,
         "samples": outcome.sample_count,
         "warnings": list(outcome.warnings),
+        "load": outcome.load.as_json() if outcome.load is not None else None,
         **({"missing": outcome.missing} if outcome.missing else {}),
     }
 
@@ -305,12 +352,36 @@ def _make_command(kind: ProfileKind) -> click.Command:
     @cluster_options
     @click.pass_obj
     def command(env: Environment, **options: Any) -> None:
+        at_start, restart = options.pop("at_start", False), options.pop("restart", False)
+        wait = options.pop("wait", None)
+        if restart and not at_start:
+            raise UsageError("--restart goes with --at-start", hint="kubectl rollouts-profile cpu --at-start --restart")
+        if wait is not None and not at_start:
+            raise UsageError("--wait goes with --at-start")
         parsed = parse_command(kind, options, env)
-        if parsed.trend is not None:
+        if at_start:
+            run_cold_start_command(env, parsed, restart=restart, wait_seconds=wait or DEFAULT_WAIT_SECONDS)
+        elif parsed.trend is not None:
             run_trend_command(env, parsed)
         else:
             run_capture_command(env, parsed)
 
+    if guarded(kind):
+        command = cast(click.Command, load_options(command))
+    if kind.name == "cpu":
+        command = click.option(
+            "--wait", type=Duration(), metavar="DURATION",
+            help="With --at-start: how long to wait for the start and for pprof to answer (default 10m).",
+        )(command)
+        command = click.option(
+            "--restart", is_flag=True,
+            help="With --at-start: delete the leader pod first to provoke the start (needs delete on pods).",
+        )(command)
+        command = click.option(
+            "--at-start", is_flag=True,
+            help="Wait for the controller to start (new pod, container restart, or the Lease moving to another pod), "
+            "then profile its first moments: cpu from as soon as pprof answers, then heap and goroutine.",
+        )(command)
     if kind.name == "goroutine":
         command = click.option(
             "--count", type=click.IntRange(2, 10000), default=10, show_default=True, help="Snapshots in a trend."

@@ -143,9 +143,15 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
     is_flag=True,
     help="Add what a runbook's bundle needs: the capture lock's Lease rules and the reads of the pod and its events.",
 )
+@click.option(
+    "--with-restart",
+    is_flag=True,
+    help="Add delete on pods, which only `cpu --at-start --restart` needs (it deletes the leader pod).",
+)
 @click.pass_obj
 def rbac_command(
-    env: Environment, serviceaccount: str, namespace: str, instance_id: str | None, role_name: str, with_lock: bool
+    env: Environment, serviceaccount: str, namespace: str, instance_id: str | None, role_name: str, with_lock: bool,
+    with_restart: bool = False,
 ) -> None:
     """Print a least-privilege Role + RoleBinding (YAML) that lets a ServiceAccount capture profiles."""
     from kubectl_rollouts_profile.cluster.access import (
@@ -168,6 +174,11 @@ def rbac_command(
 
         permissions += lock_permissions() + BUNDLE_RULES
         comments.append(LOCK_COMMENT)
+    if with_restart:
+        from kubectl_rollouts_profile.runbook.coldstart import RESTART_RULES
+
+        permissions += RESTART_RULES
+        comments.append("delete on pods: only for `cpu --at-start --restart`, which deletes the leader pod.")
     env.result(
         role_yaml(permissions, namespace=namespace, serviceaccount=subject, name=role_name, comments=comments).rstrip(
             "\n"

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
+from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import PartialResult, UsageError
@@ -47,7 +48,8 @@ def bundle_command(env: Environment, seconds: int, cooldown: float, output: str 
     if output == "-":
         raise UsageError("a bundle is an archive file; it is not written to stdout", hint="use -o FILE")
     spec = bundle.BundleSpec(seconds=seconds, cooldown_seconds=cooldown,
-                             destination=Destination.from_flags(output, output_dir, force=force, stdout=env.stdout))
+                             destination=Destination.from_flags(output, output_dir, force=force, stdout=env.stdout),
+                             load=load_guard(None, options))
 
     def report(item: bundle.BundleItem) -> None:
         state = f"failed: {item.error}" if item.error else item.note or f"{item.size} bytes"
@@ -81,6 +83,7 @@ def register(group: click.Group) -> None:
     @click.option("--output-dir", metavar="DIR", help="Directory for the default archive name (default: current).")
     @click.option("--force", is_flag=True, help="Replace an existing archive.")
     @click.option("--json", "as_json", is_flag=True, help="Print the manifest (with the archive path) as JSON.")
+    @load_options
     @cluster_options
     @click.pass_obj
     def bundle_cmd(env: Environment, **options: Any) -> None:
@@ -90,7 +93,8 @@ def register(group: click.Group) -> None:
         goroutine (pprof + debug=2 text) and heap before the CPU capture, the CPU profile, heap and goroutine
         after it, allocs, block/mutex when not empty, a top table for each, the controller's metrics, the pod's
         spec and status (env values and secret references redacted), its events, the leader Lease and versions.
-        Takes the capture lock. Exit 0: complete; 10: partial (see manifest.json); 6: lock held or cooldown.
+        Takes the capture lock. Exit 0: complete; 10: partial (see manifest.json); 6: lock held, cooldown, or the
+        controller under high load (--ignore-load overrides).
         """
         bundle_command(env, **options)
 

@@ -18,6 +18,7 @@ from kubectl_rollouts_profile.deliver import profile_stem
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ProfileError, UsageError
 from kubectl_rollouts_profile.export import RENDERERS, get_renderer, require_samples
+from kubectl_rollouts_profile.pprof.evidence import UNCHANGED_WARNING, unchanged
 from kubectl_rollouts_profile.pprof.model import Profile
 
 # Every renderer can convert; a diff only to those that can show negative values. The raw pprof (redacted) is
@@ -213,6 +214,8 @@ def diff(env: Environment, base: Path, new: Path, fmt: str | None, output: str |
         )
     difference = diff_profiles(base_profile, new_profile)
     _check_sample_index(difference, sample_index)
+    if unchanged(difference):
+        env.message(f"warning: {UNCHANGED_WARNING}")
     title = f"{profile_stem(new)} minus {profile_stem(base)}"
     write = _writer(difference, fmt, title=title, sample_index=sample_index, nodes=nodes, by=by)
     _deliver(env, write, fmt, output, new.parent / (profile_stem(new) + ".diff" + _extension(fmt)), force)

@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from kubectl_rollouts_profile.errors import (
@@ -72,8 +73,59 @@ class ClusterApi:
         body: dict | None = None,
         answers: tuple[int, ...] = (),
     ) -> tuple[int, dict]:
-        """One request; (status, JSON body). A 2xx or a status in ``answers`` is returned, any other raises."""
-        return send(self.api_client, method, path, what=what, query=query, body=body, answers=answers)
+        """One request; return (status, JSON body). A 2xx or a status in ``answers`` (e.g. 404, 409 for a caller
+        that handles them) is returned; any other status raises the project's error for it."""
+        import urllib3.exceptions
+
+        api_client = self.api_client
+
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        method, url, headers, serialized_body, _ = api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        budget = float(getattr(api_client, "request_timeout_seconds", REQUEST_TIMEOUT_SECONDS))
+        connect = min(float(getattr(api_client, "connect_timeout_seconds", CONNECT_TIMEOUT_SECONDS)), budget)
+        host = api_client.configuration.host
+        hint = ("check the kubeconfig context (--context) and that the cluster is reachable "
+                "(--request-timeout: the budget)")
+        try:
+            # A (connect, read) pair, and the connection pool retries nothing (Transport.pool_manager): the request
+            # ends within ``budget``, instead of urllib3 retrying a dead server for minutes.
+            response = api_client.call_api(
+                method, url, header_params=headers, body=serialized_body, _request_timeout=(connect, budget)
+            )
+            response.read()
+        except urllib3.exceptions.HTTPError as error:
+            reason = _reason(error)
+            cause = getattr(error, "reason", None) or error
+            # NewConnectionError (refused, unreachable) is a subclass of ConnectTimeoutError in urllib3 2.
+            if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+                cause, urllib3.exceptions.NewConnectionError
+            ):
+                raise ConnectionFailed(
+                    f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
+                ) from error
+            raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {reason}", hint=hint) from error
+        except OSError as error:
+            raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {error}", hint=hint) from error
+        text = response.data.decode("utf-8", "replace") if response.data else ""
+        if not (200 <= response.status < 300 or response.status in answers):
+            raise api_error(response.status, text, what)
+        try:
+            return response.status, (json.loads(text) if text else {})
+        except ValueError as error:
+            if not 200 <= response.status < 300:
+                # An answered failure without a Status (e.g. the plain "404 page not found" of a path no API group
+                # serves): the caller gets its first line as the message.
+                return response.status, {"message": status_message(text)}
+            raise ConnectionFailed(f"the API server answered {what} with something that is not JSON") from error
 
     def list_pods(self, namespace: str, label_selector: str) -> list[dict]:
         _, listing = self.send(
@@ -86,6 +138,10 @@ class ClusterApi:
 
     def get_pod(self, namespace: str, name: str) -> dict:
         return self.send("GET", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"get pod {name}")[1]
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod (its controller starts a replacement); a pod already gone (404) is not an error."""
+        self.send("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"delete pod {name}", answers=(404,))
 
     def get_lease(self, namespace: str, name: str) -> dict | None:
         """The Lease, or None when it does not exist (404)."""
@@ -155,68 +211,6 @@ class ClusterApi:
         self.close()
 
 
-def send(
-    api_client: Any,
-    method: str,
-    path: str,
-    *,
-    what: str,
-    query: list[tuple[str, str]] | None = None,
-    body: dict | None = None,
-    answers: tuple[int, ...] = (),
-) -> tuple[int, dict]:
-    """Send one request; return (status, JSON body). A 2xx or a status in ``answers`` (e.g. 404, 409 for a
-    caller that handles them) is returned; any other status raises the project's error for it."""
-    import urllib3.exceptions
-
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    method, url, headers, serialized_body, _ = api_client.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=query,
-        header_params=headers,
-        body=body,
-        auth_settings=["BearerToken"],
-    )
-    budget = float(getattr(api_client, "request_timeout_seconds", REQUEST_TIMEOUT_SECONDS))
-    connect = min(float(getattr(api_client, "connect_timeout_seconds", CONNECT_TIMEOUT_SECONDS)), budget)
-    host = api_client.configuration.host
-    hint = "check the kubeconfig context (--context) and that the cluster is reachable (--request-timeout: the budget)"
-    try:
-        # A (connect, read) pair, and the connection pool retries nothing (Transport.pool_manager): the request
-        # ends within ``budget``, instead of urllib3 retrying a dead server for minutes.
-        response = api_client.call_api(
-            method, url, header_params=headers, body=serialized_body, _request_timeout=(connect, budget)
-        )
-        response.read()
-    except urllib3.exceptions.HTTPError as error:
-        reason = _reason(error)
-        cause = getattr(error, "reason", None) or error
-        # NewConnectionError (refused, unreachable) is a subclass of ConnectTimeoutError in urllib3 2.
-        if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
-            cause, urllib3.exceptions.NewConnectionError
-        ):
-            raise ConnectionFailed(
-                f"the API server {host} did not answer within {budget:g}s ({what})", hint=hint
-            ) from error
-        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {reason}", hint=hint) from error
-    except OSError as error:
-        raise ConnectionFailed(f"cannot reach the API server {host} ({what}): {error}", hint=hint) from error
-    text = response.data.decode("utf-8", "replace") if response.data else ""
-    if not (200 <= response.status < 300 or response.status in answers):
-        raise api_error(response.status, text, what)
-    try:
-        return response.status, (json.loads(text) if text else {})
-    except ValueError as error:
-        if not 200 <= response.status < 300:
-            # An answered failure without a Status (e.g. the plain "404 page not found" of a path no API group
-            # serves): the caller gets its first line as the message.
-            return response.status, {"message": status_message(text)}
-        raise ConnectionFailed(f"the API server answered {what} with something that is not JSON") from error
-
-
 def api_error(status: int, body: str, what: str) -> RolloutsProfileError:
     """The project error for an API server answer ``status`` with Status ``body`` to the operation ``what``."""
     message = status_message(body) or f"HTTP {status}"
@@ -257,3 +251,20 @@ def is_missing_object(status: dict, kind: str) -> bool:
     to the path not being served at all (the plain "404 page not found" of a missing resource type)."""
     details = status.get("details") if isinstance(status, dict) else None
     return isinstance(details, dict) and details.get("kind") == kind
+
+
+def format_micro_time(moment: datetime) -> str:
+    """A Kubernetes MicroTime (``2026-12-01T10:00:00.000000Z``), as Lease times are written."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_micro_time(value: str | None) -> datetime | None:
+    """A Kubernetes Time (``creationTimestamp``) or MicroTime (Lease times) as an aware datetime; None when
+    missing or unreadable."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -102,7 +102,7 @@ class ClusterConfig:
 
         client: Any = ApiClient(configuration=self.client_configuration)
         client.user_agent = "kubectl-rollouts-profile"
-        # Read by cluster.api.send for every request (and named in its timeout message).
+        # Read by ClusterApi.send for every request (and named in its timeout message).
         client.request_timeout_seconds = self.request_timeout_seconds
         client.connect_timeout_seconds = self.connect_timeout_seconds
         if self.transport is not None:

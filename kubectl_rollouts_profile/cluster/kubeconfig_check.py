@@ -72,7 +72,7 @@ def check_kubeconfig_file(path: Path) -> tuple[str, ...]:
         raise _malformed(path, "current-context", "is not a string")
     for section, inner, fields in _SECTIONS:
         _check_section(path, document.get(section), section, inner, fields)
-    return tuple(sorted(_strings_in(document.get("users")), key=len, reverse=True))
+    return tuple(sorted(_credentials_in(document.get("users")), key=len, reverse=True))
 
 
 def mask(text: str, secrets: tuple[str, ...]) -> str:
@@ -84,17 +84,25 @@ def mask(text: str, secrets: tuple[str, ...]) -> str:
     return re.sub(r"\{.*\}", "{...}", text)
 
 
-def _strings_in(value: Any) -> set[str]:
-    """Every string in a users section (tokens, passwords, keys, exec and auth-provider settings), long enough to
-    be a credential."""
-    if isinstance(value, str):
-        stripped = value.strip()
-        return {value, stripped} - {""} if len(stripped) >= 4 else set()
-    if isinstance(value, dict):
-        return set().union(*(_strings_in(item) for item in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_strings_in(item) for item in value)) if value else set()
-    return set()
+def _credentials_in(users: Any) -> set[str]:
+    """The credential values of a users section: tokens, passwords, keys, auth-provider settings, exec env values
+    (not names, commands or arguments, which messages may quote)."""
+    found: set[str] = set()
+    for entry in users if isinstance(users, list) else ():
+        body = entry.get("user") if isinstance(entry, dict) else None
+        if not isinstance(body, dict):
+            continue
+        values = [body.get(field) for field in ("token", "password", "client-key-data", "client-certificate-data")]
+        provider = body.get("auth-provider")
+        if isinstance(provider, dict) and isinstance(provider.get("config"), dict):
+            values += list(provider["config"].values())
+        section = body.get("exec")
+        if isinstance(section, dict) and isinstance(section.get("env"), list):
+            values += [item.get("value") for item in section["env"] if isinstance(item, dict)]
+        for value in values:
+            if isinstance(value, str) and len(value.strip()) >= 4:
+                found.update({value, value.strip()})
+    return found
 
 
 def check_token(token: str, *, where: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from kubectl_rollouts_profile.cluster.api import ClusterApi
+from kubectl_rollouts_profile.cluster.api import ClusterApi, parse_micro_time
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
@@ -87,6 +87,8 @@ class ControllerPod:
     metrics_port: int
     instance_id: str | None
     leader_elect: bool = True
+    cpu_limit: str | None = None  # the controller container's resources.limits.cpu, as written ("500m", "1")
+    cpu_request: str | None = None
 
     @property
     def image_tag(self) -> str:
@@ -133,6 +135,8 @@ class Target:
     chosen_by: str
     pprof_address: str | None = None
     instance_id: str | None = None  # the controller's --instance-id (names its Lease)
+    cpu_limit: str | None = None  # the controller container's CPU limit and request, as written ("500m")
+    cpu_request: str | None = None
 
     @property
     def image_tag(self) -> str:
@@ -236,12 +240,19 @@ def describe_pod(pod: dict) -> ControllerPod | None:
         and not metadata.get("deletionTimestamp"),
         image=container.get("image") or "",
         restarts=int((statuses.get(container.get("name")) or {}).get("restartCount") or 0),
-        created=_parse_time(metadata.get("creationTimestamp")),
+        created=parse_micro_time(metadata.get("creationTimestamp")),
         pprof_address=find_flag(argv, PPROF_FLAG) or None,
         metrics_port=int(metrics) if metrics and metrics.isdigit() else DEFAULT_METRICS_PORT,
         instance_id=find_flag(argv, INSTANCE_ID_FLAG) or None,
         leader_elect=_bool_flag(argv, LEADER_ELECT_FLAG, default=True),
+        cpu_limit=_cpu_quantity(container, "limits"),
+        cpu_request=_cpu_quantity(container, "requests"),
     )
+
+
+def _cpu_quantity(container: dict, which: str) -> str | None:
+    value = ((container.get("resources") or {}).get(which) or {}).get("cpu")
+    return str(value) if value not in (None, "") else None
 
 
 def _bool_flag(argv: Sequence[str], flag: str, *, default: bool) -> bool:
@@ -310,6 +321,8 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
         chosen_by=chosen_by,
         pprof_address=chosen.pprof_address,
         instance_id=chosen.instance_id,
+        cpu_limit=chosen.cpu_limit,
+        cpu_request=chosen.cpu_request,
     )
 
 
@@ -359,7 +372,7 @@ def survey(api: ClusterApi, namespace: str, *, instance_id: str | None = None) -
     lookup = api.find_lease(namespace, lease_names(instance_id))
     spec = (lookup.lease or {}).get("spec") or {}
     duration = spec.get("leaseDurationSeconds")
-    renewed = _parse_micro_time(spec.get("renewTime")) or _parse_micro_time(spec.get("acquireTime"))
+    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
     return Survey(
         namespace=namespace,
         pods=tuple(pods),
@@ -403,24 +416,5 @@ def await_leader(
     return survey_now
 
 
-def _parse_micro_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def _state(pod: ControllerPod) -> str:
     return "ready" if pod.ready else f"{pod.phase}, not ready"
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None

@@ -83,7 +83,7 @@ class Transport:
             }
             if self.server_hostname:
                 tls["server_hostname"] = self.server_hostname
-        # Nothing is retried: each request gets one attempt within its budget (cluster.api.send), instead of
+        # Nothing is retried: each request gets one attempt within its budget (ClusterApi.send), instead of
         # urllib3's default three retries that made a dead API server take two minutes.
         tls["retries"] = urllib3.Retry(total=0, redirect=False, raise_on_redirect=False)
         if self.proxy is not None:

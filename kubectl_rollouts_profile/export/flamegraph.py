@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import html
 import json
-import operator
-from bisect import bisect_right
 from dataclasses import dataclass
-from functools import partial
-from itertools import pairwise, repeat, starmap
 from typing import BinaryIO
 
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.flamegraph_page import PAGE
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import StackTable, frame_number, prefix_sums, stack_table
+from kubectl_rollouts_profile.pprof.stacks import StackTable, prefix_sums, stack_table
 
 DEFAULT_THRESHOLD = 0.001  # 0.1% of the total of any sample type
 MAX_DATA_BYTES = 4_500_000  # the page stays under 5 MB with its script and style
@@ -44,66 +40,39 @@ class FlameTree:
 def build_tree(table: StackTable, threshold: float = DEFAULT_THRESHOLD) -> FlameTree:
     """The call tree of the stacks, keeping only nodes that reach ``threshold`` of some sample type's total.
     With the stacks sorted, the stacks below any node are one contiguous run, so a node's value is a difference of
-    running totals and its children are found by binary search: the work follows the kept nodes, never the
+    running totals and its children are runs found by binary search: the work follows the kept nodes, never the
     (possibly millions of) merged ones, which are only counted."""
     types = len(table.sample_indexes)
-    width = table.width
-    order = sorted(range(len(table.keys)), key=table.keys.__getitem__)
-    keys = [table.keys[i] for i in order]
-    columns = [list(map(column.__getitem__, order)) for column in table.columns]
+    stacks = table.sorted()
+    columns = stacks.columns
     magnitude = [prefix_sums(list(map(abs, column))) for column in columns]
     if any(min(column, default=0) < 0 for column in columns):
         grow = [prefix_sums([max(value, 0) for value in column]) for column in columns]
         shrink = [prefix_sums([min(value, 0) for value in column]) for column in columns]
     else:
-        grow, shrink = magnitude, [[0] * (len(keys) + 1) for _ in columns]
+        grow, shrink = magnitude, [[0] * (len(stacks) + 1) for _ in columns]
     limits = [threshold * sums[-1] if sums[-1] else float("inf") for sums in magnitude]
     root = _Node(-1, types)
     root.grow = [sums[-1] for sums in grow]
     root.shrink = [sums[-1] for sums in shrink]
     kept_nodes = 0
     merged_value = [0] * types
-    pending = [(root, 0, len(keys), 0)]  # node, its run of sorted stacks, its depth in frames
+    pending = [(root, 0, len(stacks), 0)]  # node, its run of sorted stacks, its depth in frames
     while pending:
         node, low, high, depth = pending.pop()
-        start, end = depth * width, (depth + 1) * width
-        while low < high and len(keys[low]) <= start:
-            low += 1  # stacks ending at this node sort first
-        while low < high:
-            code = keys[low][start:end]
-            after = bisect_right(keys, code, low, high, key=operator.itemgetter(slice(start, end)))
-            weights = [sums[after] - sums[low] for sums in magnitude]
+        for frame, start, end in stacks.runs(low, high, depth):
+            weights = [sums[end] - sums[start] for sums in magnitude]
             if any(weight >= limit for weight, limit in zip(weights, limits, strict=True)):
-                child = _Node(frame_number(code) - 1, types)
-                child.grow = [sums[after] - sums[low] for sums in grow]
-                child.shrink = [sums[after] - sums[low] for sums in shrink]
+                child = _Node(frame, types)
+                child.grow = [sums[end] - sums[start] for sums in grow]
+                child.shrink = [sums[end] - sums[start] for sums in shrink]
                 node.children.append(child)
                 kept_nodes += 1
-                pending.append((child, low, after, depth + 1))
+                pending.append((child, start, end, depth + 1))
             else:
                 for p, weight in enumerate(weights):
                     merged_value[p] += weight
-            low = after
-    merged_nodes = _distinct_prefixes(keys, width) - kept_nodes
-    return FlameTree(root, merged_nodes, tuple(merged_value))
-
-
-def _distinct_prefixes(keys: list[str], width: int) -> int:
-    """How many tree nodes the sorted stacks make: each stack adds the frames it does not share with the one
-    before. The shared length comes from the highest differing bit of the two keys read as (zero-padded) integers;
-    padding never matches a real frame, whose code is never zero."""
-    if not keys:
-        return 0
-    longest = max(map(len, keys))
-    # Every step in C (map, pairwise, starmap) except one small expression per pair of neighbours.
-    padded = map(bytes.ljust, map(str.encode, keys, repeat("latin-1")), repeat(longest), repeat(b"\0"))
-    numbers = map(partial(int.from_bytes, byteorder="big"), padded)
-    differing_bits = map(int.bit_length, starmap(operator.xor, pairwise(numbers)))
-    shared = sum(
-        (longest - (bits + 7) // 8) // width if bits else len(key) // width
-        for key, bits in zip(keys[1:], differing_bits, strict=True)
-    )
-    return sum(map(len, keys)) // width - shared
+    return FlameTree(root, stacks.node_count() - kept_nodes, tuple(merged_value))
 
 
 def prune(tree: FlameTree, threshold: float) -> FlameTree:

@@ -7,10 +7,13 @@ packed), not a tuple of ints: hashing, comparing and joining them runs in C. A l
 
 from __future__ import annotations
 
+import operator
 from array import array
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from itertools import accumulate
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from itertools import accumulate, pairwise, repeat, starmap
 from typing import TypeVar
 
 from kubectl_rollouts_profile.pprof.model import Profile
@@ -143,47 +146,160 @@ def expand_stacks(
 
 @dataclass(frozen=True)
 class StackTable:
-    """Distinct stacks of frames and their summed values, one column per requested sample type. Each stack is one
-    key: its frame indexes root first, each stored as index + 1 in ``width`` big-endian base-255 digits (latin-1
-    characters below 0xff), so sorting keys sorts stacks frame by frame (stacks sharing a prefix sort together) and
-    0xff can mark the end of a stack."""
+    """Distinct stacks of frames and their summed values, one column per requested sample type (aligned with the
+    stacks). How a stack is stored is this class's own business; renderers ask it for the stacks in sorted order
+    (``sorted``: the tree as runs of stacks sharing a prefix), for their texts (``joined``) or, for small profiles
+    and tests, for tuples of frame indexes (``stacks``)."""
 
     frames: tuple[Frame, ...]
-    width: int
-    keys: list[str]  # latin-1: one character per byte
     columns: tuple[Sequence[int], ...]
     sample_indexes: tuple[int, ...]
+    # Each stack is one key: its frame indexes root first, each stored as index + 1 in ``_width`` big-endian
+    # base-255 digits (latin-1 characters below 0xff), so sorting keys sorts stacks frame by frame (stacks sharing
+    # a prefix sort together) and 0xff can mark the end of a stack.
+    _keys: list[str] = field(repr=False)
+    _width: int = field(repr=False)
+    # The location stacks the table was folded from, and per stack the position of one of them (its first).
+    _origins: LocationStacks = field(repr=False)
+    _origin_of: Sequence[int] = field(repr=False)
+    _location_frames: dict[int, tuple[int, ...]] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
     @property
     def stacks(self) -> tuple[tuple[int, ...], ...]:
         """Frame indexes of every stack, root first (a tuple per stack: for small profiles and tests)."""
-        width = self.width
+        width = self._width
         return tuple(
-            tuple(frame_number(key[at : at + width]) - 1 for at in range(0, len(key), width)) for key in self.keys
+            tuple(_number(key[at : at + width]) - 1 for at in range(0, len(key), width)) for key in self._keys
         )
 
     @property
     def values(self) -> tuple[tuple[int, ...], ...]:
         if not self.columns:
-            return ((),) * len(self.keys)
+            return ((),) * len(self._keys)
         return tuple(zip(*self.columns, strict=True))
 
+    def sorted_order(self, *, skip_empty: bool = False) -> list[int]:
+        """The stacks' positions sorted frame by frame (by frame index; a stack before those it is a prefix of),
+        without the empty stacks (samples without locations) when ``skip_empty``."""
+        keys = self._keys
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        if skip_empty:
+            first = next((at for at, position in enumerate(order) if keys[position]), len(order))
+            del order[:first]  # the empty key sorts first
+        return order
 
-def stack_table(profile: Profile, sample_indexes: tuple[int, ...] | None = None) -> StackTable:
+    def sorted(self) -> SortedStacks:
+        """The stacks sorted frame by frame (by frame index), with their columns in that order."""
+        order = self.sorted_order()
+        keys = [self._keys[i] for i in order]
+        columns = tuple(list(map(column.__getitem__, order)) for column in self.columns)
+        return SortedStacks(keys, self._width, columns, order)
+
+    def joined(self, frame_texts: Sequence[str], order: Sequence[int], *, separator: str,
+               batch: int = 16_384) -> Iterator[list[str]]:  # fmt: skip
+        """The texts of the stacks at positions ``order``, in that order and in batches: each stack's frames'
+        ``frame_texts`` joined by ``separator``, root first. Built by one C-level join per batch over the location
+        stacks the table was folded from, so only one batch of text is in memory at a time."""
+        parts = {
+            location_id: separator.join(map(frame_texts.__getitem__, frames))
+            for location_id, frames in self._location_frames.items()
+        }
+        origins = self._origins
+        origin_keys, origin_of = origins.keys, self._origin_of
+        for start in range(0, len(order), batch):
+            keys = [origin_keys[origin_of[i]] for i in order[start : start + batch]]
+            yield expand_stacks(replace(origins, keys=keys, columns=()), parts, separator=separator)
+
+
+@dataclass(frozen=True)
+class SortedStacks:
+    """A StackTable's stacks in sorted order: the stacks below any tree node are one contiguous run, found by
+    ``runs``; ``columns`` are in this order too, and ``order`` maps each position to the table's."""
+
+    _keys: list[str] = field(repr=False)
+    _width: int
+    columns: tuple[Sequence[int], ...]
+    order: Sequence[int]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def runs(self, low: int, high: int, depth: int) -> Iterator[tuple[int, int, int]]:
+        """The children of the tree node whose stacks are ``low..high`` and which sits ``depth`` frames deep, as
+        (frame index, start, end) runs of stacks in the order they sort; stacks ending at the node are skipped.
+        Found by binary search: the work follows the children, not the stacks."""
+        keys, width = self._keys, self._width
+        start, end = depth * width, (depth + 1) * width
+        while low < high and len(keys[low]) <= start:
+            low += 1  # stacks ending at this node sort first
+        while low < high:
+            code = keys[low][start:end]
+            after = bisect_right(keys, code, low, high, key=operator.itemgetter(slice(start, end)))
+            yield _number(code) - 1, low, after
+            low = after
+
+    def node_count(self) -> int:
+        """How many tree nodes the stacks make (the root not counted): each stack adds the frames it does not
+        share with the one before. The shared length comes from the highest differing bit of the two keys read as
+        (zero-padded) integers; padding never matches a real frame, whose code is never zero."""
+        keys, width = self._keys, self._width
+        if not keys:
+            return 0
+        longest = max(map(len, keys))
+        # Every step in C (map, pairwise, starmap) except one small expression per pair of neighbours.
+        padded = map(bytes.ljust, map(str.encode, keys, repeat("latin-1")), repeat(longest), repeat(b"\0"))
+        numbers = map(partial(int.from_bytes, byteorder="big"), padded)
+        differing_bits = map(int.bit_length, starmap(operator.xor, pairwise(numbers)))
+        shared = sum(
+            (longest - (bits + 7) // 8) // width if bits else len(key) // width
+            for key, bits in zip(keys[1:], differing_bits, strict=True)
+        )
+        return sum(map(len, keys)) // width - shared
+
+
+def stack_table(
+    profile: Profile, sample_indexes: tuple[int, ...] | None = None, *, by_name: bool = False
+) -> StackTable:
     """Fold the profile's samples into distinct root-first frame stacks with values for ``sample_indexes``
-    (all sample types when None). Inlined calls become frames of their own."""
+    (all sample types when None). Inlined calls become frames of their own. ``by_name``: frames are function names
+    only (file and line dropped), numbered in name order, so sorted stacks are sorted by their names."""
     if sample_indexes is None:
         sample_indexes = tuple(range(len(profile.sample_types)))
     by_locations = location_stacks(profile, sample_indexes)
     frames, location_frames = frame_index(profile)
+    if by_name:
+        names = sorted({frame.name for frame in frames})
+        rank = {name: position for position, name in enumerate(names)}
+        renumbered = [rank[frame.name] for frame in frames]
+        location_frames = {
+            location_id: tuple(map(renumbered.__getitem__, ids)) for location_id, ids in location_frames.items()
+        }
+        frames = tuple(Frame(name) for name in names)
     width = 1
     while 255**width <= len(frames):
         width += 1
     codes = [_digits(frame + 1, width) for frame in range(len(frames))]  # once per frame, not per location's use
     packed = {location_id: "".join(map(codes.__getitem__, ids)) for location_id, ids in location_frames.items()}
     keys = expand_stacks(by_locations, packed, boundary="\xff")
-    merged_keys, columns = merge_equal(keys, list(by_locations.columns))
-    return StackTable(frames, width, merged_keys, columns, sample_indexes)
+    del packed
+    merged_keys, columns, origin_of = _merge_with_origins(keys, list(by_locations.columns))
+    return StackTable(frames, columns, sample_indexes, merged_keys, width, by_locations, origin_of, location_frames)
+
+
+def _merge_with_origins(
+    keys: list[str], columns: list[Sequence[int]]
+) -> tuple[list[str], tuple[Sequence[int], ...], Sequence[int]]:
+    """``merge_equal``, and per merged key the position of its first occurrence."""
+    merged_keys, merged_columns = merge_equal(keys, columns)
+    if len(merged_keys) == len(keys):
+        return merged_keys, merged_columns, range(len(keys))
+    first: dict[str, int] = {}
+    for position, key in enumerate(keys):
+        first.setdefault(key, position)
+    return merged_keys, merged_columns, [first[key] for key in merged_keys]
 
 
 def _digits(number: int, width: int) -> str:
@@ -194,7 +310,7 @@ def _digits(number: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
-def frame_number(code: str) -> int:
+def _number(code: str) -> int:
     number = 0
     for digit in code:
         number = number * 255 + ord(digit)

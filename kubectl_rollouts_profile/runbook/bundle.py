@@ -32,7 +32,16 @@ from kubectl_rollouts_profile.errors import (
     TargetNotFound,
     UsageError,
 )
-from kubectl_rollouts_profile.pipeline import CaptureSpec, Destination, Endpoint, TargetSpec, open_endpoint, run_capture
+from kubectl_rollouts_profile.pipeline import (
+    CaptureSpec,
+    Destination,
+    Endpoint,
+    Sampling,
+    TargetSpec,
+    open_endpoint,
+    run_capture,
+)
+from kubectl_rollouts_profile.runbook.load import LoadGuard, LoadReading
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.environment import Environment
@@ -224,6 +233,7 @@ class BundleSpec:
     cooldown_seconds: float = 60.0
     destination: Destination = field(default_factory=Destination)
     max_bytes: int = 512 * 1024 * 1024
+    load: LoadGuard | None = field(default_factory=LoadGuard)  # None: do not read the load first
 
 
 @dataclass(frozen=True)
@@ -255,9 +265,11 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
     else:
         deliver.check_directory(destination.directory)
     created = datetime.now(timezone.utc)
-    target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds)
+    target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds, load=spec.load)
+    sampling = Sampling(what=f"a bundle (cpu {spec.seconds}s and every snapshot)", sustained=True)
     # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
-    with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES) as endpoint, \
+    with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES,
+                       sampling=sampling) as endpoint, \
             deliver.work_directory(destination.directory, prefix=".rollouts-profile-bundle-") as work_dir:
         connection = endpoint.connection
         assert connection is not None  # a bundle always goes through the cluster
@@ -266,13 +278,13 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
                                 image=pod.image, lease_names=lease_names(cluster.instance_id or pod.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
         collector = Collector(work_dir, on_item=on_item)
-        collect(endpoint, sources, spec, collector, fetch_metrics=lambda: _fetch_metrics(connection))
+        collect(endpoint, sources, spec, collector, fetch_metrics=lambda: fetch_pod_metrics(connection))
         stem = deliver.default_stem(pod.pod_name, "bundle", created)
 
         def manifest_now() -> dict:
             return build_manifest(collector, name=destination.name.removesuffix(".tar.gz") if destination.name
                                   else stem, created=created, sources=sources, seconds=spec.seconds,
-                                  warnings=endpoint.warnings())
+                                  warnings=endpoint.warnings(), load=endpoint.load)
 
         # The incident report of everything collected so far; a failure to build it is one failed item.
         collector.add("report.html", lambda: bundle_report(collector.work_dir, collector.written, manifest_now()))
@@ -294,7 +306,7 @@ def _report_beside(staged_report: Path, archive: Path, env: Environment, *, forc
         return None
 
 
-def _fetch_metrics(connection: Any) -> bytes:
+def fetch_pod_metrics(connection: Any) -> bytes:
     pod = connection.target
     if pod.metrics_port is None:
         raise UsageError("the controller's metrics port is unknown")
@@ -369,7 +381,7 @@ def _versions(sources: BundleSources) -> dict:
 
 
 def build_manifest(collector: Collector, *, name: str, created: datetime, sources: BundleSources,
-                   seconds: int, warnings: Sequence[str] = ()) -> dict:
+                   seconds: int, warnings: Sequence[str] = (), load: LoadReading | None = None) -> dict:
     return {
         "bundle": name,
         "createdAt": _iso(created),
@@ -378,5 +390,6 @@ def build_manifest(collector: Collector, *, name: str, created: datetime, source
         "cpuSeconds": seconds,
         "complete": not collector.failed,
         "warnings": list(warnings),
+        "load": load.as_json() if load is not None else None,
         "items": [item.as_json() for item in collector.items],
     }

@@ -20,6 +20,7 @@ from kubectl_rollouts_profile.pipeline import (
     DEFAULT_MAX_BYTES,
     CaptureSpec,
     Destination,
+    Sampling,
     TargetSpec,
     open_endpoint,
     run_capture,
@@ -83,7 +84,8 @@ def run_trend(
     profiles: list[Profile] = []
     interrupted: KeyboardInterrupt | None = None
     check_directory(out_dir)
-    with open_endpoint(target, env, lock_seconds=every_seconds * count) as endpoint:
+    sampling = Sampling(what=f"a goroutine trend ({count} snapshots {every_seconds:g}s apart)", sustained=True)
+    with open_endpoint(target, env, lock_seconds=every_seconds * count, sampling=sampling) as endpoint:
         env.result("time                  goroutines   change")
         try:
             for number in range(count):

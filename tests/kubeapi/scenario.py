@@ -280,3 +280,39 @@ def bind_role(server: KubeApiServer, namespace: str, name: str, subject: dict, *
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
         "subjects": [subject],
     })
+
+
+def start_replacement_pod(server: KubeApiServer, scenario: Scenario, like: dict, *, pprof_port: int | None,
+                          metrics_port: int | None = None, take_lease: bool = True) -> str:
+    """What the ReplicaSet controller, the kubelet and leader election do after the controller pod ``like`` went
+    away (or restarted): a new pod of the same ReplicaSet, its container running but not yet Ready (the informers
+    are still syncing), its pprof and metrics ports relayed to ``pprof_port``/``metrics_port`` on 127.0.0.1 (a new
+    process, possibly not listening yet), and with ``take_lease`` the Lease moved to it. Returns the new pod's name.
+
+    Shortcut: the real sequence spans seconds (scheduling, image, container start, the old holder's Lease expiry);
+    here it is one step, and the old pod is removed at once if it is still there."""
+    old_name = like["metadata"]["name"]
+    server.delete("v1", "Pod", scenario.namespace, old_name)
+    template_hash = like["metadata"]["labels"].get("pod-template-hash", _suffix(10))
+    name = f"argo-rollouts-{template_hash}-{_suffix(5)}"
+    container = like["spec"]["containers"][0]
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    pod = _pod(name, scenario.namespace, dict(like["metadata"]["labels"]), like["metadata"]["ownerReferences"][0],
+               _container(container["name"], container["image"], list(container.get("args") or []),
+                          list(container.get("ports") or [])),
+               node=like["spec"].get("nodeName", "node-1"), ip="10.244.3.33", started=now, ready=False)
+    pod["spec"]["containers"][0]["resources"] = dict(container.get("resources") or {})
+    server.put(pod)
+    if scenario.pprof_pod_port is not None and pprof_port is not None:
+        server.route_port(scenario.namespace, name, scenario.pprof_pod_port, "127.0.0.1", pprof_port)
+    if metrics_port is not None:
+        server.route_port(scenario.namespace, name, scenario.metrics_pod_port, "127.0.0.1", metrics_port)
+    if take_lease:
+        lease = server.get_object("coordination.k8s.io/v1", "Lease", scenario.namespace, scenario.lease_name)
+        if lease is not None:
+            renew = now.strftime("%Y-%m-%dT%H:%M:%S.") + "000000Z"
+            lease["spec"].update({"holderIdentity": f"{name}_{uuid.uuid4()}", "acquireTime": renew,
+                                  "renewTime": renew,
+                                  "leaseTransitions": int(lease["spec"].get("leaseTransitions") or 0) + 1})
+            server.put(lease)
+    return name

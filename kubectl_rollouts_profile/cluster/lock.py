@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from kubectl_rollouts_profile.cluster.access import LOCK_LEASE_NAME, lock_permissions
-from kubectl_rollouts_profile.cluster.api import LEASES, ClusterApi, is_missing_object
+from kubectl_rollouts_profile.cluster.api import (
+    LEASES,
+    ClusterApi,
+    format_micro_time,
+    is_missing_object,
+    parse_micro_time,
+)
 from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, TargetNotFound
 
 LEASE_NAME = LOCK_LEASE_NAME
@@ -38,21 +44,6 @@ def lease_duration(capture_seconds: float) -> int:
     return int(capture_seconds) + MARGIN_SECONDS
 
 
-def format_time(moment: datetime) -> str:
-    """Kubernetes MicroTime."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 @dataclass(frozen=True)
 class LockState:
     """What the Lease says, read once."""
@@ -69,19 +60,19 @@ class LockState:
 def read_state(lease: dict) -> LockState:
     spec = lease.get("spec") or {}
     annotations = (lease.get("metadata") or {}).get("annotations") or {}
-    renewed = parse_time(spec.get("renewTime")) or parse_time(spec.get("acquireTime"))
+    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
     duration = spec.get("leaseDurationSeconds")
     expires = renewed + timedelta(seconds=duration) if renewed and duration else None
     return LockState(
         holder=spec.get("holderIdentity") or None,
-        acquired=parse_time(spec.get("acquireTime")),
+        acquired=parse_micro_time(spec.get("acquireTime")),
         expires=expires,
-        last_timed_end=parse_time(annotations.get(LAST_TIMED_END)),
+        last_timed_end=parse_micro_time(annotations.get(LAST_TIMED_END)),
     )
 
 
 def _since(moment: datetime | None) -> str:
-    return f"since {format_time(moment)}" if moment else "since an unknown time"
+    return f"since {format_micro_time(moment)}" if moment else "since an unknown time"
 
 
 class CaptureLock:
@@ -127,16 +118,16 @@ class CaptureLock:
         if state.held_by_other(self.holder, now):
             raise TargetBusy(
                 f"the capture lock (Lease {self.namespace}/{LEASE_NAME}) is held by {state.holder} "
-                f"{_since(state.acquired)}, until {format_time(state.expires)} unless renewed",  # type: ignore[arg-type]
+                f"{_since(state.acquired)}, until {format_micro_time(state.expires)} unless renewed",  # type: ignore[arg-type]
                 hint="wait for that capture to finish, then retry",
             )
         if self.timed and cooldown_seconds > 0 and state.last_timed_end is not None:
             allowed_at = state.last_timed_end + timedelta(seconds=cooldown_seconds)
             if allowed_at > now:
                 raise TargetBusy(
-                    f"the last cpu/trace capture ended at {format_time(state.last_timed_end)}; with a cooldown of "
-                    f"{cooldown_seconds:g}s the next may run at {format_time(allowed_at)}",
-                    hint=f"retry after {format_time(allowed_at)}, or lower --cooldown",
+                    f"the last cpu/trace capture ended at {format_micro_time(state.last_timed_end)}; with a cooldown "
+                    f"of {cooldown_seconds:g}s the next may run at {format_micro_time(allowed_at)}",
+                    hint=f"retry after {format_micro_time(allowed_at)}, or lower --cooldown",
                 )
         transitions = int((lease.get("spec") or {}).get("leaseTransitions") or 0)
         lease["spec"] = {**(lease.get("spec") or {}), **self._held_spec(now, transitions=transitions + 1)}
@@ -179,8 +170,8 @@ class CaptureLock:
         return {
             "holderIdentity": self.holder,
             "leaseDurationSeconds": self.duration_seconds,
-            "acquireTime": format_time(now),
-            "renewTime": format_time(now),
+            "acquireTime": format_micro_time(now),
+            "renewTime": format_micro_time(now),
             "leaseTransitions": transitions,
         }
 
@@ -199,7 +190,7 @@ class CaptureLock:
             if self.lost_reason:
                 return False
             lease = dict(self.lease)
-            lease["spec"] = {**lease.get("spec", {}), "renewTime": format_time(datetime.now(timezone.utc))}
+            lease["spec"] = {**lease.get("spec", {}), "renewTime": format_micro_time(datetime.now(timezone.utc))}
             status, updated = self.api.update_lease(self.namespace, LEASE_NAME, lease)
             if status != 200:
                 self.lost_reason = ("the Lease was deleted" if status == 404
@@ -217,13 +208,13 @@ class CaptureLock:
                 if spec.get("holderIdentity") != self.holder:
                     return
                 spec.pop("holderIdentity", None)
-                spec["renewTime"] = format_time(datetime.now(timezone.utc))
+                spec["renewTime"] = format_micro_time(datetime.now(timezone.utc))
                 lease["spec"] = spec
                 if self.timed_capture_done:
                     metadata = dict(lease.get("metadata") or {})
                     metadata["annotations"] = {
                         **(metadata.get("annotations") or {}),
-                        LAST_TIMED_END: format_time(datetime.now(timezone.utc)),
+                        LAST_TIMED_END: format_micro_time(datetime.now(timezone.utc)),
                     }
                     lease["metadata"] = metadata
                 status, updated = self.api.update_lease(self.namespace, LEASE_NAME, lease)

@@ -15,17 +15,16 @@ from typing import Any
 
 import pytest
 
+from kubectl_rollouts_profile.cluster.api import format_micro_time, parse_micro_time
 from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
-from kubectl_rollouts_profile.errors import TargetBusy
-from kubectl_rollouts_profile.runbook.lock import (
+from kubectl_rollouts_profile.cluster.lock import (
     LAST_TIMED_END,
     LEASE_NAME,
     LOCK_RULES,
     CaptureLock,
     capture_lock,
-    format_time,
-    parse_time,
 )
+from kubectl_rollouts_profile.errors import TargetBusy
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "argo-rollouts"
@@ -53,8 +52,8 @@ def _lease(server: Any) -> dict | None:
 
 def _put_lease(server: Any, *, holder: str | None, renewed: datetime, duration: int = 60,
                annotations: dict | None = None) -> None:
-    spec: dict = {"leaseDurationSeconds": duration, "acquireTime": format_time(renewed),
-                  "renewTime": format_time(renewed), "leaseTransitions": 3}
+    spec: dict = {"leaseDurationSeconds": duration, "acquireTime": format_micro_time(renewed),
+                  "renewTime": format_micro_time(renewed), "leaseTransitions": 3}
     if holder:
         spec["holderIdentity"] = holder
     server.put({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -84,7 +83,7 @@ def test_held_lock_refuses_with_holder_and_since(cluster: tuple[Any, Path], api:
             pytest.fail("the body must not run while another holder has the lock")
     assert caught.value.exit_code == 6
     assert "bob@laptop pid 42" in str(caught.value)
-    assert format_time(since)[:19] in str(caught.value)
+    assert format_micro_time(since)[:19] in str(caught.value)
     assert _lease(server)["spec"]["holderIdentity"] == "bob@laptop pid 42"
 
 
@@ -139,19 +138,19 @@ def test_lock_is_released_when_the_body_fails(cluster: tuple[Any, Path], api: An
             raise RuntimeError("capture failed")
     lease = _lease(server)
     assert not lease["spec"].get("holderIdentity")
-    assert parse_time(lease["metadata"]["annotations"][LAST_TIMED_END]) is not None
+    assert parse_micro_time(lease["metadata"]["annotations"][LAST_TIMED_END]) is not None
 
 
 def test_cooldown_refuses_a_timed_capture_and_says_when(cluster: tuple[Any, Path], api: Any) -> None:
     server = cluster[0]
     ended = datetime.now(timezone.utc) - timedelta(seconds=10)
-    _put_lease(server, holder=None, renewed=ended, annotations={LAST_TIMED_END: format_time(ended)})
+    _put_lease(server, holder=None, renewed=ended, annotations={LAST_TIMED_END: format_micro_time(ended)})
     with pytest.raises(TargetBusy) as caught:
         with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=True,
                           cooldown_seconds=60):
             pytest.fail("the cooldown must refuse this capture")
     assert caught.value.exit_code == 6
-    assert format_time(ended + timedelta(seconds=60))[:19] in str(caught.value)
+    assert format_micro_time(ended + timedelta(seconds=60))[:19] in str(caught.value)
     # Not timed (heap, goroutine...): the cooldown does not apply.
     with capture_lock(api, NAMESPACE, holder="alice", duration_seconds=40, timed=False,
                       cooldown_seconds=60):
@@ -161,7 +160,7 @@ def test_cooldown_refuses_a_timed_capture_and_says_when(cluster: tuple[Any, Path
                       cooldown_seconds=5) as lock:
         assert _lease(server)["spec"]["holderIdentity"] == "alice"
         lock.note_timed_capture()
-    stamped = parse_time(_lease(server)["metadata"]["annotations"][LAST_TIMED_END])
+    stamped = parse_micro_time(_lease(server)["metadata"]["annotations"][LAST_TIMED_END])
     assert stamped is not None and stamped > ended
 
 
@@ -171,7 +170,7 @@ def test_renew_moves_renew_time(cluster: tuple[Any, Path], api: Any) -> None:
         before = _lease(server)["spec"]["renewTime"]
         assert lock.renew()
         after = _lease(server)["spec"]["renewTime"]
-        assert parse_time(after) > parse_time(before)
+        assert parse_micro_time(after) > parse_micro_time(before)
 
 
 def test_renew_reports_a_lock_taken_over(cluster: tuple[Any, Path], api: Any) -> None:
@@ -192,8 +191,9 @@ def test_lock_is_released_on_sigint(cluster: tuple[Any, Path]) -> None:
     server, kubeconfig = cluster
     script = textwrap.dedent(f"""
         import os, sys
-        from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
-        from kubectl_rollouts_profile.runbook.lock import capture_lock
+        from kubectl_rollouts_profile.cluster.api import format_micro_time, parse_micro_time
+from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_config
+        from kubectl_rollouts_profile.cluster.lock import capture_lock
         config = resolve_config(ClusterRequest(kubeconfig={str(kubeconfig)!r}, namespace={NAMESPACE!r}), os.environ)
         client = config.open_api()
         try:

@@ -1,0 +1,273 @@
+"""Symptom runs: ``diagnose memory-growth|high-cpu|slow-reconcile|goroutine-leak|cold-start`` runs the captures a
+symptom needs over one endpoint (with the capture lock, the cooldown and the load guard), saves them into one
+directory, and writes the incident report with the analysis' findings.
+
+    memory-growth   heap and metrics at the start and the end of --over (heap snapshots: not sustained sampling)
+    high-cpu        metrics, cpu (--seconds), allocs, metrics
+    slow-reconcile  metrics, cpu, block and mutex (kept when their rates are set), metrics at the end of --over
+    goroutine-leak  goroutine snapshots spread over --over (a trend), metrics at the start and the end
+    cold-start      cpu --at-start: wait for a start, then cpu, heap and goroutine from its first moments
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kubectl_rollouts_profile import capture, deliver
+from kubectl_rollouts_profile.analysis.findings import Finding, find
+from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
+from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
+from kubectl_rollouts_profile.analysis.report import render_report
+from kubectl_rollouts_profile.catalog import get_kind
+from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
+from kubectl_rollouts_profile.pipeline import (
+    CaptureOutcome,
+    CaptureSpec,
+    Destination,
+    Endpoint,
+    Sampling,
+    TargetSpec,
+    metrics_location,
+    open_endpoint,
+    run_capture,
+)
+from kubectl_rollouts_profile.runbook import coldstart
+from kubectl_rollouts_profile.runbook.bundle import fetch_pod_metrics
+from kubectl_rollouts_profile.runbook.load import SHORT_CAPTURE_SECONDS, LoadReading
+
+SYMPTOMS = ("memory-growth", "high-cpu", "slow-reconcile", "goroutine-leak", "cold-start")
+TREND_SNAPSHOTS = 5  # goroutine snapshots over --over for goroutine-leak
+
+
+@dataclass(frozen=True)
+class DiagnoseSpec:
+    symptom: str
+    over_seconds: float = 600.0
+    cpu_seconds: int = 30
+    directory: Path = Path(".")
+    max_bytes: int = 512 * 1024 * 1024
+    wait_seconds: float = 600.0  # cold-start: how long to wait for the start
+    restart: bool = False  # cold-start: delete the leader first
+
+
+@dataclass(frozen=True)
+class DiagnoseOutcome:
+    symptom: str
+    target_name: str
+    directory: Path
+    files: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    report: Path
+    warnings: tuple[str, ...] = ()
+    load: LoadReading | None = None
+
+
+@dataclass
+class _Run:
+    """What a run has collected so far: captures, metrics snapshots, files and warnings."""
+
+    directory: Path
+    captures: list[CaptureOutcome] = field(default_factory=list)
+    metrics: list[MetricsSnapshot] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    trend: list[tuple[str, float]] = field(default_factory=list)
+
+
+def sampling_of(spec: DiagnoseSpec) -> Sampling:
+    """What the symptom's run does to the controller, for the load guard: cpu sampling longer than a short capture
+    and repeated snapshots over a period are sustained; two heap snapshots are not."""
+    what = f"a {spec.symptom} run"
+    if spec.symptom == "memory-growth":
+        return Sampling(what=what, sustained=False)
+    if spec.symptom == "high-cpu":
+        return Sampling(what=what, sustained=spec.cpu_seconds > SHORT_CAPTURE_SECONDS)
+    return Sampling(what=f"{what} over {spec.over_seconds:g}s", sustained=True)
+
+
+def run_diagnose(target: TargetSpec, spec: DiagnoseSpec, env: Environment, *,
+                 stop: threading.Event | None = None) -> DiagnoseOutcome:
+    """Run the symptom's captures into a new directory under ``spec.directory``, then analyse and write the
+    report there. ``stop`` cuts the waiting short (tests, Ctrl-C)."""
+    if spec.symptom not in SYMPTOMS:
+        raise UsageError(f"unknown symptom {spec.symptom!r}", hint="choose from: " + ", ".join(SYMPTOMS))
+    deliver.check_directory(spec.directory)
+    stop = stop or threading.Event()
+    started = datetime.now(timezone.utc)
+    if spec.symptom == "cold-start":
+        return _cold_start(target, spec, env, started)
+    timed = spec.symptom in ("high-cpu", "slow-reconcile")
+    lock_seconds = spec.over_seconds + spec.cpu_seconds + 60
+    with open_endpoint(target, env, lock_seconds=lock_seconds, timed=timed, sampling=sampling_of(spec)) as endpoint:
+        run = _Run(_make_directory(spec.directory, endpoint.target_name, spec.symptom, started))
+        env.message(f"diagnose {spec.symptom}: {endpoint.where}; files in {run.directory}")
+        fetch_metrics = _metrics_fetcher(target, endpoint)
+        steps = {"memory-growth": _memory_growth, "high-cpu": _high_cpu, "slow-reconcile": _slow_reconcile,
+                 "goroutine-leak": _goroutine_leak}
+        steps[spec.symptom](endpoint, spec, run, env, fetch_metrics, stop)
+    run.warnings[:0] = endpoint.warnings()
+    return _finish(run, spec.symptom, endpoint.target_name, env, started, load=endpoint.load)
+
+
+def _make_directory(parent: Path, target_name: str, symptom: str, started: datetime) -> Path:
+    stem = deliver.default_stem(target_name, f"diagnose-{symptom}", started)
+    for number in range(1, 1000):
+        directory = parent / (stem if number == 1 else f"{stem}-{number}")
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise deliver.write_error(parent, error) from error
+        return directory
+    raise UsageError(f"too many diagnose directories named {stem} in {parent}")
+
+
+def _metrics_fetcher(target: TargetSpec, endpoint: Endpoint) -> Callable[[], bytes] | None:
+    if endpoint.connection is not None:
+        connection = endpoint.connection
+        return lambda: fetch_pod_metrics(connection)
+    if target.load is not None and target.load.metrics_url is not None:
+        base, path = metrics_location(target.load.metrics_url)
+        return lambda: capture.fetch_text(base, path, timeout=10)
+    return None
+
+
+def _capture(endpoint: Endpoint, run: _Run, kind_name: str, *, seconds: int | None = None, label: str | None = None,
+             keep_empty: bool = True, max_bytes: int) -> CaptureOutcome | None:
+    spec = CaptureSpec(kind=get_kind(kind_name), seconds=seconds, max_bytes=max_bytes,
+                       destination=Destination(directory=run.directory, label=label))
+    outcome = run_capture(spec, endpoint)
+    if not keep_empty and outcome.sample_count == 0:
+        Path(outcome.raw_path).unlink(missing_ok=True)
+        run.warnings.append(f"{kind_name}: empty (the controller does not set its sampling rate), not kept")
+        return None
+    run.captures.append(outcome)
+    run.files.append(outcome.raw_path)
+    run.warnings.extend(outcome.warnings)
+    return outcome
+
+
+def _metrics(run: _Run, fetch: Callable[[], bytes] | None, label: str) -> None:
+    """One metrics snapshot saved as ``metrics-<label>.txt``; a failure is a warning, not the end of the run."""
+    if fetch is None:
+        return
+    try:
+        text = fetch()
+        snapshot = parse_metrics(text.decode("utf-8", "replace"), source=f"metrics-{label}.txt")
+        path = deliver.write_atomic(run.directory / f"metrics-{label}.txt", text, force=False)
+    except (RolloutsProfileError, OSError) as error:
+        run.warnings.append(f"metrics at the {label} could not be read: {error}")
+        return
+    run.metrics.append(snapshot)
+    run.files.append(str(path))
+
+
+def _wait(env: Environment, stop: threading.Event, seconds: float, what: str) -> None:
+    if seconds <= 0:
+        return
+    if stop.is_set():
+        return
+    env.message(f"waiting {seconds:.0f}s {what} (Ctrl-C cuts the wait short; the run still ends with its captures)")
+    try:
+        stop.wait(seconds)
+    except KeyboardInterrupt as error:
+        if type(error) is not KeyboardInterrupt:
+            raise  # SIGTERM/SIGHUP: stop now, as every other command does
+        env.message("interrupted: taking the closing captures now")
+        stop.set()
+
+
+def _memory_growth(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Environment,
+                   fetch: Callable[[], bytes] | None, stop: threading.Event) -> None:
+    _metrics(run, fetch, "start")
+    _capture(endpoint, run, "heap", label="heap-start", max_bytes=spec.max_bytes)
+    _wait(env, stop, spec.over_seconds, "for the heap to grow")
+    _capture(endpoint, run, "heap", label="heap-end", max_bytes=spec.max_bytes)
+    _metrics(run, fetch, "end")
+
+
+def _high_cpu(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Environment,
+              fetch: Callable[[], bytes] | None, stop: threading.Event) -> None:
+    _metrics(run, fetch, "start")
+    env.message(f"capturing cpu for {spec.cpu_seconds}s")
+    _capture(endpoint, run, "cpu", seconds=spec.cpu_seconds, max_bytes=spec.max_bytes)
+    _capture(endpoint, run, "allocs", max_bytes=spec.max_bytes)
+    _metrics(run, fetch, "end")
+
+
+def _slow_reconcile(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Environment,
+                    fetch: Callable[[], bytes] | None, stop: threading.Event) -> None:
+    began = time.monotonic()
+    _metrics(run, fetch, "start")
+    env.message(f"capturing cpu for {spec.cpu_seconds}s")
+    _capture(endpoint, run, "cpu", seconds=spec.cpu_seconds, max_bytes=spec.max_bytes)
+    for kind_name in ("block", "mutex"):
+        _capture(endpoint, run, kind_name, keep_empty=False, max_bytes=spec.max_bytes)
+    _wait(env, stop, spec.over_seconds - (time.monotonic() - began), "for reconciles to add up in the metrics")
+    _metrics(run, fetch, "end")
+
+
+def _goroutine_leak(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Environment,
+                    fetch: Callable[[], bytes] | None, stop: threading.Event) -> None:
+    _metrics(run, fetch, "start")
+    every = spec.over_seconds / (TREND_SNAPSHOTS - 1)
+    for number in range(TREND_SNAPSHOTS):
+        if number:
+            _wait(env, stop, every, f"for snapshot {number + 1} of {TREND_SNAPSHOTS}")
+        outcome = _capture(endpoint, run, "goroutine", label=f"goroutine-{number + 1:03d}", max_bytes=spec.max_bytes)
+        if outcome is not None and outcome.profile is not None:
+            count = outcome.profile.total(None)
+            run.trend.append((f"{outcome.finished_at:%H:%M:%S}", float(count)))
+            env.message(f"goroutines: {count}")
+    _metrics(run, fetch, "end")
+
+
+def _cold_start(target: TargetSpec, spec: DiagnoseSpec, env: Environment, started: datetime) -> DiagnoseOutcome:
+    if target.url is not None:
+        raise UsageError("diagnose cold-start watches the cluster for a controller start; it cannot use --url")
+    staging = _make_directory(spec.directory, "controller", "cold-start", started)
+    cold = coldstart.run_cold_start(target.cluster, coldstart.ColdStartSpec(
+        seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds, restart=spec.restart,
+        destination=Destination(directory=staging), max_bytes=spec.max_bytes, lock=target.lock,
+        cooldown_seconds=target.cooldown_seconds), env)
+    run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
+               warnings=list(cold.warnings))
+    return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=None,
+                   facts=(("start", f"{cold.start.how}: pod {cold.start.pod.name}"),
+                          ("waited", f"{cold.waited_seconds:.1f}s")))
+
+
+def _finish(run: _Run, symptom: str, target_name: str, env: Environment, started: datetime, *,
+            load: LoadReading | None, facts: Sequence[tuple[str, str]] = ()) -> DiagnoseOutcome:
+    profiles = tuple(
+        ProfileInput(Path(outcome.raw_path).name, _analysis_kind(outcome.kind.name), outcome.profile)
+        for outcome in run.captures if outcome.profile is not None
+    )
+    data = AnalysisInput(
+        profiles=profiles, metrics=tuple(run.metrics), trend=tuple(run.trend),
+        facts=(("symptom", symptom), ("target", target_name),
+               ("started", started.strftime("%Y-%m-%d %H:%M:%S UTC")), *facts,
+               *((("load", load.summary()),) if load is not None else ())),
+    )
+    findings = tuple(find(data))
+    page = render_report(data, findings, title=f"Diagnose {symptom}: {target_name}")
+    report = deliver.write_atomic(run.directory / "report.html", page, force=False)
+    return DiagnoseOutcome(symptom=symptom, target_name=target_name, directory=run.directory,
+                           files=(*run.files, str(report)), findings=findings, report=report,
+                           warnings=tuple(dict.fromkeys(run.warnings)), load=load)
+
+
+def _analysis_kind(kind_name: str) -> str:
+    return {"block": "contention", "mutex": "contention"}.get(kind_name, kind_name)
+
+
+def with_default_lock(target: TargetSpec, cooldown_seconds: float) -> TargetSpec:
+    """A symptom run through the cluster holds the capture lock (with the cooldown), like a bundle."""
+    return target if target.url is not None else replace(target, lock=True, cooldown_seconds=cooldown_seconds)
