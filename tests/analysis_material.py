@@ -81,3 +81,16 @@ def make_bundle(kube_api: object, target: GoTarget, out: Path, *, seconds: int =
     )  # fmt: skip
     assert result.exit_code == 0, (stderr.getvalue(), result.exception)
     return Path(json.loads(stdout.getvalue())["archive"])
+
+
+def fetch_enough_cpu(target: GoTarget, path: Path, *, seconds: int = 10, attempts: int = 4) -> Path:
+    """A CPU profile with enough samples to conclude from (what the findings rules require): on a machine so busy
+    that the target got too little CPU in one capture, capture again, up to ``attempts`` times."""
+    from kubectl_rollouts_profile.analysis.findings import MIN_CPU_SAMPLES, MIN_CPU_SECONDS
+    from kubectl_rollouts_profile.pprof.decode import decode_profile
+
+    for _ in range(attempts):
+        profile = decode_profile(fetch(target, "cpu", path, seconds=seconds).read_bytes())
+        if profile.total("samples") >= MIN_CPU_SAMPLES and profile.total("cpu") >= MIN_CPU_SECONDS * 1e9:
+            return path
+    raise AssertionError(f"the target never got enough CPU for {MIN_CPU_SAMPLES} samples in {attempts} captures")

@@ -13,7 +13,7 @@ from kubectl_rollouts_profile.analysis.findings import Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput, load_paths
 from kubectl_rollouts_profile.analysis.metrics import parse_metrics
 from kubectl_rollouts_profile.pprof.model import Profile, ValueType
-from tests.analysis_material import QUIET, fetch, fetch_metrics, snapshot, wait_until
+from tests.analysis_material import QUIET, fetch, fetch_enough_cpu, fetch_metrics, snapshot, wait_until
 from tests.goproc import GoTarget
 from tests.test_analysis_catalog import make_profile
 from tests.test_analysis_metrics import RECONCILE
@@ -36,7 +36,7 @@ def plain_files(go_new: GoTarget, tmp_path_factory: pytest.TempPathFactory) -> l
     """Everything the analysis reads, from the plain target (what the other tests use): no finding expected."""
     out = tmp_path_factory.mktemp("plain")
     files = [fetch(go_new, "goroutine", out / "goroutine-1.pb.gz"), fetch(go_new, "heap", out / "heap-1.pb.gz"),
-             fetch_metrics(go_new, out / "metrics-1.txt"), fetch(go_new, "cpu", out / "cpu.pb.gz", seconds=8),
+             fetch_metrics(go_new, out / "metrics-1.txt"), fetch_enough_cpu(go_new, out / "cpu.pb.gz", seconds=8),
              fetch(go_new, "heap", out / "heap-2.pb.gz"), fetch(go_new, "goroutine", out / "goroutine-2.pb.gz"),
              fetch(go_new, "allocs", out / "allocs.pb.gz"), fetch_metrics(go_new, out / "metrics-2.txt")]
     return files
@@ -51,7 +51,7 @@ def test_plain_target_gives_no_finding(plain_files: list[Path]) -> None:
 
 def test_gc_share_names_the_allocation_site(go_factory: Callable[..., GoTarget], tmp_path: Path) -> None:
     target = go_factory("--workloads", "gc-churn", *QUIET, metrics=True)
-    cpu = fetch(target, "cpu", tmp_path / "cpu.pb.gz", seconds=10)
+    cpu = fetch_enough_cpu(target, tmp_path / "cpu.pb.gz")
     allocs = fetch(target, "allocs", tmp_path / "allocs.pb.gz")
     finding = only(find(load_paths([cpu, allocs])), "gc-share")
     numbers = dict(finding.numbers)
@@ -65,7 +65,7 @@ def test_gc_share_names_the_allocation_site(go_factory: Callable[..., GoTarget],
 
 def test_cpu_decoding_is_blamed_on_the_rest_client(go_factory: Callable[..., GoTarget], tmp_path: Path) -> None:
     target = go_factory("--workloads", "json-decode", *QUIET, metrics=True)
-    cpu = fetch(target, "cpu", tmp_path / "cpu.pb.gz", seconds=10)
+    cpu = fetch_enough_cpu(target, tmp_path / "cpu.pb.gz")
     findings = find(load_paths([cpu]))
     finding = only(findings, "cpu-decoding")
     assert finding.subsystem == cat.REST
