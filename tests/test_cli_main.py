@@ -50,3 +50,25 @@ def test_mask_secrets(text: str, secret: str) -> None:
         assert mask_secrets(text) == text
     else:
         assert secret not in mask_secrets(text)
+
+
+def test_a_termination_signal_landing_in_a_finalizer_is_delivered_again() -> None:
+    import os
+    import signal
+    import time
+
+    from kubectl_rollouts_profile.cli import termination_signals
+    from kubectl_rollouts_profile.errors import Terminated
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs while this finalizer does
+            sum(range(10000))
+
+    with pytest.raises(Terminated) as caught:
+        with termination_signals():
+            Finalized()  # collected at once
+            deadline = time.monotonic() + 30  # a lost signal would let the loop run out instead
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+    assert caught.value.exit_code == 143

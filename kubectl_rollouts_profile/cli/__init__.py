@@ -50,7 +50,16 @@ def termination_signals() -> Iterator[None]:
         yield
         return
 
-    def terminate(signal_number: int, _frame: Any) -> None:
+    main_thread = threading.get_ident()
+
+    def terminate(signal_number: int, frame: Any) -> None:
+        if _in_finalizer(frame):
+            # An exception raised inside a __del__ (a socket being collected, say) is printed and swallowed, and
+            # the signal would be lost: deliver it again in a moment, once the finalizer has returned.
+            timer = threading.Timer(0.05, signal.pthread_kill, (main_thread, signal_number))
+            timer.daemon = True
+            timer.start()
+            return
         raise Terminated(signal.Signals(signal_number).name, signal_number)
 
     previous = {number: signal.signal(number, terminate) for number in (signal.SIGTERM, signal.SIGHUP)}
@@ -59,6 +68,14 @@ def termination_signals() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def _in_finalizer(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 # Every command: the module that registers it and the first paragraph of its help. ``--help`` lists the commands
