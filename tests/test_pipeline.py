@@ -19,7 +19,7 @@ from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.errors import ConnectionFailed
 from kubectl_rollouts_profile.pipeline import CaptureSpec, Destination, Endpoint, run_capture
 from tests.clitools import PLUGIN, files_in, plugin_env, run_plugin
-from tests.netfaults import CuttingRelay, SilentServer, TrickleServer
+from tests.netfaults import CuttingRelay, FixedResponseServer, SilentServer, TrickleServer
 
 
 def endpoint_for(base_url: str, where: str = "the test server") -> Endpoint:
@@ -102,8 +102,23 @@ def test_disk_full_during_the_capture_is_exit_9_and_leaves_nothing(go_new: Any, 
 
 
 def test_an_export_that_does_not_fit_still_reports_the_saved_profile(go_new: Any, tmp_path: Path) -> None:
-    # The pprof (~700 bytes) and top (~700) fit under 4 KiB; the flame graph page (~8 KiB) does not.
-    result = run_limited(4096, "heap", "--url", go_new.base_url, "--format", "top,html", "--json", cwd=tmp_path)
+    # One fixed heap profile, so the sizes are known: a file-size limit between the raw profile (and its top
+    # table) and the flame graph page lets the first two be written and not the page.
+    from kubectl_rollouts_profile.capture import fetch_text
+    from kubectl_rollouts_profile.export import render
+    from kubectl_rollouts_profile.pprof.decode import decode_profile
+
+    body = fetch_text(go_new.base_url, "/debug/pprof/heap")
+    profile = decode_profile(body)
+    fits = max(len(body), len(render(profile, "top", title="x")) + 200)
+    page = len(render(profile, "html", title="x"))
+    assert page > 2 * fits
+    server = FixedResponseServer("200 OK", "application/octet-stream", body)
+    try:
+        result = run_limited((fits + page) // 2, "heap", "--url", server.base_url, "--format", "top,html", "--json",
+                             cwd=tmp_path)
+    finally:
+        server.close()
     assert result.returncode == 9, result.stderr
     summary = json.loads(result.stdout)
     saved = tmp_path / summary["files"]["pprof"]
