@@ -28,11 +28,11 @@ from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, CaptureLock, captu
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, RolloutsProfileError, UsageError
 from kubectl_rollouts_profile.export import get_renderer
+from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadGuard, LoadReading, judge, read_load
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.evidence import thin_profile_warnings
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.transform import redact
-from kubectl_rollouts_profile.runbook.load import SHORT_CAPTURE_SECONDS, LoadGuard, LoadReading, judge, read_load
 
 DEFAULT_MAX_BYTES = capture.DEFAULT_MAX_BYTES
 
@@ -45,7 +45,7 @@ class TargetSpec:
     cluster: ClusterRequest = field(default_factory=ClusterRequest)
     lock: bool = False
     cooldown_seconds: float = 0.0
-    load: LoadGuard | None = None  # read the controller's load first (see runbook/load.py); None: never
+    load: LoadGuard | None = None  # read the controller's load first (see loadguard.py); None: never
 
 
 @dataclass(frozen=True)

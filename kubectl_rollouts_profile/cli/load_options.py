@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from kubectl_rollouts_profile.errors import UsageError
-from kubectl_rollouts_profile.runbook.load import OVERRIDE_FLAG, SHORT_CAPTURE_SECONDS, LoadGuard, parse_thresholds
+from kubectl_rollouts_profile.loadguard import OVERRIDE_FLAG, SHORT_CAPTURE_SECONDS, LoadGuard, parse_thresholds
 
 LOAD_OPTION_NAMES = ("metrics_port", "metrics_url", "ignore_load", "load_thresholds")
 

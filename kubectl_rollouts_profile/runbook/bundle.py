@@ -32,6 +32,7 @@ from kubectl_rollouts_profile.errors import (
     TargetNotFound,
     UsageError,
 )
+from kubectl_rollouts_profile.loadguard import LoadGuard, LoadReading
 from kubectl_rollouts_profile.pipeline import (
     CaptureSpec,
     Destination,
@@ -41,7 +42,6 @@ from kubectl_rollouts_profile.pipeline import (
     open_endpoint,
     run_capture,
 )
-from kubectl_rollouts_profile.runbook.load import LoadGuard, LoadReading
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.environment import Environment

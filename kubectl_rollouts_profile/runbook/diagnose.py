@@ -26,6 +26,7 @@ from kubectl_rollouts_profile.analysis.report import render_report
 from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
+from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadReading
 from kubectl_rollouts_profile.pipeline import (
     CaptureOutcome,
     CaptureSpec,
@@ -39,7 +40,6 @@ from kubectl_rollouts_profile.pipeline import (
 )
 from kubectl_rollouts_profile.runbook import coldstart
 from kubectl_rollouts_profile.runbook.bundle import fetch_pod_metrics
-from kubectl_rollouts_profile.runbook.load import SHORT_CAPTURE_SECONDS, LoadReading
 
 SYMPTOMS = ("memory-growth", "high-cpu", "slow-reconcile", "goroutine-leak", "cold-start")
 TREND_SNAPSHOTS = 5  # goroutine snapshots over --over for goroutine-leak

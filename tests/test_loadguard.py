@@ -14,7 +14,7 @@ import pytest
 from kubectl_rollouts_profile.capture import fetch_text
 from kubectl_rollouts_profile.cluster.lock import LEASE_NAME as LOCK_LEASE
 from kubectl_rollouts_profile.errors import TargetBusy, UsageError
-from kubectl_rollouts_profile.runbook.load import (
+from kubectl_rollouts_profile.loadguard import (
     LoadReading,
     LoadThresholds,
     cpu_cores,
