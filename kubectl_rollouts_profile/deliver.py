@@ -14,13 +14,14 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from kubectl_rollouts_profile.errors import OutputError
+from kubectl_rollouts_profile.errors import OutputError, ProfileError, UsageError
 
 FILE_MODE = 0o600
 TEMP_PREFIX = ".rollouts-profile-"
@@ -306,3 +307,33 @@ def _fsync_directory(directory: Path) -> None:
         pass  # not every file system lets a directory be fsync'd; the rename itself is already atomic
     finally:
         os.close(fd)
+
+
+def read_input(path: Path, *, max_bytes: int) -> bytes:
+    """The bytes of a saved profile: a regular file, not empty, at most ``max_bytes``. A FIFO or device is refused
+    before any read (opened without blocking, so a FIFO without a writer cannot hang us)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
+    with os.fdopen(fd, "rb") as file:
+        status = os.fstat(fd)
+        mode = status.st_mode
+        if not stat.S_ISREG(mode):
+            what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise UsageError(f"cannot read {path}: {what}", "name a saved pprof file (a regular file)")
+        data = b""
+        if status.st_size <= max_bytes:
+            try:
+                data = file.read(status.st_size)  # sized by the file: a read of the cap would allocate the cap
+            except OSError as error:
+                hint = "name a readable pprof file"
+                raise UsageError(f"cannot read {path}: {error.strerror or error}", hint) from error
+    if status.st_size > max_bytes or len(data) > max_bytes:
+        raise ProfileError(
+            f"not a profile: {path} is larger than {max_bytes} bytes ({max_bytes >> 20} MiB)",
+            "a pprof file is far smaller; check that the right file was named",
+        )
+    if not data:
+        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
+    return data

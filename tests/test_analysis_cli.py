@@ -4,6 +4,7 @@ text and JSON outputs, the report file, and bad input (one line, an exit code, n
 from __future__ import annotations
 
 import json
+import os
 import stat
 import tarfile
 from collections.abc import Iterator
@@ -76,7 +77,11 @@ def test_bad_input_is_one_line_an_exit_code_and_nothing_written(tmp_path: Path) 
     assert result.stderr.splitlines()[1].startswith("hint: ")
     assert not report.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["heap.pb.gz"]
     missing = run_plugin("analyze", str(tmp_path / "nope.pb.gz"), cwd=tmp_path)
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert missing.returncode == 2 and "no such file" in missing.stderr.lower()
+    fifo = tmp_path / "fifo.pb.gz"
+    os.mkfifo(fifo)  # no writer: reading it would block for ever
+    refused = run_plugin("analyze", str(fifo), cwd=tmp_path, timeout=60)
+    assert refused.returncode == 2 and "a FIFO" in refused.stderr
 
 
 def test_a_bundle_of_a_leaking_controller(kube_api, stuck_target: GoTarget, tmp_path: Path) -> None:

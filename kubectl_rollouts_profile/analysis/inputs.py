@@ -3,6 +3,7 @@ one AnalysisInput (profiles with their kind and phase, metrics snapshots, captur
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 from collections.abc import Sequence
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
+from kubectl_rollouts_profile.deliver import read_input
 from kubectl_rollouts_profile.errors import ProfileError, UsageError
-from kubectl_rollouts_profile.pprof.decode import decode_profile
+from kubectl_rollouts_profile.pprof.decode import DEFAULT_MAX_DECOMPRESSED, decode_profile
 from kubectl_rollouts_profile.pprof.model import Profile
 
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
@@ -79,15 +81,14 @@ def load_paths(paths: Sequence[Path]) -> AnalysisInput:
     metrics: list[MetricsSnapshot] = []
     facts: list[tuple[str, str]] = []
     for path in paths:
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file", "give pprof files, metrics text files or bundle archives")
+        # A regular file of bounded size, like every input (a FIFO or /dev/zero is refused before any read).
+        data = read_input(path, max_bytes=DEFAULT_MAX_DECOMPRESSED)
         if path.name.endswith((".tar.gz", ".tgz")):
-            bundle = load_bundle(path)
+            bundle = load_bundle(path, data)
             profiles += bundle.profiles
             metrics += bundle.metrics
             facts += bundle.facts
             continue
-        data = path.read_bytes()
         if data[:2] != b"\x1f\x8b" and _looks_like_metrics(data):
             metrics.append(parse_metrics(data.decode("utf-8", "replace"), source=path.name))
             continue
@@ -98,12 +99,12 @@ def load_paths(paths: Sequence[Path]) -> AnalysisInput:
     return AnalysisInput(tuple(profiles), tuple(metrics), tuple(facts))
 
 
-def load_bundle(path: Path) -> AnalysisInput:
+def load_bundle(path: Path, data: bytes) -> AnalysisInput:
     """A bundle archive: its profiles (before/ and after/ snapshots keep their phase), metrics.txt, and the facts
     from manifest.json, pod.json, lease.json and versions.json."""
     members: dict[str, bytes] = {}
     try:
-        with tarfile.open(path, "r:gz") as archive:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             for member in archive:
                 if not member.isfile() or member.size > MAX_MEMBER_BYTES:
                     continue

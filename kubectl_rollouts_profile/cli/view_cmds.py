@@ -4,8 +4,6 @@ read. Tables go to stdout; pages and JSON are written atomically (0600) to files
 from __future__ import annotations
 
 import io
-import os
-import stat
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import BinaryIO
 import click
 
 from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, check_grouping
-from kubectl_rollouts_profile.deliver import profile_stem
+from kubectl_rollouts_profile.deliver import profile_stem, read_input
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ProfileError, UsageError
 from kubectl_rollouts_profile.export import RENDERERS, get_renderer, require_samples
@@ -31,36 +29,6 @@ def _load(path: Path) -> Profile:
     from kubectl_rollouts_profile.pprof.decode import DEFAULT_MAX_DECOMPRESSED, decode_profile
 
     return decode_profile(read_input(path, max_bytes=DEFAULT_MAX_DECOMPRESSED))
-
-
-def read_input(path: Path, *, max_bytes: int) -> bytes:
-    """The bytes of a saved profile: a regular file, not empty, at most ``max_bytes``. A FIFO or device is refused
-    before any read (opened without blocking, so a FIFO without a writer cannot hang us)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
-    with os.fdopen(fd, "rb") as file:
-        status = os.fstat(fd)
-        mode = status.st_mode
-        if not stat.S_ISREG(mode):
-            what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-            raise UsageError(f"cannot read {path}: {what}", "name a saved pprof file (a regular file)")
-        data = b""
-        if status.st_size <= max_bytes:
-            try:
-                data = file.read(status.st_size)  # sized by the file: a read of the cap would allocate the cap
-            except OSError as error:
-                hint = "name a readable pprof file"
-                raise UsageError(f"cannot read {path}: {error.strerror or error}", hint) from error
-    if status.st_size > max_bytes or len(data) > max_bytes:
-        raise ProfileError(
-            f"not a profile: {path} is larger than {max_bytes} bytes ({max_bytes >> 20} MiB)",
-            "a pprof file is far smaller; check that the right file was named",
-        )
-    if not data:
-        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
-    return data
 
 
 def _extension(fmt: str) -> str:
