@@ -17,7 +17,7 @@ import pytest
 from kubectl_rollouts_profile.cluster.locate import ControllerPod, Survey
 from kubectl_rollouts_profile.runbook.coldstart import detect_start, pending_note
 from tests.clitools import PLUGIN, plugin_env, run_plugin
-from tests.kubeapi.scenario import start_replacement_pod
+from tests.kubeapi.scenario import replace_deleted_leader, start_replacement_pod
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
@@ -118,14 +118,7 @@ def test_restart_deletes_the_leader_and_profiles_its_replacement(argo_cluster: A
     out = tmp_path / "out"
     out.mkdir()
     child = start_plugin(argo_cluster.kubeconfig, out, "--restart", "--wait", "90s")
-    try:
-        assert wait_for(lambda: server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is None)
-        new_pod = start_replacement_pod(server, scenario, like, pprof_port=new_target.pprof_port)
-        stdout, stderr = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+    new_pod, stdout, stderr = replace_deleted_leader(child, server, scenario, like, pprof_port=new_target.pprof_port)
     assert child.returncode == 0, stderr
     check_captures(json.loads(stdout), new_pod, out)
     assert f"restart: deleting the leader pod {scenario.namespace}/{scenario.leader_pod}" in stderr

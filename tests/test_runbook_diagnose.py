@@ -15,8 +15,7 @@ import pytest
 from kubectl_rollouts_profile.environment import Environment
 from tests.analysis_material import QUIET
 from tests.clitools import PLUGIN, invoke, plugin_env
-from tests.kubeapi.scenario import start_replacement_pod
-from tests.test_runbook_coldstart import wait_for
+from tests.kubeapi.scenario import replace_deleted_leader
 
 
 def diagnose_url(target: Any, out: Path, symptom: str, *args: str) -> dict:
@@ -117,14 +116,7 @@ def test_cold_start_symptom(argo_cluster: Any, go_factory: Any, tmp_path: Path) 
         [str(PLUGIN), "diagnose", "cold-start", "--restart", "--wait", "90s", "--seconds", "1", "--kubeconfig",
          str(argo_cluster.kubeconfig), "--output-dir", str(out), "--json"],
         env=plugin_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_for(lambda: server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is None)
-        new_pod = start_replacement_pod(server, scenario, like, pprof_port=new_target.pprof_port)
-        stdout, stderr = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+    new_pod, stdout, stderr = replace_deleted_leader(child, server, scenario, like, pprof_port=new_target.pprof_port)
     assert child.returncode == 0, stderr
     result = json.loads(stdout)
     assert result["target"] == new_pod

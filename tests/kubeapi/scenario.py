@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
+import subprocess
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -316,3 +318,21 @@ def start_replacement_pod(server: KubeApiServer, scenario: Scenario, like: dict,
                                   "leaseTransitions": int(lease["spec"].get("leaseTransitions") or 0) + 1})
             server.put(lease)
     return name
+
+
+def replace_deleted_leader(child: subprocess.Popen, server: KubeApiServer, scenario: Scenario, like: dict, *,
+                           pprof_port: int, timeout: float = 120.0) -> tuple[str, str, str]:
+    """For a ``--restart`` run in ``child``: once it has deleted the leader pod, start its replacement (reaching
+    ``pprof_port``) and wait for the run to end. Returns ``(new pod, stdout, stderr)``; the child never outlives it."""
+    try:
+        deadline = time.monotonic() + 60
+        while server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is not None:
+            assert time.monotonic() < deadline, "the run did not delete the leader pod"
+            time.sleep(0.05)
+        new_pod = start_replacement_pod(server, scenario, like, pprof_port=pprof_port)
+        stdout, stderr = child.communicate(timeout=timeout)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    return new_pod, stdout, stderr
