@@ -10,12 +10,15 @@ from itertools import accumulate, compress
 from operator import not_
 from typing import BinaryIO
 
+import numpy as np
+
 from kubectl_rollouts_profile import __version__
 from kubectl_rollouts_profile.errors import ProfileError
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
+from kubectl_rollouts_profile.export.texts import TextTable
 from kubectl_rollouts_profile.export.units import to_base_unit, unit_kind
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import expand_stacks, frame_index, location_stacks, merge_equal
+from kubectl_rollouts_profile.pprof.stacks import stack_table
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
@@ -41,22 +44,23 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
             "speedscope cannot show negative weights, and this profile has some (it is a diff)",
             "use --format html or --format top for a diff",
         )
-    types = tuple(range(len(profile.sample_types)))
-    stacks = location_stacks(profile, types)
-    frames, location_frames = frame_index(profile)
-    # Each distinct stack's frame list is written once as JSON text ("3,17,5") by one join over all stacks, then
-    # reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
-    texts = {location_id: ",".join(map(str, ids)) for location_id, ids in location_frames.items()}
-    pieces = expand_stacks(stacks, texts, separator=",")
-    del texts
-    # Stacks of different locations can be the same frames (another line of the same function): merge them.
-    pieces, columns = merge_equal(pieces, list(stacks.columns))
-    del stacks
+    table = stack_table(profile)
+    frames, columns = table.frames, table.columns
+    # Each distinct stack's frame list is written once as JSON text ("[3,17,5]") by array operations over all
+    # stacks, then reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
+    numbers = TextTable([b",%d" % position for position in range(len(frames))])
+    order = range(len(table))
+    pieces: list[bytes] = []
+    lengths: list[int] = []
+    for frame_ids, counts in table.frame_runs(order):
+        text, bounds = numbers.lines(frame_ids, counts)
+        pieces.append(text.tobytes())
+        lengths += np.diff(bounds).tolist()
     # Every sample type lists the same stacks (less the zero-weight ones), so the samples' text is built once and
     # written per type: whole, or in runs between the zero weights.
-    starts = array("q", accumulate(map(len, pieces), initial=0))
-    samples_text = _joined(pieces)
+    samples_text = _bracketed(pieces, lengths)
     del pieces
+    starts = array("q", accumulate(lengths, initial=0))
     frame_list = [
         {"name": frame.name}
         | ({"file": frame.file} if frame.file else {})
@@ -73,7 +77,7 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
     out.write(json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
     out.write(b',"profiles":[')
     for position, value_type in enumerate(profile.sample_types):
-        column = columns[position]
+        column = columns[position].tolist()
         weights = list(compress(column, column))
         if unit_kind(value_type.unit) != "none" and to_base_unit(1, value_type.unit) != 1:
             weights = [to_base_unit(value, value_type.unit) for value in weights]
@@ -95,20 +99,18 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
     out.write(b"]}")
 
 
-def _joined(pieces: list[str], batch: int = 65_536) -> bytearray:
-    """The pieces as JSON arrays joined by commas ("[3,17],[5]"), ASCII bytes built in batches so no second
-    whole copy exists as text. Piece i's array starts at byte starts[i] + 3 * i (``starts``: the running sums of
-    the pieces' lengths)."""
-    joined = bytearray()
-    for start in range(0, len(pieces), batch):
-        joined += b"],[" if start else b"["
-        joined += "],[".join(pieces[start : start + batch]).encode("ascii")
-    if pieces:
-        joined += b"]"
-    return joined
+def _bracketed(pieces: list[bytes], lengths: list[int]) -> bytes:
+    """The stacks' texts (``pieces`` back to back, ``lengths`` each) as JSON arrays joined by commas
+    ("[3,17],[5]"). Stack i's array starts at byte starts[i] + 3 * i (``starts``: the running sums of the
+    lengths)."""
+    if not lengths:
+        return b""
+    body = memoryview(b"".join(pieces))
+    edges = list(accumulate(lengths, initial=0))
+    return b"".join((b"[", b"],[".join(map(body.__getitem__, map(slice, edges, edges[1:]))), b"]"))
 
 
-def _write_nonzero(out: BinaryIO, joined: bytearray, starts: Sequence[int], column: Sequence[int]) -> None:
+def _write_nonzero(out: BinaryIO, joined: bytes, starts: Sequence[int], column: Sequence[int]) -> None:
     """Write the arrays of ``joined`` whose weight in ``column`` is not zero, as slices of it."""
     view = memoryview(joined)
     count = len(column)
