@@ -53,6 +53,6 @@ def write_folded(profile: Profile, out: BinaryIO, *, sample_index: str | int | N
         tokens = np.empty(len(frames) + len(counts), np.int64)
         tokens[np.arange(len(frames)) + np.repeat(lines, counts)] = frames
         tokens[np.cumsum(counts) + lines] = first_value + done + lines
-        text, _ = table_texts.lines(tokens, counts + 1)
+        text, _ = table_texts.join(tokens, np.cumsum(counts + 1) - (counts + 1))
         out.write(text.data)
         done += len(counts)

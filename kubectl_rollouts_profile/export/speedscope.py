@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-from array import array
-from collections.abc import Sequence
-from itertools import accumulate, compress
-from operator import not_
+from collections.abc import Iterator
+from itertools import compress
 from typing import BinaryIO
 
 import numpy as np
@@ -18,7 +16,7 @@ from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.texts import TextTable
 from kubectl_rollouts_profile.export.units import to_base_unit, unit_kind
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import stack_table
+from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
@@ -46,21 +44,9 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
         )
     table = stack_table(profile)
     frames, columns = table.frames, table.columns
-    # Each distinct stack's frame list is written once as JSON text ("[3,17,5]") by array operations over all
+    # Each distinct stack's frame list is written once as JSON text (",[3,17,5]") by array operations over all
     # stacks, then reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
-    numbers = TextTable([b",%d" % position for position in range(len(frames))])
-    order = range(len(table))
-    pieces: list[bytes] = []
-    lengths: list[int] = []
-    for frame_ids, counts in table.frame_runs(order):
-        text, bounds = numbers.lines(frame_ids, counts)
-        pieces.append(text.tobytes())
-        lengths += np.diff(bounds).tolist()
-    # Every sample type lists the same stacks (less the zero-weight ones), so the samples' text is built once and
-    # written per type: whole, or in runs between the zero weights.
-    samples_text = _bracketed(pieces, lengths)
-    del pieces
-    starts = array("q", accumulate(lengths, initial=0))
+    batches = list(_stack_texts(table))
     frame_list = [
         {"name": frame.name}
         | ({"file": frame.file} if frame.file else {})
@@ -92,39 +78,41 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
             out.write(b",")
         out.write(json.dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
         out.write(b',"samples":[')
-        _write_nonzero(out, samples_text, starts, column)
+        _write_nonzero(out, batches, columns[position])
         out.write(b'],"weights":')
         out.write(json.dumps(weights, separators=(",", ":")).encode("ascii"))
         out.write(b"}")
     out.write(b"]}")
 
 
-def _bracketed(pieces: list[bytes], lengths: list[int]) -> bytes:
-    """The stacks' texts (``pieces`` back to back, ``lengths`` each) as JSON arrays joined by commas
-    ("[3,17],[5]"). Stack i's array starts at byte starts[i] + 3 * i (``starts``: the running sums of the
-    lengths)."""
-    if not lengths:
-        return b""
-    body = memoryview(b"".join(pieces))
-    edges = list(accumulate(lengths, initial=0))
-    return b"".join((b"[", b"],[".join(map(body.__getitem__, map(slice, edges, edges[1:]))), b"]"))
+def _stack_texts(table: StackTable) -> Iterator[tuple[bytes, np.ndarray, np.ndarray]]:
+    """Per batch of stacks (in table order): their arrays back to back, each led by a comma (",[3,17],[5],[]"),
+    and where each stack's text begins and ends."""
+    frames = len(table.frames)
+    opening, closing = frames, frames + 1
+    texts = TextTable([b",%d" % position for position in range(frames)] + [b",[", b"]"])
+    for frame_ids, counts in table.frame_runs(range(len(table))):
+        stacks = np.arange(len(counts))
+        tokens = np.empty(len(frame_ids) + 2 * len(counts), np.int64)
+        ends = np.cumsum(counts + 2)  # one past each stack's closing bracket
+        begins = ends - counts - 2
+        tokens[begins] = opening
+        tokens[ends - 1] = closing
+        tokens[np.arange(len(frame_ids)) + 2 * np.repeat(stacks, counts) + 1] = frame_ids
+        text, starts = texts.join(tokens, (begins + 1)[counts > 0])  # the first frame's comma
+        yield text.tobytes(), starts[begins], starts[ends]
 
 
-def _write_nonzero(out: BinaryIO, joined: bytes, starts: Sequence[int], column: Sequence[int]) -> None:
-    """Write the arrays of ``joined`` whose weight in ``column`` is not zero, as slices of it."""
-    view = memoryview(joined)
-    count = len(column)
-    zeros = list(compress(range(count), map(not_, column)))
-    if not zeros:
-        out.write(view)
-        return
+def _write_nonzero(out: BinaryIO, batches: list[tuple[bytes, np.ndarray, np.ndarray]], column: np.ndarray) -> None:
+    """Write the arrays of the stacks whose weight in ``column`` is not zero, comma-separated: runs of
+    consecutive ones as single slices of their batch's text."""
     first = True
-    run_start = 0
-    for end in (*zeros, count):
-        if end > run_start:
-            if not first:
-                out.write(b",")
-            # Arrays run_start..end-1, without the comma after the last.
-            out.write(view[starts[run_start] + 3 * run_start : starts[end] + 3 * end - 1])
+    done = 0
+    for text, begins, ends in batches:
+        view = memoryview(text)
+        nonzero = column[done : done + len(begins)] != 0
+        done += len(begins)
+        edges = np.flatnonzero(np.diff(nonzero, prepend=False, append=False))  # run starts and ends, alternating
+        for start, end in zip(begins[edges[0::2]].tolist(), ends[edges[1::2] - 1].tolist(), strict=True):
+            out.write(view[start + 1 : end] if first else view[start:end])  # the first array has no comma
             first = False
-        run_start = end + 1

@@ -17,7 +17,7 @@ _PAD = b"\xff"
 
 
 class TextTable:
-    """``texts[i]`` for token ``i``, each made to start with the lines' separator (or nothing)."""
+    """``texts[i]`` for token ``i``; a text that may start a line begins with the separator ``join`` drops there."""
 
     def __init__(self, texts: Sequence[bytes]) -> None:
         lengths = np.fromiter(map(len, texts), np.int64, len(texts))
@@ -37,20 +37,19 @@ class TextTable:
         rows[np.arange(_WIDTH) >= (lengths[owner] - within * _WIDTH)[:, None]] = _PAD[0]
         self._bytes = rows.view(np.dtype((np.void, _WIDTH))).ravel()
 
-    def lines(self, tokens: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Lines of ``counts[i]`` consecutive tokens each: their texts back to back without the first byte of each
-        line (the separator leading its first text), and the lines' bounds into them."""
+    def join(self, tokens: np.ndarray, drop_first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The texts of ``tokens`` back to back, without the first byte of the tokens at positions
+        ``drop_first`` (the separator leading the first text of a line), and where each token's text starts in
+        the result (plus one entry: the end)."""
         rows = self._rows[tokens]
         row_ends = np.cumsum(rows)
         picked = self._first_row[tokens]
         if len(rows) and rows.max() > 1:
             picked = np.repeat(picked - (row_ends - rows), rows) + np.arange(int(row_ends[-1]))
         data = self._bytes[picked].view(np.uint8)
-        token_ends = np.cumsum(counts)
-        nonempty = counts > 0
-        first_tokens = (token_ends - counts)[nonempty]
-        data[(row_ends - rows)[first_tokens] * _WIDTH] = _PAD[0]
-        text_ends = np.zeros(len(tokens) + 1, np.int64)
-        np.cumsum(self._lengths[tokens], out=text_ends[1:])
-        bounds = text_ends[np.concatenate(([0], token_ends))] - np.concatenate(([0], np.cumsum(nonempty)))
-        return data[data != _PAD[0]], bounds
+        data[(row_ends - rows)[drop_first] * _WIDTH] = _PAD[0]
+        lengths = self._lengths[tokens]
+        lengths[drop_first] -= 1
+        starts = np.zeros(len(tokens) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        return data[data != _PAD[0]], starts

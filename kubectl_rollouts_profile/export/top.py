@@ -27,29 +27,24 @@ def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int]
     is_leaf = np.zeros(names_count, np.bool_)
     seen = np.zeros(names_count, np.bool_)
     # Names innermost first per sample (as the file lists locations, and a location its inlined lines): the
-    # first name of a sample is its leaf.
-    names, bounds = sample_codes(profile, table, root_first=False)
-    counts = np.diff(bounds)
-    counted = (counts > 0) & (column != 0)
-    leaves = names[bounds[:-1][counted]]
-    np.add.at(flat, leaves, column[counted])
-    is_leaf[leaves] = True
-    # cum: each name once per sample. Per chunk of samples, (sample, name) pairs sorted so repeats are neighbours.
-    samples = len(counts)
-    step = max(1, (1 << 22) // max(1, int(counts.mean()) if samples else 1))
-    for first in range(0, samples, step):
-        last = min(first + step, samples)
-        chunk_names = names[bounds[first] : bounds[last]]
-        owner = np.repeat(np.arange(last - first), counts[first:last])
-        pairs = np.sort(owner * names_count + chunk_names)
+    # first name of a sample is its leaf. cum counts each name once per sample: per chunk of samples, (sample,
+    # name) pairs are sorted so repeats are neighbours.
+    for samples, names, bounds in sample_codes(profile, table, root_first=False):
+        values = column[samples]
+        counts = np.diff(bounds)
+        counted = (counts > 0) & (values != 0)
+        leaves = names[bounds[:-1][counted]]
+        np.add.at(flat, leaves, values[counted])
+        is_leaf[leaves] = True
+        owner = np.repeat(np.arange(len(counts)), counts)
+        pairs = np.sort(owner * names_count + names)
         once = np.ones(len(pairs), np.bool_)
         once[1:] = pairs[1:] != pairs[:-1]
-        pairs = pairs[once]
-        owners, chunk_unique = np.divmod(pairs, names_count)
-        weights = column[first:last][owners]
+        owners, unique_names = np.divmod(pairs[once], names_count)
+        weights = values[owners]
         live = weights != 0
-        np.add.at(cum, chunk_unique[live], weights[live])
-        seen[chunk_unique[live]] = True
+        np.add.at(cum, unique_names[live], weights[live])
+        seen[unique_names[live]] = True
     labels = list(name_ids)
     return (
         {labels[i]: int(flat[i]) for i in np.flatnonzero(is_leaf).tolist()},

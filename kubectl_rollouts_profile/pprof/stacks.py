@@ -12,7 +12,7 @@ import operator
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import pairwise, repeat, starmap
 
@@ -91,35 +91,30 @@ class LocationTable:
         return self.codes[positions], counts
 
 
-def sample_codes(profile: Profile, table: LocationTable, *, root_first: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Every sample's codes (each location's run from ``table``), back to back in sample order, root first (or
-    in the file's leaf-first location order), and the samples' bounds into them."""
+def sample_codes(
+    profile: Profile, table: LocationTable, *, root_first: bool = True
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Every sample's codes (each location's run from ``table``), root first (or in the file's leaf-first location
+    order), a chunk of samples at a time: per chunk, its samples, their codes back to back, and the samples' bounds
+    into them. Chunks keep the temporary arrays small next to the profile."""
     ids, bounds = sample_arrays(profile)
     samples = len(bounds) - 1
-    pieces = []
-    code_bounds = np.zeros(samples + 1, np.int64)
-    done = 0
     first = 0
     while first < samples:
         # The next samples holding about _CHUNK_IDS ids (at least one sample).
         last = max(int(np.searchsorted(bounds, bounds[first] + _CHUNK_IDS, side="right")) - 1, first + 1)
         low, high = int(bounds[first]), int(bounds[last])
         chunk = ids[low:high]
+        local_bounds = bounds[first : last + 1] - low
         if root_first:
-            # Each sample's ids reversed in place: position p of sample s reads start + end - 1 - p (all three
-            # counted from the chunk's first id).
-            counts = np.diff(bounds[first : last + 1])
-            ends = bounds[first:last] + bounds[first + 1 : last + 1] - 1 - 2 * low
-            chunk = chunk[np.repeat(ends, counts) - np.arange(high - low)]
+            # Each sample's ids reversed in place: position p of sample s reads start + end - 1 - p.
+            chunk = chunk[np.repeat(local_bounds[:-1] + local_bounds[1:] - 1, np.diff(local_bounds))
+                          - np.arange(high - low)]  # fmt: skip
         codes, per_location = table.expand(table.lookup(chunk))
         running = np.zeros(len(per_location) + 1, np.int64)
         np.cumsum(per_location, out=running[1:])
-        code_bounds[first + 1 : last + 1] = done + running[bounds[first + 1 : last + 1] - low]
-        done += len(codes)
-        pieces.append(codes)
+        yield slice(first, last), codes, running[local_bounds]
         first = last
-    codes = np.concatenate(pieces) if pieces else table.codes[:0]
-    return codes, code_bounds
 
 
 def frame_index(profile: Profile) -> tuple[tuple[Frame, ...], dict[int, tuple[int, ...]]]:
@@ -323,13 +318,11 @@ def stack_table(
         }
         frames = tuple(Frame(name) for name in names)
     dtype = np.dtype(">u2" if len(frames) < 0xFFFF else ">u4")
-    table = LocationTable.of(
-        {location_id: [index + 1 for index in ids] for location_id, ids in location_frames.items()},
-        dtype.newbyteorder("="),
-    )
-    codes, bounds = sample_codes(profile, table)
-    keys = _slices(codes.astype(dtype).tobytes(), bounds * dtype.itemsize)
-    del codes
+    table = LocationTable.of(location_frames, dtype.newbyteorder("="))
+    table = replace(table, codes=table.codes + 1)
+    keys: list[bytes] = []
+    for _, codes, bounds in sample_codes(profile, table):
+        keys += _slices(codes.astype(dtype).tobytes(), bounds * dtype.itemsize)
     columns = [value_column(profile, index) for index in sample_indexes]
     merged_keys, merged_columns, _ = merge_equal(keys, columns)
     return StackTable(frames, merged_columns, sample_indexes, merged_keys, dtype)
