@@ -13,8 +13,6 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
-from functools import partial
-from itertools import pairwise, repeat, starmap
 
 import numpy as np
 
@@ -238,7 +236,7 @@ class StackTable:
     def sorted(self) -> SortedStacks:
         """The stacks sorted frame by frame (by frame index), with their columns in that order."""
         order = self.sorted_order()
-        keys = [self._keys[i] for i in order]
+        keys = [self._keys[i] for i in order] if len(order) < 2 else list(operator.itemgetter(*order)(self._keys))
         positions = np.array(order, dtype=np.int64)
         columns = tuple(column[positions] for column in self.columns)
         return SortedStacks(keys, self._dtype.itemsize, columns, order)
@@ -283,20 +281,21 @@ class SortedStacks:
 
     def node_count(self) -> int:
         """How many tree nodes the stacks make (the root not counted): each stack adds the frames it does not
-        share with the one before. The shared length comes from the highest differing bit of the two keys read as
-        (zero-padded) integers; padding never matches a real frame, whose code is never zero."""
+        share with the one before. Neighbours are compared as zero-padded byte rows, a chunk at a time; padding
+        never matches a real frame, whose code is never zero, so the first differing byte lies within the first
+        frame they do not share."""
         keys, width = self._keys, self._width
-        if not keys:
-            return 0
-        longest = max(map(len, keys))
-        # Every step in C (map, pairwise, starmap) except one small expression per pair of neighbours.
-        padded = map(bytes.ljust, keys, repeat(longest), repeat(b"\0"))
-        numbers = map(partial(int.from_bytes, byteorder="big"), padded)
-        differing_bits = map(int.bit_length, starmap(operator.xor, pairwise(numbers)))
-        shared = sum(
-            (longest - (bits + 7) // 8) // width if bits else len(key) // width
-            for key, bits in zip(keys[1:], differing_bits, strict=True)
-        )
+        shared = 0
+        step = 8192
+        for start in range(0, len(keys), step):
+            chunk = keys[max(start - 1, 0) : start + step]
+            longest = max(map(len, chunk))
+            if len(chunk) < 2 or not longest:
+                continue
+            rows = np.array(chunk, dtype=f"S{longest}").view(np.uint8).reshape(len(chunk), longest)
+            differ = rows[1:] != rows[:-1]
+            first_difference = np.where(differ.any(axis=1), differ.argmax(axis=1), longest)
+            shared += int((first_difference // width).sum())
         return sum(map(len, keys)) // width - shared
 
 
