@@ -189,6 +189,24 @@ def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> Locati
     return LocationStacks(merged, merged_columns, ids.dtype)
 
 
+def _sorted_positions(keys: list[bytes]) -> list[int]:
+    """The positions of ``keys`` in sorted order. Sorted by their first 8 bytes as numbers in numpy first (zero
+    padding sorts a key before the longer keys it starts), then by whole keys only within runs of equal
+    prefixes."""
+    prefixes = np.array(keys, dtype="S8").view(">u8") if keys else np.zeros(0, ">u8")
+    order = np.argsort(prefixes, kind="stable")
+    ranked = prefixes[order]
+    ties = np.flatnonzero(ranked[1:] == ranked[:-1])
+    positions: list[int] = order.tolist()
+    if len(ties):
+        # Runs of equal prefixes: each starts where a tie follows a non-tie.
+        starts = ties[np.diff(ties, prepend=-2) != 1]
+        ends = np.append(ties[np.flatnonzero(np.diff(ties) != 1)], ties[-1]) + 2
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            positions[start:end] = sorted(positions[start:end], key=keys.__getitem__)
+    return positions
+
+
 def _slices(blob: bytes, bounds: np.ndarray) -> list[bytes]:
     edges = bounds.tolist()
     return list(map(blob.__getitem__, map(slice, edges, edges[1:])))
@@ -228,7 +246,7 @@ class StackTable:
         """The stacks' positions sorted frame by frame (by frame index; a stack before those it is a prefix of),
         without the empty stacks (samples without locations) when ``skip_empty``."""
         keys = self._keys
-        order = sorted(range(len(keys)), key=keys.__getitem__)
+        order = _sorted_positions(keys)
         if skip_empty and order and not keys[order[0]]:
             del order[0]  # the empty key sorts first, and keys are distinct
         return order
