@@ -259,7 +259,7 @@ class StackTable:
         columns = tuple(column[positions] for column in self.columns)
         return SortedStacks(keys, self._dtype.itemsize, columns, order)
 
-    def frame_runs(self, order: Sequence[int], *, batch: int = 32_768) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def frame_runs(self, order: Sequence[int], *, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The frames of the stacks at positions ``order``, in that order and in batches: per batch, the frame
         indexes back to back (root first per stack) and each stack's frame count."""
         keys, size = self._keys, self._dtype.itemsize
