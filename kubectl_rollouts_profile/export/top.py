@@ -100,4 +100,4 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
 def _change(profile: Profile, sample_index: int) -> tuple[int, int]:
     """Of a diff: the sum of stacks that grew and of those that shrank (same stacks in both cancel out)."""
     (column,) = stack_table(profile, (sample_index,)).columns
-    return sum(value for value in column if value > 0), sum(value for value in column if value < 0)
+    return int(column[column > 0].sum()), int(column[column < 0].sum())
