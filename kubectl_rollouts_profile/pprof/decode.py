@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import sys
 import zlib
 from array import array
-from itertools import accumulate
-from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -23,8 +20,8 @@ from kubectl_rollouts_profile.pprof.model import (
     SampleLocations,
     SampleValues,
     ValueType,
-    id_array,
 )
+from kubectl_rollouts_profile.pprof.wire import SampleColumns, WireError, read_samples
 
 # 256 MiB: five times a 500k-sample synthetic profile (50 MB decompressed), far above a real controller's, and a
 # bound on the memory a gzip bomb can make us take.
@@ -51,9 +48,13 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
     raw: bytes | bytearray = _decompress(source, max_decompressed) if gzipped else source
     if len(raw) > max_decompressed:
         raise ProfileError(f"parsing profile: {len(raw)} bytes exceed the limit of {max_decompressed}")
-    columns = _Columns(_parse(raw, "SampleColumns"))
-    message = _parse(raw, "Profile")
+    # One parse: everything but the samples becomes messages; the samples stay raw bodies, read by wire.py.
+    message = _parse(raw, "ProfileSampleBodies")
     del raw
+    try:
+        columns = read_samples(message.sample, len(message.sample_type))
+    except WireError as error:
+        raise ProfileError(f"parsing profile: {error}") from None
 
     def read_labels() -> Any:
         # Labels are read again from the file when first asked for: most renderers never need them.
@@ -120,41 +121,15 @@ class _Malformed(Exception):
     pass
 
 
-class _Columns:
-    """Every sample's location ids and values, concatenated in file order, and the range of label string indexes."""
-
-    def __init__(self, message: Any) -> None:
-        run = message.sample
-        self.ids = id_array(run.location_id)
-        self.values = array("q", run.value)
-        self.has_labels = run.HasField("label")
-        label = run.label
-        # Few distinct indexes among a million labels: the set is built in one C pass, its ends found cheaply.
-        distinct = [set(field) for field in (label.key, label.str, label.num_unit) if len(field)]
-        used = [(min(indexes), max(indexes)) for indexes in distinct]
-        self.label_strings = (min((low for low, _ in used), default=0), max((high for _, high in used), default=0))
-
-
 def _ids_within(ids: array, high: int, chunk: int = 1 << 22) -> bool:
-    """Whether every id is in 1..high. For 4-byte ids and ``high`` below 2**16 (nearly every profile) this works
-    on the ids' bytes in C passes (bytes slicing and translate): min() and max() over millions of array items
-    would make a Python int of each."""
-    if ids.itemsize != 4 or high >= 1 << 16 or sys.byteorder != "little":
-        return min(ids) >= 1 and max(ids) <= high
-    # Each id's low two bytes become flags, ANDed across the two: 1 = its high byte equals high's, so its low byte
-    # must not exceed high's; 2 = its high byte is zero, so its low byte must not be; 4 = its high byte exceeds
-    # high's, always wrong.
-    high_byte, low_byte = divmod(high, 256)
-    high_flags = bytes((b == high_byte) | (b == 0) << 1 | (b > high_byte) << 2 for b in range(256))
-    low_flags = bytes((b > low_byte) | (b == 0) << 1 | 4 for b in range(256))
-    view = memoryview(ids)
-    for start in range(0, len(ids), chunk):  # in chunks, so the temporary copies stay small
-        raw = view[start : start + chunk].tobytes()
-        upper = raw[2::4] + raw[3::4]
-        if upper.count(0) != len(upper):
-            return False
-        first = int.from_bytes(raw[1::4].translate(high_flags), "little")
-        if first & int.from_bytes(raw[0::4].translate(low_flags), "little"):
+    """Whether every id is in 1..high, in numpy passes over the array's memory (min() and max() over millions of
+    array items would make a Python int of each)."""
+    import numpy as np
+
+    view = np.frombuffer(ids, dtype=np.uint32 if ids.typecode == "I" else np.uint64)
+    for start in range(0, view.size, chunk):
+        part = view[start : start + chunk]
+        if int(part.min()) < 1 or int(part.max()) > high:
             return False
     return True
 
@@ -192,7 +167,7 @@ def _labels(message: Any) -> tuple[tuple[Label, ...], ...]:
     return tuple(sample_labels)
 
 
-def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
+def _build(message: Any, columns: SampleColumns, read_labels: Any) -> Profile:
     strings = tuple(message.string_table)
     if strings and strings[0] != "":
         raise _Malformed("the string table must start with the empty string")
@@ -231,18 +206,9 @@ def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
         locations[loc.id] = Location(loc.id, loc.mapping_id, loc.address, lines, loc.is_folded)
 
     type_count = len(sample_types)
-    samples = message.sample
-    sample_count = len(samples)
-    # Per-sample shapes in C-level passes: the number of location ids of each sample, and one check that every
-    # sample has a value per sample type.
-    counts = map(len, map(attrgetter("location_id"), samples))
-    bounds = array("Q", accumulate(counts, initial=0))
-    value_counts = set(map(len, map(attrgetter("value"), samples)))
-    if value_counts - {type_count}:
-        wrong = min(value_counts - {type_count})
-        raise _Malformed(f"a sample has {wrong} values for {type_count} sample types")
-    if bounds[-1] != len(columns.ids) or len(columns.values) != type_count * sample_count:
-        raise _Malformed("the samples' location ids or values do not add up")
+    sample_count = len(columns.bounds) - 1
+    if columns.wrong_value_count is not None:
+        raise _Malformed(f"a sample has {columns.wrong_value_count} values for {type_count} sample types")
     ids = columns.ids
     if ids:
         count = len(locations)
@@ -263,7 +229,7 @@ def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
         period_type = ValueType(text(period.type, "period type"), text(period.unit, "period unit"))
     return Profile(
         sample_types=sample_types,
-        sample_locations=SampleLocations(ids, bounds),
+        sample_locations=SampleLocations(ids, columns.bounds),
         sample_values=SampleValues(columns.values, type_count, sample_count),
         sample_labels=labels,
         locations=MappingProxyType(locations),
