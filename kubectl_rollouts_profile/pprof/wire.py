@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Samples per step: their joined bodies (a few MB) and the temporaries made from them stay small.
-SAMPLES_PER_CHUNK = 1 << 14
+# Sample bytes per step: their joined bodies and the temporaries made from them (about 15 bytes per byte) stay small.
+CHUNK_BYTES = 2 << 20
 _MAX_VARINT = 10
 
 # Fields read from a Sample, by (field number, wire type): location_id (1) and value (2) packed or one varint per
@@ -40,9 +40,9 @@ class SampleColumns:
     label_strings: tuple[int, int]
 
 
-def read_samples(bodies: Sequence[bytes], width: int, chunk: int = SAMPLES_PER_CHUNK) -> SampleColumns:
-    """Read Sample message bodies (``width`` is the expected number of values per sample). Raises WireError
-    when a body is not valid wire format."""
+def read_samples(bodies: Sequence[bytes], width: int, chunk_bytes: int = CHUNK_BYTES) -> SampleColumns:
+    """Read Sample message bodies (``width`` is the expected number of values per sample), a few MB of them at a
+    time. Raises WireError when a body is not valid wire format."""
     import numpy as np
 
     ids = array("I")
@@ -51,17 +51,25 @@ def read_samples(bodies: Sequence[bytes], width: int, chunk: int = SAMPLES_PER_C
     wrong: int | None = None
     has_labels = False
     label_low, label_high = 0, 0
-    for first in range(0, len(bodies), chunk):
-        parts = bodies[first : first + chunk]
+    first, count = 0, 1024
+    while first < len(bodies):
+        parts = bodies[first : first + count]
+        first += len(parts)
         lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
         del parts
+        # The next chunk holds about chunk_bytes, judged by this one's sample sizes.
+        count = max(1, min(1 << 20, len(lengths) * chunk_bytes // max(1, buffer.size)))
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         del lengths
         regions = _walk(buffer, offsets[:-1], offsets[1:], _SAMPLE_FIELDS)
+        label_starts, label_ends = regions[_LABELS]
+        strings = _walk(buffer, label_starts, label_ends, _LABEL_FIELDS)[_LABEL_STRINGS]
+        varints = _Varints(buffer, (regions[_IDS], regions[_VALUES], strings))
+        del regions
 
-        chunk_ids, id_counts = _region_varints(buffer, *regions[_IDS], offsets)
+        chunk_ids, id_counts = varints.read(0, offsets)
         if chunk_ids.size and ids.typecode == "I" and int(chunk_ids.max()) >= 1 << 32:
             ids = array("Q", np.frombuffer(ids, dtype=np.uint32).astype(np.uint64).tobytes())
         ids.frombytes(_octets(chunk_ids.astype(np.uint32 if ids.typecode == "I" else np.uint64)))
@@ -69,7 +77,7 @@ def read_samples(bodies: Sequence[bytes], width: int, chunk: int = SAMPLES_PER_C
         bounds.frombytes(_octets(np.cumsum(id_counts, dtype=np.uint64) + np.uint64(bounds[-1])))
         del id_counts
 
-        chunk_values, value_counts = _region_varints(buffer, *regions[_VALUES], offsets)
+        chunk_values, value_counts = varints.read(1, offsets)
         values.frombytes(_octets(chunk_values))
         del chunk_values
         off = value_counts[value_counts != width]
@@ -77,14 +85,12 @@ def read_samples(bodies: Sequence[bytes], width: int, chunk: int = SAMPLES_PER_C
             smallest = int(off.min())
             wrong = smallest if wrong is None else min(wrong, smallest)
 
-        label_starts, label_ends = regions[_LABELS]
         if label_starts.size:
             has_labels = True
-            strings = _walk(buffer, label_starts, label_ends, _LABEL_FIELDS)[_LABEL_STRINGS]
-            indexes = _region_varints(buffer, *strings, None)[0].view(np.int64)
+            indexes = varints.read(2, None)[0].view(np.int64)
             if indexes.size:
-                low, high = int(indexes.min()), int(indexes.max())
-                label_low, label_high = min(label_low, low), max(label_high, high)
+                label_low, label_high = min(label_low, int(indexes.min())), max(label_high, int(indexes.max()))
+        del varints
     return SampleColumns(ids, bounds, values, wrong, has_labels, (label_low, label_high))
 
 
@@ -132,12 +138,10 @@ def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str
         if np.any(tags >= 1 << 32) or np.any(tags < 8):
             raise WireError("invalid field number")
         wire_types = (tags & np.uint64(7)).astype(np.int8)
-        numbers = tags >> np.uint64(3)
-        del tags
-        begin = at.copy()
-        bad = ~np.isin(wire_types, (0, 1, 2, 5))
+        bad = (wire_types == 3) | (wire_types == 4) | (wire_types > 5)
         if np.any(bad):
             raise WireError(f"unsupported wire type {int(wire_types[bad][0])}")
+        begin = at.copy()
         varint = np.flatnonzero(wire_types == 0)
         if varint.size:
             at[varint] = _varints_at(buffer, at[varint], limit[varint])[1]
@@ -153,8 +157,8 @@ def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str
         if np.any(at > limit):
             raise WireError("a fixed-size field runs past the end of its message")
         for (number, wire_type), name in wanted.items():
-            chosen = (numbers == number) & (wire_types == wire_type)
-            if np.any(chosen):
+            chosen = np.flatnonzero(tags == np.uint64(number << 3 | wire_type))
+            if chosen.size:
                 found[name][0].append(begin[chosen])
                 found[name][1].append(at[chosen])
         positions[active] = at
@@ -166,50 +170,68 @@ def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str
     }
 
 
-def _region_varints(buffer: Any, starts: Any, ends: Any, offsets: Any | None) -> tuple[Any, Any]:
-    """Every varint in the byte ranges ``starts[i]:ends[i]`` (which do not overlap), in buffer order, as uint64;
-    with ``offsets`` (message i spans offsets[i]:offsets[i + 1]), also how many fall in each message."""
-    import numpy as np
+class _Varints:
+    """The varints in some byte ranges of a buffer, by field: ``ranges[k]`` are field k's (starts, ends), ranges
+    that hold nothing but whole varints (packed payloads, or single varints) and never overlap."""
 
-    keep = ends > starts
-    order = np.argsort(starts[keep], kind="stable")
-    starts, ends = starts[keep][order], ends[keep][order]
-    del keep, order
-    if starts.size and np.any(buffer[ends - 1] >= 0x80):
-        raise WireError("truncated varint in a packed field")
-    # The bytes inside the ranges, in order: a mask of alternating runs (gap, range, gap, range, ..., gap).
-    runs = np.empty(2 * starts.size + 1, dtype=np.int64)
-    runs[0:-1:2] = starts
-    runs[1:-1:2] = ends
-    runs[-1] = buffer.size
-    runs[1:] -= runs[:-1].copy()
-    pattern = np.zeros(runs.size, dtype=np.bool_)
-    pattern[1::2] = True
-    stream = buffer[np.repeat(pattern, runs)]
-    del runs, pattern
-    lasts = np.flatnonzero(stream < 0x80)
-    counts = None
-    if offsets is not None:
-        # Varints per range (each range ends with one), then per message (ranges are in buffer order).
-        range_ends = np.cumsum(ends - starts)
-        per_range = np.zeros(starts.size + 1, dtype=np.int64)
-        per_range[1:] = np.searchsorted(lasts, range_ends)
-        counts = np.diff(per_range[np.searchsorted(starts, offsets)])
-    if not lasts.size:
-        return np.zeros(0, dtype=np.uint64), counts
-    firsts = np.empty(lasts.size, dtype=np.int64)
-    firsts[0] = 0
-    firsts[1:] = lasts[:-1] + 1
-    sizes = lasts - firsts + 1
-    if int(sizes.max()) > _MAX_VARINT:
-        raise WireError(f"varint longer than {_MAX_VARINT} bytes")
-    # Each byte's 7 bits, shifted by its group's place in its varint, ORed together per varint.
-    groups = np.arange(stream.size, dtype=np.int64)
-    groups -= np.repeat(firsts, sizes)
-    groups *= 7
-    del lasts, sizes
-    payload = (stream & 0x7F).astype(np.uint64)
-    del stream
-    payload <<= groups.view(np.uint64)
-    del groups
-    return np.bitwise_or.reduceat(payload, firsts), counts
+    def __init__(self, buffer: Any, ranges: Sequence[tuple[Any, Any]]) -> None:
+        import numpy as np
+
+        starts = np.concatenate([begin for begin, _ in ranges])
+        ends = np.concatenate([end for _, end in ranges])
+        fields = np.repeat(np.arange(1, len(ranges) + 1, dtype=np.uint8), [begin.size for begin, _ in ranges])
+        keep = ends > starts
+        order = np.argsort(starts[keep], kind="stable")
+        starts, ends, fields = starts[keep][order], ends[keep][order], fields[keep][order]
+        del keep, order
+        if starts.size and np.any(buffer[ends - 1] >= 0x80):
+            raise WireError("truncated varint in a packed field")
+        # Each byte's field (0 outside every range): runs of (gap, range, gap, range, ..., gap).
+        runs = np.empty(2 * starts.size + 1, dtype=np.int64)
+        runs[0:-1:2] = starts
+        runs[1:-1:2] = ends
+        runs[-1] = buffer.size
+        runs[1:] -= runs[:-1].copy()
+        codes = np.zeros(runs.size, dtype=np.uint8)
+        codes[1::2] = fields
+        self.fields = np.repeat(codes, runs)
+        del runs, codes, starts, ends, fields
+        # Each byte's place in its varint: how many continuation bytes (high bit set) come right before it. A range
+        # always follows the end of a varint (a tag or a length), so places never run across a range's start.
+        self.ends = buffer < 0x80
+        self.places = np.zeros(buffer.size, dtype=np.uint8)
+        chain = np.zeros(buffer.size, dtype=np.bool_)
+        chain[1:] = ~self.ends[:-1]
+        for place in range(1, _MAX_VARINT + 1):
+            if not chain.any():
+                break
+            self.places += chain
+            chain[place + 1 :] &= ~self.ends[: -(place + 1)]
+            chain[: place + 1] = False
+        del chain
+        # Each byte's 7 bits shifted to their place, summed along the buffer: a varint's value is the difference of
+        # the running sums at its last byte and just before its first (its bits never overlap, so sum = OR).
+        self.sums = (buffer & 0x7F).astype(np.uint64)
+        self.sums <<= self.places * np.uint8(7)
+        np.cumsum(self.sums, out=self.sums)
+        # The last byte of every varint in the ranges, and its field.
+        self.lasts = np.flatnonzero(self.ends & (self.fields != 0))
+        self.last_fields = self.fields[self.lasts]
+        del self.fields, self.ends
+
+    def read(self, field: int, offsets: Any | None) -> tuple[Any, Any]:
+        """Field ``field``'s varints in buffer order (uint64) and, with ``offsets`` (message i spans
+        offsets[i]:offsets[i + 1]), how many each message holds."""
+        import numpy as np
+
+        lasts = self.lasts[self.last_fields == field + 1]
+        places = self.places[lasts]
+        if places.size and int(places.max()) >= _MAX_VARINT:
+            raise WireError(f"varint longer than {_MAX_VARINT} bytes")
+        firsts = lasts - places
+        firsts -= 1
+        del places
+        values = self.sums[lasts]
+        values -= self.sums[firsts]
+        counts = np.diff(np.searchsorted(lasts, offsets)) if offsets is not None else None
+        return values, counts
