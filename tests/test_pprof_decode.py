@@ -442,3 +442,21 @@ def test_fuzz_sample_bodies_decode_like_the_protobuf_parser_or_are_refused(body)
         assert str(error).split(":")[0] in ("parsing profile", "malformed profile")
     else:
         _assert_decodes_like_the_reference(data)
+
+
+def test_gzip_members_and_padding_spanning_several_input_pieces():
+    random = __import__("random").Random(7)
+    strings = ["", "samples", "count", *(f"{random.getrandbits(4000):x}" for _ in range(3000))]  # ~3 MB
+    message = _message(string_table=strings)
+    message.sample_type.add(type=1, unit=2)
+    message.location.add(id=1)
+    message.sample.add(location_id=[1], value=[3])
+    raw = message.SerializeToString()
+    half = len(raw) // 2
+    members = gzip.compress(raw[:half]) + gzip.compress(raw[half:])
+    assert len(members) > 3 << 19  # the decompressor is fed 1 MiB at a time
+    assert decode_profile(members + b"\x00" * 9) == decode_profile(raw)
+    with pytest.raises(ProfileError, match=r"^decompressing profile: trailing data after the gzip stream"):
+        decode_profile(members + b"\x00junk")
+    with pytest.raises(ProfileError, match=r"^decompressing profile: unexpected end of gzip data"):
+        decode_profile(members[: len(members) - 100])

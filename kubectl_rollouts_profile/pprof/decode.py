@@ -28,6 +28,7 @@ from kubectl_rollouts_profile.pprof.wire import SampleColumns, WireError, read_s
 DEFAULT_MAX_DECOMPRESSED = 256 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 4 << 20  # decompressed bytes per step: the output grows by small pieces, never by doubling
+_INPUT_STEP = 1 << 20  # compressed bytes fed per step
 
 
 def decode_profile(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
@@ -69,14 +70,19 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
 
 def _decompress(data: bytes, max_decompressed: int) -> bytearray:
     """gunzip every member into one growing buffer, a few MB at a time, refusing output beyond
-    ``max_decompressed`` before it is produced: the memory taken is bounded by the cap, whatever the input."""
+    ``max_decompressed`` before it is produced: the memory taken is bounded by the cap, whatever the input. The
+    input is fed by pieces too, so the inflater never holds a copy of the whole rest of the file."""
     inflated = bytearray()
-    remaining = memoryview(data)
+    source = memoryview(data)
+    position = 0  # input not fed to an inflater yet starts here
     try:
-        while len(remaining):
+        while position < len(source):
             inflater = zlib.decompressobj(wbits=31)
-            chunk: bytes | memoryview = remaining
-            while True:
+            while not inflater.eof:
+                chunk: bytes | memoryview = inflater.unconsumed_tail
+                if not chunk and position < len(source):
+                    chunk = source[position : position + _INPUT_STEP]
+                    position += len(chunk)
                 room = max_decompressed - len(inflated) + 1
                 out = inflater.decompress(chunk, min(room, _INFLATE_STEP))
                 inflated += out
@@ -86,17 +92,16 @@ def _decompress(data: bytes, max_decompressed: int) -> bytearray:
                         f"({max_decompressed >> 20} MiB) once decompressed",
                         "the file is not a profile or was built to exhaust memory; it was not read further",
                     )
-                if inflater.eof:  # the member is complete; what follows it is in unused_data
-                    break
-                chunk = inflater.unconsumed_tail
-                # Input all taken: one more call with none flushes what the inflater still holds, until it has
-                # nothing to give (the input was cut short).
+                # Input all taken: calls with none flush what the inflater still holds, until it has nothing to
+                # give (the input was cut short).
                 if not chunk and not out:
                     break
             if not inflater.eof:
                 raise ProfileError("decompressing profile: unexpected end of gzip data")
-            remaining = memoryview(inflater.unused_data)
+            # What followed the member in the last piece fed is not consumed: the next member starts there.
+            position -= len(inflater.unused_data)
             # Trailing zero padding after the last member is tolerated, like gzip(1) does.
+            remaining = source[position:]
             if len(remaining) and remaining[:2] != _GZIP_MAGIC:
                 if bytes(remaining).strip(b"\x00"):
                     raise ProfileError("decompressing profile: trailing data after the gzip stream")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Sample bytes per step: their joined bodies and the temporaries made from them (about 15 bytes per byte) stay small.
-CHUNK_BYTES = 2 << 20
+CHUNK_BYTES = 1 << 20
 _MAX_VARINT = 10
 
 # Fields read from a Sample, by (field number, wire type): location_id (1) and value (2) packed or one varint per
