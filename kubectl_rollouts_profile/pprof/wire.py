@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Sample bytes per step: their joined bodies and the temporaries made from them (about 15 bytes per byte) stay small.
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 19
 _MAX_VARINT = 10
 
 # Fields read from a Sample, by (field number, wire type): location_id (1) and value (2) packed or one varint per
@@ -104,22 +104,28 @@ def _varints_at(buffer: Any, positions: Any, limits: Any) -> tuple[Any, Any]:
     positions just after them."""
     import numpy as np
 
-    values = np.zeros(positions.size, dtype=np.uint64)
-    after = np.empty(positions.size, dtype=np.int64)
-    live = np.arange(positions.size)
-    at = positions.astype(np.int64, copy=True)
-    for group in range(_MAX_VARINT):
+    if np.any(positions >= limits):
+        raise WireError("truncated varint")
+    # The first byte of all of them at once (most varints here are one byte: tags, lengths, small values).
+    byte = buffer[positions]
+    values = (byte & 0x7F).astype(np.uint64)
+    after = positions + 1
+    live = np.flatnonzero(byte >= 0x80)
+    at = after[live]
+    for group in range(1, _MAX_VARINT):
+        if not live.size:
+            return values, after
         if np.any(at >= limits[live]):
             raise WireError("truncated varint")
         byte = buffer[at]
         values[live] |= (byte & 0x7F).astype(np.uint64) << np.uint64(7 * group)
+        at += 1
         more = byte >= 0x80
-        done = ~more
-        after[live[done]] = at[done] + 1
-        live, at = live[more], at[more] + 1
-        if not live.size:
-            return values, after
-    raise WireError(f"varint longer than {_MAX_VARINT} bytes")
+        after[live[~more]] = at[~more]
+        live, at = live[more], at[more]
+    if live.size:
+        raise WireError(f"varint longer than {_MAX_VARINT} bytes")
+    return values, after
 
 
 def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str]) -> dict[str, tuple[Any, Any]]:
@@ -135,20 +141,23 @@ def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str
     while active.size:
         limit = limits[active]
         tags, at = _varints_at(buffer, positions[active], limit)
-        if np.any(tags >= 1 << 32) or np.any(tags < 8):
+        if np.any(tags - np.uint64(8) >= np.uint64((1 << 32) - 8)):  # field number 0, or a tag beyond 32 bits
             raise WireError("invalid field number")
-        wire_types = (tags & np.uint64(7)).astype(np.int8)
-        bad = (wire_types == 3) | (wire_types == 4) | (wire_types > 5)
-        if np.any(bad):
-            raise WireError(f"unsupported wire type {int(wire_types[bad][0])}")
+        wire_types = (tags & np.uint64(7)).astype(np.intp)
+        kinds = np.bincount(wire_types, minlength=8)
+        unsupported = [wire_type for wire_type in (3, 4, 6, 7) if kinds[wire_type]]
+        if unsupported:
+            raise WireError(f"unsupported wire type {unsupported[0]}")
         begin = at.copy()
-        varint = np.flatnonzero(wire_types == 0)
-        if varint.size:
+        if kinds[0]:
+            varint = np.flatnonzero(wire_types == 0)
             at[varint] = _varints_at(buffer, at[varint], limit[varint])[1]
-        at[wire_types == 1] += 8
-        at[wire_types == 5] += 4
-        delimited = np.flatnonzero(wire_types == 2)
-        if delimited.size:
+        if kinds[1]:
+            at[wire_types == 1] += 8
+        if kinds[5]:
+            at[wire_types == 5] += 4
+        if kinds[2]:
+            delimited = np.flatnonzero(wire_types == 2)
             lengths, payload = _varints_at(buffer, at[delimited], limit[delimited])
             if np.any(lengths > (limit[delimited] - payload).astype(np.uint64)):
                 raise WireError("a length runs past the end of its message")
@@ -194,44 +203,48 @@ class _Varints:
         runs[1:] -= runs[:-1].copy()
         codes = np.zeros(runs.size, dtype=np.uint8)
         codes[1::2] = fields
-        self.fields = np.repeat(codes, runs)
-        del runs, codes, starts, ends, fields
+        self.fields: Any = np.repeat(codes, runs)
+        del runs, codes, ends, fields
         # Each byte's place in its varint: how many continuation bytes (high bit set) come right before it. A range
         # always follows the end of a varint (a tag or a length), so places never run across a range's start.
-        self.ends = buffer < 0x80
-        self.places = np.zeros(buffer.size, dtype=np.uint8)
+        terminal = buffer < 0x80
+        places = np.zeros(buffer.size, dtype=np.uint8)
         chain = np.zeros(buffer.size, dtype=np.bool_)
-        chain[1:] = ~self.ends[:-1]
+        chain[1:] = ~terminal[:-1]
+        self.places = None  # kept only when some byte follows ten continuation bytes (a varint may be too long)
         for place in range(1, _MAX_VARINT + 1):
             if not chain.any():
                 break
-            self.places += chain
-            chain[place + 1 :] &= ~self.ends[: -(place + 1)]
+            places += chain
+            chain[place + 1 :] &= ~terminal[: -(place + 1)]
             chain[: place + 1] = False
+        else:
+            self.places = places
         del chain
         # Each byte's 7 bits shifted to their place, summed along the buffer: a varint's value is the difference of
-        # the running sums at its last byte and just before its first (its bits never overlap, so sum = OR).
-        self.sums = (buffer & 0x7F).astype(np.uint64)
-        self.sums <<= self.places * np.uint8(7)
-        np.cumsum(self.sums, out=self.sums)
-        # The last byte of every varint in the ranges, and its field.
-        self.lasts = np.flatnonzero(self.ends & (self.fields != 0))
+        # the running sums at its last byte and just before its first (its bits never overlap, so sum = OR). Just
+        # before a varint's first byte is the previous varint's last one, except for the first varint of a range.
+        sums = (buffer & 0x7F).astype(np.uint64)
+        sums <<= places * np.uint8(7)
+        del places
+        np.cumsum(sums, out=sums)
+        self.lasts = np.flatnonzero(terminal & (self.fields != 0))
         self.last_fields = self.fields[self.lasts]
-        del self.fields, self.ends
+        del self.fields, terminal
+        self.values = sums[self.lasts]
+        if self.values.size:
+            self.values[1:] -= self.values[:-1].copy()
+            range_firsts = np.searchsorted(self.lasts, starts)
+            self.values[range_firsts] = sums[self.lasts[range_firsts]] - sums[starts - 1]
 
     def read(self, field: int, offsets: Any | None) -> tuple[Any, Any]:
         """Field ``field``'s varints in buffer order (uint64) and, with ``offsets`` (message i spans
         offsets[i]:offsets[i + 1]), how many each message holds."""
         import numpy as np
 
-        lasts = self.lasts[self.last_fields == field + 1]
-        places = self.places[lasts]
-        if places.size and int(places.max()) >= _MAX_VARINT:
+        chosen = self.last_fields == field + 1
+        lasts = self.lasts[chosen]
+        if self.places is not None and lasts.size and int(self.places[lasts].max()) >= _MAX_VARINT:
             raise WireError(f"varint longer than {_MAX_VARINT} bytes")
-        firsts = lasts - places
-        firsts -= 1
-        del places
-        values = self.sums[lasts]
-        values -= self.sums[firsts]
         counts = np.diff(np.searchsorted(lasts, offsets)) if offsets is not None else None
-        return values, counts
+        return self.values[chosen], counts
