@@ -72,13 +72,13 @@ def read_samples(bodies: Sequence[bytes], width: int, chunk_bytes: int = CHUNK_B
         chunk_ids, id_counts = varints.read(0, offsets)
         if chunk_ids.size and ids.typecode == "I" and int(chunk_ids.max()) >= 1 << 32:
             ids = array("Q", np.frombuffer(ids, dtype=np.uint32).astype(np.uint64).tobytes())
-        ids.frombytes(_octets(chunk_ids.astype(np.uint32 if ids.typecode == "I" else np.uint64)))
+        ids.frombytes(_octets(chunk_ids.astype(np.uint32 if ids.typecode == "I" else np.uint64, copy=False)))
         del chunk_ids
         bounds.frombytes(_octets(np.cumsum(id_counts, dtype=np.uint64) + np.uint64(bounds[-1])))
         del id_counts
 
         chunk_values, value_counts = varints.read(1, offsets)
-        values.frombytes(_octets(chunk_values))
+        values.frombytes(_octets(chunk_values.astype(np.uint64, copy=False)))
         del chunk_values
         off = value_counts[value_counts != width]
         if off.size:
@@ -87,7 +87,7 @@ def read_samples(bodies: Sequence[bytes], width: int, chunk_bytes: int = CHUNK_B
 
         if label_starts.size:
             has_labels = True
-            indexes = varints.read(2, None)[0].view(np.int64)
+            indexes = varints.read(2, None)[0].astype(np.uint64, copy=False).view(np.int64)
             if indexes.size:
                 label_low, label_high = min(label_low, int(indexes.min())), max(label_high, int(indexes.max()))
         del varints
@@ -212,10 +212,12 @@ class _Varints:
         chain = np.zeros(buffer.size, dtype=np.bool_)
         chain[1:] = ~terminal[:-1]
         self.places = None  # kept only when some byte follows ten continuation bytes (a varint may be too long)
+        deepest = 0
         for place in range(1, _MAX_VARINT + 1):
             if not chain.any():
                 break
             places += chain
+            deepest = place
             chain[place + 1 :] &= ~terminal[: -(place + 1)]
             chain[: place + 1] = False
         else:
@@ -224,7 +226,8 @@ class _Varints:
         # Each byte's 7 bits shifted to their place, summed along the buffer: a varint's value is the difference of
         # the running sums at its last byte and just before its first (its bits never overlap, so sum = OR). Just
         # before a varint's first byte is the previous varint's last one, except for the first varint of a range.
-        sums = (buffer & 0x7F).astype(np.uint64)
+        # Varints of at most four bytes hold 28 bits: 32-bit sums give them exactly (differences modulo 2**32).
+        sums = (buffer & 0x7F).astype(np.uint32 if deepest < 4 else np.uint64)
         sums <<= places * np.uint8(7)
         del places
         np.cumsum(sums, out=sums)
@@ -238,8 +241,8 @@ class _Varints:
             self.values[range_firsts] = sums[self.lasts[range_firsts]] - sums[starts - 1]
 
     def read(self, field: int, offsets: Any | None) -> tuple[Any, Any]:
-        """Field ``field``'s varints in buffer order (uint64) and, with ``offsets`` (message i spans
-        offsets[i]:offsets[i + 1]), how many each message holds."""
+        """Field ``field``'s varints in buffer order (uint32 when every varint of the chunk is short, else uint64)
+        and, with ``offsets`` (message i spans offsets[i]:offsets[i + 1]), how many each message holds."""
         import numpy as np
 
         chosen = self.last_fields == field + 1
