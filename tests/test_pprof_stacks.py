@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from kubectl_rollouts_profile.export.flamegraph import build_tree
 from kubectl_rollouts_profile.export.folded import render_folded
 from kubectl_rollouts_profile.export.top import function_totals
+from kubectl_rollouts_profile.pprof import stacks as stacks_module
 from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
 from kubectl_rollouts_profile.pprof.stacks import stack_table
 
@@ -154,3 +156,17 @@ def test_folded_lines_equal_the_reference(profile):
     assert dict(parsed) == _nonzero(dict(by_names))
     assert len(parsed) == len(dict(parsed))
     assert [names for names, _ in parsed] == sorted(names for names, _ in parsed)
+
+
+@settings(max_examples=25, deadline=None)
+@given(profiles(), st.integers(1, 40))
+def test_stacks_expanded_in_small_chunks_equal_the_reference(profile, chunk_ids):
+    # Big profiles are expanded a chunk of samples at a time; tiny chunks make every profile here take many.
+    with mock.patch.object(stacks_module, "_CHUNK_IDS", chunk_ids):
+        table = stack_table(profile)
+        flat, cum = function_totals(profile, 0)
+    frames = [(frame.name, frame.file, frame.line) for frame in table.frames]
+    ours = {tuple(frames[i] for i in stack): list(values) for stack, values in zip(table.stacks, table.values,
+                                                                                  strict=True)}  # fmt: skip
+    assert ours == _reference_stacks(profile)
+    assert (flat, cum) == function_totals(profile, 0)

@@ -8,10 +8,12 @@ import json
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import numpy as np
+
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.flamegraph_page import PAGE
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import StackTable, prefix_sums, stack_table
+from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
 
 DEFAULT_THRESHOLD = 0.001  # 0.1% of the total of any sample type
 MAX_DATA_BYTES = 4_500_000  # the page stays under 5 MB with its script and style
@@ -45,10 +47,10 @@ def build_tree(table: StackTable, threshold: float = DEFAULT_THRESHOLD) -> Flame
     types = len(table.sample_indexes)
     stacks = table.sorted()
     columns = stacks.columns
-    magnitude = [prefix_sums(list(map(abs, column))) for column in columns]
-    if any(min(column, default=0) < 0 for column in columns):
-        grow = [prefix_sums([max(value, 0) for value in column]) for column in columns]
-        shrink = [prefix_sums([min(value, 0) for value in column]) for column in columns]
+    magnitude = [_prefix_sums(np.abs(column)) for column in columns]
+    if any(len(column) and column.min() < 0 for column in columns):
+        grow = [_prefix_sums(np.maximum(column, 0)) for column in columns]
+        shrink = [_prefix_sums(np.minimum(column, 0)) for column in columns]
     else:
         grow, shrink = magnitude, [[0] * (len(stacks) + 1) for _ in columns]
     limits = [threshold * sums[-1] if sums[-1] else float("inf") for sums in magnitude]
@@ -73,6 +75,13 @@ def build_tree(table: StackTable, threshold: float = DEFAULT_THRESHOLD) -> Flame
                 for p, weight in enumerate(weights):
                     merged_value[p] += weight
     return FlameTree(root, stacks.node_count() - kept_nodes, tuple(merged_value))
+
+
+def _prefix_sums(values: np.ndarray) -> list[int]:
+    """Running totals with a leading zero, as Python ints (the tree's values are read a few at a time)."""
+    sums = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(values, out=sums[1:])
+    return sums.tolist()
 
 
 def prune(tree: FlameTree, threshold: float) -> FlameTree:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
+import numpy as np
+
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
+from kubectl_rollouts_profile.export.texts import TextTable
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import stack_table
 
@@ -36,12 +39,20 @@ def write_folded(profile: Profile, out: BinaryIO, *, sample_index: str | int | N
     table = stack_table(profile, (index,), by_name=True)
     (column,) = table.columns
     # ";" separates frames and the last space separates the value, so neither may appear inside a name.
-    names = [frame.name.replace(";", ":").replace("\n", " ") for frame in table.frames]
+    texts = [(";" + frame.name.replace(";", ":").replace("\n", " ")).encode() for frame in table.frames]
     order = [position for position in table.sorted_order(skip_empty=True) if column[position]]
-    values = list(map(column.__getitem__, order))
+    # Each line's value is a text of its own, after the names: token len(names) + line number.
+    first_value = len(texts)
+    texts += [b" %d\n" % value for value in column[np.array(order, dtype=np.int64)].tolist()]
     del column
+    table_texts = TextTable(texts)
+    del texts
     done = 0
-    for texts in table.joined(names, order, separator=";"):
-        lines = map("{} {}\n".format, texts, values[done : done + len(texts)])
-        out.write("".join(lines).encode())
-        done += len(texts)
+    for frames, counts in table.frame_runs(order):
+        lines = np.arange(len(counts))
+        tokens = np.empty(len(frames) + len(counts), np.int64)
+        tokens[np.arange(len(frames)) + np.repeat(lines, counts)] = frames
+        tokens[np.cumsum(counts) + lines] = first_value + done + lines
+        text, _ = table_texts.join(tokens, np.cumsum(counts + 1) - (counts + 1))
+        out.write(text.data)
+        done += len(counts)

@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 import json
-from array import array
-from collections.abc import Sequence
-from itertools import accumulate, compress
-from operator import not_
+from collections.abc import Iterator
+from itertools import compress
 from typing import BinaryIO
+
+import numpy as np
 
 from kubectl_rollouts_profile import __version__
 from kubectl_rollouts_profile.errors import ProfileError
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
+from kubectl_rollouts_profile.export.texts import TextTable
 from kubectl_rollouts_profile.export.units import to_base_unit, unit_kind
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import expand_stacks, frame_index, location_stacks, merge_equal
+from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
@@ -41,22 +42,11 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
             "speedscope cannot show negative weights, and this profile has some (it is a diff)",
             "use --format html or --format top for a diff",
         )
-    types = tuple(range(len(profile.sample_types)))
-    stacks = location_stacks(profile, types)
-    frames, location_frames = frame_index(profile)
-    # Each distinct stack's frame list is written once as JSON text ("3,17,5") by one join over all stacks, then
-    # reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
-    texts = {location_id: ",".join(map(str, ids)) for location_id, ids in location_frames.items()}
-    pieces = expand_stacks(stacks, texts, separator=",")
-    del texts
-    # Stacks of different locations can be the same frames (another line of the same function): merge them.
-    pieces, columns = merge_equal(pieces, list(stacks.columns))
-    del stacks
-    # Every sample type lists the same stacks (less the zero-weight ones), so the samples' text is built once and
-    # written per type: whole, or in runs between the zero weights.
-    starts = array("q", accumulate(map(len, pieces), initial=0))
-    samples_text = _joined(pieces)
-    del pieces
+    table = stack_table(profile)
+    frames, columns = table.frames, table.columns
+    # Each distinct stack's frame list is written once as JSON text (",[3,17,5]") by array operations over all
+    # stacks, then reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
+    batches = list(_stack_texts(table))
     frame_list = [
         {"name": frame.name}
         | ({"file": frame.file} if frame.file else {})
@@ -73,7 +63,7 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
     out.write(json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
     out.write(b',"profiles":[')
     for position, value_type in enumerate(profile.sample_types):
-        column = columns[position]
+        column = columns[position].tolist()
         weights = list(compress(column, column))
         if unit_kind(value_type.unit) != "none" and to_base_unit(1, value_type.unit) != 1:
             weights = [to_base_unit(value, value_type.unit) for value in weights]
@@ -88,41 +78,41 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
             out.write(b",")
         out.write(json.dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
         out.write(b',"samples":[')
-        _write_nonzero(out, samples_text, starts, column)
+        _write_nonzero(out, batches, columns[position])
         out.write(b'],"weights":')
         out.write(json.dumps(weights, separators=(",", ":")).encode("ascii"))
         out.write(b"}")
     out.write(b"]}")
 
 
-def _joined(pieces: list[str], batch: int = 65_536) -> bytearray:
-    """The pieces as JSON arrays joined by commas ("[3,17],[5]"), ASCII bytes built in batches so no second
-    whole copy exists as text. Piece i's array starts at byte starts[i] + 3 * i (``starts``: the running sums of
-    the pieces' lengths)."""
-    joined = bytearray()
-    for start in range(0, len(pieces), batch):
-        joined += b"],[" if start else b"["
-        joined += "],[".join(pieces[start : start + batch]).encode("ascii")
-    if pieces:
-        joined += b"]"
-    return joined
+def _stack_texts(table: StackTable) -> Iterator[tuple[bytes, np.ndarray, np.ndarray]]:
+    """Per batch of stacks (in table order): their arrays back to back, each led by a comma (",[3,17],[5],[]"),
+    and where each stack's text begins and ends."""
+    frames = len(table.frames)
+    opening, closing = frames, frames + 1
+    texts = TextTable([b",%d" % position for position in range(frames)] + [b",[", b"]"])
+    for frame_ids, counts in table.frame_runs(range(len(table))):
+        stacks = np.arange(len(counts))
+        tokens = np.empty(len(frame_ids) + 2 * len(counts), np.int64)
+        ends = np.cumsum(counts + 2)  # one past each stack's closing bracket
+        begins = ends - counts - 2
+        tokens[begins] = opening
+        tokens[ends - 1] = closing
+        tokens[np.arange(len(frame_ids)) + 2 * np.repeat(stacks, counts) + 1] = frame_ids
+        text, starts = texts.join(tokens, (begins + 1)[counts > 0])  # the first frame's comma
+        yield text.tobytes(), starts[begins], starts[ends]
 
 
-def _write_nonzero(out: BinaryIO, joined: bytearray, starts: Sequence[int], column: Sequence[int]) -> None:
-    """Write the arrays of ``joined`` whose weight in ``column`` is not zero, as slices of it."""
-    view = memoryview(joined)
-    count = len(column)
-    zeros = list(compress(range(count), map(not_, column)))
-    if not zeros:
-        out.write(view)
-        return
+def _write_nonzero(out: BinaryIO, batches: list[tuple[bytes, np.ndarray, np.ndarray]], column: np.ndarray) -> None:
+    """Write the arrays of the stacks whose weight in ``column`` is not zero, comma-separated: runs of
+    consecutive ones as single slices of their batch's text."""
     first = True
-    run_start = 0
-    for end in (*zeros, count):
-        if end > run_start:
-            if not first:
-                out.write(b",")
-            # Arrays run_start..end-1, without the comma after the last.
-            out.write(view[starts[run_start] + 3 * run_start : starts[end] + 3 * end - 1])
+    done = 0
+    for text, begins, ends in batches:
+        view = memoryview(text)
+        nonzero = column[done : done + len(begins)] != 0
+        done += len(begins)
+        edges = np.flatnonzero(np.diff(nonzero, prepend=False, append=False))  # run starts and ends, alternating
+        for start, end in zip(begins[edges[0::2]].tolist(), ends[edges[1::2] - 1].tolist(), strict=True):
+            out.write(view[start + 1 : end] if first else view[start:end])  # the first array has no comma
             first = False
-        run_start = end + 1

@@ -2,65 +2,54 @@
 
 from __future__ import annotations
 
-import sys
-from array import array
 from typing import BinaryIO
 
-from kubectl_rollouts_profile.errors import ProfileError
+import numpy as np
+
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import expand_stacks, location_stacks, stack_table
+from kubectl_rollouts_profile.pprof.stacks import LocationTable, sample_codes, stack_table, value_column
 
 
 def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int], dict[str, int]]:
     """Flat and cumulative value per function name (a recursive function counts once per stack in cum)."""
-    stacks = location_stacks(profile, (sample_index,))
-    # Function names become small ints, packed once per location root first; every stack is then expanded in C
-    # into one bytes of name ids, and the per-stack work is a set of ints.
     name_ids: dict[str, int] = {}
-    location_names = {
-        location_id: _packed(
-            [name_ids.setdefault(name, len(name_ids)) for name in reversed(profile.function_names(location_id))]
-        )
+    runs = {
+        location_id: [name_ids.setdefault(name, len(name_ids)) for name in profile.function_names(location_id)]
         for location_id in profile.locations
     }
-    if len(name_ids) >= 1 << 24:  # the boundary below needs a zero last byte in every id
-        raise ProfileError(f"too many distinct functions for a top table ({len(name_ids)})")
-    expanded = expand_stacks(stacks, location_names, boundary="\xff" * 4)
-    flat = [0] * len(name_ids)
-    cum = [0] * len(name_ids)
-    leaves: set[int] = set()
-    seen: set[int] = set()
-    for names_in_stack, value in zip(expanded, stacks.columns[0], strict=True):
-        if not names_in_stack or value == 0:
-            continue
-        ids = _unpacked(names_in_stack)
-        leaf = ids[-1]
-        flat[leaf] += value
-        leaves.add(leaf)
-        in_stack = set(ids)
-        seen |= in_stack
-        for name in in_stack:
-            cum[name] += value
-    names = list(name_ids)
-    return {names[i]: flat[i] for i in leaves}, {names[i]: cum[i] for i in seen}
-
-
-def _packed(ids: list[int]) -> str:
-    # Little-endian with ids below 2**24: every 4-byte id ends in a zero byte, so four 0xff bytes read left to right
-    # can only be the boundary between stacks.
-    packed = array("I", ids)
-    if sys.byteorder == "big":
-        packed.byteswap()
-    return packed.tobytes().decode("latin-1")
-
-
-def _unpacked(text: str) -> array:
-    ids = array("I", text.encode("latin-1"))
-    if sys.byteorder == "big":
-        ids.byteswap()
-    return ids
+    table = LocationTable.of(runs, np.dtype(np.int64))
+    column = value_column(profile, sample_index)
+    names_count = len(name_ids)
+    flat = np.zeros(names_count, np.int64)
+    cum = np.zeros(names_count, np.int64)
+    is_leaf = np.zeros(names_count, np.bool_)
+    seen = np.zeros(names_count, np.bool_)
+    # Names innermost first per sample (as the file lists locations, and a location its inlined lines): the
+    # first name of a sample is its leaf. cum counts each name once per sample: per chunk of samples, (sample,
+    # name) pairs are sorted so repeats are neighbours.
+    for samples, names, bounds in sample_codes(profile, table, root_first=False):
+        values = column[samples]
+        counts = np.diff(bounds)
+        counted = (counts > 0) & (values != 0)
+        leaves = names[bounds[:-1][counted]]
+        np.add.at(flat, leaves, values[counted])
+        is_leaf[leaves] = True
+        owner = np.repeat(np.arange(len(counts)), counts)
+        pairs = np.sort(owner * names_count + names)
+        once = np.ones(len(pairs), np.bool_)
+        once[1:] = pairs[1:] != pairs[:-1]
+        owners, unique_names = np.divmod(pairs[once], names_count)
+        weights = values[owners]
+        live = weights != 0
+        np.add.at(cum, unique_names[live], weights[live])
+        seen[unique_names[live]] = True
+    labels = list(name_ids)
+    return (
+        {labels[i]: int(flat[i]) for i in np.flatnonzero(is_leaf).tolist()},
+        {labels[i]: int(cum[i]) for i in np.flatnonzero(seen).tolist()},
+    )
 
 
 class TopRenderer(Renderer):

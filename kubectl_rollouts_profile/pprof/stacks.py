@@ -1,24 +1,26 @@
 """Samples folded into call stacks: the shared first step of every renderer (top, folded, speedscope, flame graph).
 
-Stacks are aggregated on location ids before any per-frame work, and a stack is kept as one bytes object (its ids
-packed), not a tuple of ints: hashing, comparing and joining them runs in C. A location is expanded to its
-(inlined) frames once per distinct location, never once per sample.
+The per-id work runs as array operations (numpy) over the profile's flat arrays, never as Python work per location
+id: a location is expanded to its (inlined) frames once per distinct location, and every sample's stack is then
+gathered from that table in bulk. A stack is kept as one bytes object (its frames' codes, big-endian), so hashing,
+comparing and sorting stacks runs in C too.
 """
 
 from __future__ import annotations
 
 import operator
-from array import array
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
-from functools import partial
-from itertools import accumulate, pairwise, repeat, starmap
-from typing import TypeVar
 
+import numpy as np
+
+from kubectl_rollouts_profile.errors import ProfileError
 from kubectl_rollouts_profile.pprof.model import Profile
 
-_Key = TypeVar("_Key", bytes, str)
+# Samples per step of the bulk expansion: bounds the temporary arrays (a few hundred bytes per location id).
+_CHUNK_IDS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -28,52 +30,89 @@ class Frame:
     line: int = 0
 
 
-@dataclass(frozen=True)
-class LocationStacks:
-    """Distinct stacks, each the root-first location ids packed as array ``typecode`` items, and their summed
-    values, one column per requested sample type (aligned with ``keys``)."""
-
-    typecode: str
-    keys: list[bytes]
-    columns: tuple[Sequence[int], ...]
-
-    def ids(self, key: bytes) -> memoryview:
-        """The root-first location ids of one stack."""
-        return memoryview(key).cast(self.typecode)  # type: ignore[call-overload]
-
-
-def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
-    """The profile's samples merged by identical location stacks, with values for ``sample_indexes``."""
+def sample_arrays(profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """The profile's location ids (leaf first per sample, as in the file) and the samples' bounds into them, as
+    arrays sharing the profile's memory."""
     store = profile.locations_store
-    # Reversing the whole flat array (one C call) makes every sample's ids root first; the samples come out in
-    # reverse order, so the value columns are reversed too.
-    reversed_ids = store.ids[::-1]
-    size = reversed_ids.itemsize
-    blob = reversed_ids.tobytes()
-    del reversed_ids
-    end = len(store.ids)
-    edges = [(end - bound) * size for bound in reversed(store.bounds)]
-    keys = list(map(blob.__getitem__, map(slice, edges, edges[1:])))
-    del blob
+    ids = np.frombuffer(store.ids, dtype=np.dtype(store.ids.typecode)) if len(store.ids) else np.zeros(0, np.uint32)
+    bounds = np.frombuffer(store.bounds, dtype=np.uint64).astype(np.int64)
+    return ids, bounds
+
+
+def value_column(profile: Profile, index: int) -> np.ndarray:
+    """One sample type's values, in sample order (int64)."""
     values = profile.values_store
-    columns: list[Sequence[int]] = [values.column(index)[::-1] for index in sample_indexes]
-    return LocationStacks(store.ids.typecode, *merge_equal(keys, columns))
+    flat = np.frombuffer(values.flat, dtype=np.int64) if len(values.flat) else np.zeros(0, np.int64)
+    return flat[index :: values.width].copy() if values.width else np.zeros(values.samples, np.int64)
 
 
-def merge_equal(keys: list[_Key], columns: list[Sequence[int]]) -> tuple[list[_Key], tuple[Sequence[int], ...]]:
-    """Sum the values of equal keys (in first-seen order); nearly free when every key is distinct already."""
-    distinct = dict.fromkeys(keys)  # one C-level pass answers the common case
-    if len(distinct) == len(keys):
-        return keys, tuple(columns)
-    slots: dict[_Key, int] = {}
-    positions = [slots.setdefault(key, len(slots)) for key in keys]
-    merged = []
-    for column in columns:
-        sums = [0] * len(slots)
-        for slot, value in zip(positions, column, strict=True):
-            sums[slot] += value
-        merged.append(sums)
-    return list(slots), tuple(merged)
+@dataclass(frozen=True)
+class LocationTable:
+    """Per location, a run of codes (its frames or names, root first), as flat arrays: ``lookup`` turns location
+    ids into rows, row ``r``'s codes are ``codes[starts[r]:starts[r + 1]]``."""
+
+    ids: np.ndarray  # the location ids, sorted
+    starts: np.ndarray
+    codes: np.ndarray
+    _dense: np.ndarray | None = field(repr=False)  # id -> row, when the ids are dense enough for a lookup array
+
+    @classmethod
+    def of(cls, runs: MappingABC[int, Sequence[int]], dtype: np.dtype) -> LocationTable:
+        ids = np.array(sorted(runs), dtype=np.uint64)
+        rows = [runs[location_id] for location_id in ids.tolist()]
+        starts = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum([len(row) for row in rows], out=starts[1:])
+        codes = np.fromiter((code for row in rows for code in row), np.int64, int(starts[-1])).astype(dtype)
+        dense = None
+        if len(ids) and int(ids[-1]) <= 4 * len(ids) + 1024:
+            dense = np.full(int(ids[-1]) + 1, -1, np.int64)
+            dense[ids.astype(np.int64)] = np.arange(len(ids))
+        return cls(ids, starts, codes, dense)
+
+    def lookup(self, location_ids: np.ndarray) -> np.ndarray:
+        if self._dense is not None and (not len(location_ids) or int(location_ids.max()) < len(self._dense)):
+            rows = self._dense[location_ids]
+            if len(rows) and rows.min() < 0:
+                raise ProfileError("a sample names a location that does not exist")
+            return rows
+        rows = np.searchsorted(self.ids, location_ids.astype(np.uint64))
+        if len(rows) and (rows.max() >= len(self.ids) or (self.ids[rows] != location_ids).any()):
+            raise ProfileError("a sample names a location that does not exist")
+        return rows
+
+    def expand(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The codes of ``rows`` back to back, and how many each row gave."""
+        counts = self.starts[rows + 1] - self.starts[rows]
+        total = int(counts.sum())
+        offsets = np.cumsum(counts) - counts
+        positions = np.repeat(self.starts[rows] - offsets, counts) + np.arange(total)
+        return self.codes[positions], counts
+
+
+def sample_codes(
+    profile: Profile, table: LocationTable, *, root_first: bool = True
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Every sample's codes (each location's run from ``table``), root first (or in the file's leaf-first location
+    order), a chunk of samples at a time: per chunk, its samples, their codes back to back, and the samples' bounds
+    into them. Chunks keep the temporary arrays small next to the profile."""
+    ids, bounds = sample_arrays(profile)
+    samples = len(bounds) - 1
+    first = 0
+    while first < samples:
+        # The next samples holding about _CHUNK_IDS ids (at least one sample).
+        last = max(int(np.searchsorted(bounds, bounds[first] + _CHUNK_IDS, side="right")) - 1, first + 1)
+        low, high = int(bounds[first]), int(bounds[last])
+        chunk = ids[low:high]
+        local_bounds = bounds[first : last + 1] - low
+        if root_first:
+            # Each sample's ids reversed in place: position p of sample s reads start + end - 1 - p.
+            chunk = chunk[np.repeat(local_bounds[:-1] + local_bounds[1:] - 1, np.diff(local_bounds))
+                          - np.arange(high - low)]  # fmt: skip
+        codes, per_location = table.expand(table.lookup(chunk))
+        running = np.zeros(len(per_location) + 1, np.int64)
+        np.cumsum(per_location, out=running[1:])
+        yield slice(first, last), codes, running[local_bounds]
+        first = last
 
 
 def frame_index(profile: Profile) -> tuple[tuple[Frame, ...], dict[int, tuple[int, ...]]]:
@@ -102,67 +141,92 @@ def frame_index(profile: Profile) -> tuple[tuple[Frame, ...], dict[int, tuple[in
     return tuple(Frame(*key) for key in frame_ids), location_frames
 
 
-def expand_stacks(
-    stacks: LocationStacks,
-    location_parts: dict[int, str],
-    *,
-    separator: str = "",
-    boundary: str = "\n",
-    batch: int = 16_384,
-) -> list[str]:
-    """Each stack as its locations' parts (root first) joined by ``separator``. ``boundary`` must occur in no
-    part nor across two (for packed ints: an aligned pattern no id can form).
-    Built as one str join in C over all stacks with a sentinel location between stacks, then split at the
-    sentinels: no Python work per frame or per stack. (str, not bytes: bytes.join keeps an 80-byte buffer record
-    per item, a gigabyte for a big profile; binary parts travel as latin-1 text.)"""
-    sentinel = max(location_parts, default=0) + 1
-    try:
-        marker = array(stacks.typecode, [sentinel]).tobytes()
-    except OverflowError:
-        marker = b""
-    keys = stacks.keys
-    if not marker or sentinel > 4 * len(location_parts) + 1024:  # ids too sparse for a lookup list
-        get = location_parts.__getitem__
-        return [separator.join(map(get, stacks.ids(key))) for key in keys]
-    if separator and b"" in keys:
-        # Stacks are split where the boundary meets a part's leading separator, which an empty stack lacks:
-        # expand the others, then put the empty ones back.
-        rest = iter(expand_stacks(replace(stacks, keys=[key for key in keys if key]), location_parts,
-                                  separator=separator, boundary=boundary, batch=batch))  # fmt: skip
-        return [next(rest) if key else "" for key in keys]
-    table = [""] * (sentinel + 1)
-    for location_id, part in location_parts.items():
-        table[location_id] = separator + part
-    table[sentinel] = boundary
-    get = table.__getitem__
-    cut = boundary + separator  # a stack's start; cutting there also drops its first part's separator
-    expanded: list[str] = []
-    # In batches of stacks, so the temporary id list and joined text stay small next to the result.
-    for start in range(0, len(keys), batch):
-        every_id = memoryview(marker + marker.join(keys[start : start + batch])).cast(stacks.typecode)  # type: ignore[call-overload]
-        expanded += "".join(map(get, every_id)).split(cut)[1:]
-    return expanded
+def sum_rows(rows: np.ndarray, column: np.ndarray, count: int) -> np.ndarray:
+    """``column``'s values summed per row number (exact int64 sums)."""
+    sums = np.zeros(count, np.int64)
+    np.add.at(sums, rows, column)
+    return sums
+
+
+def merge_equal(keys: list[bytes], columns: list[np.ndarray]) -> tuple[list[bytes], tuple[np.ndarray, ...], list[int]]:
+    """Sum the values of equal keys (in first-seen order), and per merged key the position of its first
+    occurrence; nearly free when every key is distinct already."""
+    distinct = dict.fromkeys(keys)  # one C-level pass answers the common case
+    if len(distinct) == len(keys):
+        return keys, tuple(columns), list(range(len(keys)))
+    slots: dict[bytes, int] = {}
+    first: list[int] = []
+    positions = np.empty(len(keys), np.int64)
+    for position, key in enumerate(keys):
+        slot = slots.setdefault(key, len(slots))
+        if slot == len(first):
+            first.append(position)
+        positions[position] = slot
+    return list(slots), tuple(sum_rows(positions, column, len(slots)) for column in columns), first
+
+
+@dataclass(frozen=True)
+class LocationStacks:
+    """Distinct stacks of location ids and their summed values, one column per requested sample type (aligned
+    with ``keys``); ``ids`` reads a key's root-first location ids."""
+
+    keys: list[bytes]
+    columns: tuple[np.ndarray, ...]
+    _dtype: np.dtype = field(repr=False)
+
+    def ids(self, key: bytes) -> list[int]:
+        return np.frombuffer(key, dtype=self._dtype).tolist()
+
+
+def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
+    """The profile's samples merged by identical location stacks, with values for ``sample_indexes``."""
+    ids, bounds = sample_arrays(profile)
+    counts = np.diff(bounds)
+    reversed_ids = ids[np.repeat(bounds[:-1] + bounds[1:] - 1, counts) - np.arange(len(ids))] if len(ids) else ids
+    keys = _slices(reversed_ids.tobytes(), bounds * ids.itemsize)
+    columns = [value_column(profile, index) for index in sample_indexes]
+    merged, merged_columns, _ = merge_equal(keys, columns)
+    return LocationStacks(merged, merged_columns, ids.dtype)
+
+
+def _sorted_positions(keys: list[bytes]) -> list[int]:
+    """The positions of ``keys`` in sorted order. Sorted by their first 8 bytes as numbers in numpy first (zero
+    padding sorts a key before the longer keys it starts), then by whole keys only within runs of equal
+    prefixes."""
+    prefixes = np.array(keys, dtype="S8").view(">u8") if keys else np.zeros(0, ">u8")
+    order = np.argsort(prefixes, kind="stable")
+    ranked = prefixes[order]
+    ties = np.flatnonzero(ranked[1:] == ranked[:-1])
+    positions: list[int] = order.tolist()
+    if len(ties):
+        # Runs of equal prefixes: each starts where a tie follows a non-tie.
+        starts = ties[np.diff(ties, prepend=-2) != 1]
+        ends = np.append(ties[np.flatnonzero(np.diff(ties) != 1)], ties[-1]) + 2
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            positions[start:end] = sorted(positions[start:end], key=keys.__getitem__)
+    return positions
+
+
+def _slices(blob: bytes, bounds: np.ndarray) -> list[bytes]:
+    edges = bounds.tolist()
+    return list(map(blob.__getitem__, map(slice, edges, edges[1:])))
 
 
 @dataclass(frozen=True)
 class StackTable:
     """Distinct stacks of frames and their summed values, one column per requested sample type (aligned with the
     stacks). How a stack is stored is this class's own business; renderers ask it for the stacks in sorted order
-    (``sorted``: the tree as runs of stacks sharing a prefix), for their texts (``joined``) or, for small profiles
-    and tests, for tuples of frame indexes (``stacks``)."""
+    (``sorted``: the tree as runs of stacks sharing a prefix), for their frames in bulk (``frame_runs``) or, for
+    small profiles and tests, for tuples of frame indexes (``stacks``)."""
 
     frames: tuple[Frame, ...]
-    columns: tuple[Sequence[int], ...]
+    columns: tuple[np.ndarray, ...]
     sample_indexes: tuple[int, ...]
-    # Each stack is one key: its frame indexes root first, each stored as index + 1 in ``_width`` big-endian
-    # base-255 digits (latin-1 characters below 0xff), so sorting keys sorts stacks frame by frame (stacks sharing
-    # a prefix sort together) and 0xff can mark the end of a stack.
-    _keys: list[str] = field(repr=False)
-    _width: int = field(repr=False)
-    # The location stacks the table was folded from, and per stack the position of one of them (its first).
-    _origins: LocationStacks = field(repr=False)
-    _origin_of: Sequence[int] = field(repr=False)
-    _location_frames: dict[int, tuple[int, ...]] = field(repr=False)
+    # Each stack is one key: its frame indexes root first, each stored as index + 1 in ``_dtype`` (big-endian
+    # unsigned), so sorting keys sorts stacks frame by frame (a stack before those it is a prefix of), and a zero
+    # code is never a frame.
+    _keys: list[bytes] = field(repr=False)
+    _dtype: np.dtype = field(repr=False)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -170,48 +234,40 @@ class StackTable:
     @property
     def stacks(self) -> tuple[tuple[int, ...], ...]:
         """Frame indexes of every stack, root first (a tuple per stack: for small profiles and tests)."""
-        width = self._width
-        return tuple(
-            tuple(_number(key[at : at + width]) - 1 for at in range(0, len(key), width)) for key in self._keys
-        )
+        return tuple(tuple((np.frombuffer(key, self._dtype).astype(np.int64) - 1).tolist()) for key in self._keys)
 
     @property
     def values(self) -> tuple[tuple[int, ...], ...]:
         if not self.columns:
             return ((),) * len(self._keys)
-        return tuple(zip(*self.columns, strict=True))
+        return tuple(zip(*(column.tolist() for column in self.columns), strict=True))
 
     def sorted_order(self, *, skip_empty: bool = False) -> list[int]:
         """The stacks' positions sorted frame by frame (by frame index; a stack before those it is a prefix of),
         without the empty stacks (samples without locations) when ``skip_empty``."""
         keys = self._keys
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        if skip_empty:
-            first = next((at for at, position in enumerate(order) if keys[position]), len(order))
-            del order[:first]  # the empty key sorts first
+        order = _sorted_positions(keys)
+        if skip_empty and order and not keys[order[0]]:
+            del order[0]  # the empty key sorts first, and keys are distinct
         return order
 
     def sorted(self) -> SortedStacks:
         """The stacks sorted frame by frame (by frame index), with their columns in that order."""
         order = self.sorted_order()
-        keys = [self._keys[i] for i in order]
-        columns = tuple(list(map(column.__getitem__, order)) for column in self.columns)
-        return SortedStacks(keys, self._width, columns, order)
+        keys = [self._keys[i] for i in order] if len(order) < 2 else list(operator.itemgetter(*order)(self._keys))
+        positions = np.array(order, dtype=np.int64)
+        columns = tuple(column[positions] for column in self.columns)
+        return SortedStacks(keys, self._dtype.itemsize, columns, order)
 
-    def joined(self, frame_texts: Sequence[str], order: Sequence[int], *, separator: str,
-               batch: int = 16_384) -> Iterator[list[str]]:  # fmt: skip
-        """The texts of the stacks at positions ``order``, in that order and in batches: each stack's frames'
-        ``frame_texts`` joined by ``separator``, root first. Built by one C-level join per batch over the location
-        stacks the table was folded from, so only one batch of text is in memory at a time."""
-        parts = {
-            location_id: separator.join(map(frame_texts.__getitem__, frames))
-            for location_id, frames in self._location_frames.items()
-        }
-        origins = self._origins
-        origin_keys, origin_of = origins.keys, self._origin_of
+    def frame_runs(self, order: Sequence[int], *, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The frames of the stacks at positions ``order``, in that order and in batches: per batch, the frame
+        indexes back to back (root first per stack) and each stack's frame count."""
+        keys, size = self._keys, self._dtype.itemsize
         for start in range(0, len(order), batch):
-            keys = [origin_keys[origin_of[i]] for i in order[start : start + batch]]
-            yield expand_stacks(replace(origins, keys=keys, columns=()), parts, separator=separator)
+            picked = order[start : start + batch]
+            chosen = [keys[picked[0]]] if len(picked) == 1 else list(operator.itemgetter(*picked)(keys))
+            frames = np.frombuffer(b"".join(chosen), self._dtype).astype(np.int64) - 1
+            yield frames, np.fromiter(map(len, chosen), np.int64, len(chosen)) // size
 
 
 @dataclass(frozen=True)
@@ -219,9 +275,9 @@ class SortedStacks:
     """A StackTable's stacks in sorted order: the stacks below any tree node are one contiguous run, found by
     ``runs``; ``columns`` are in this order too, and ``order`` maps each position to the table's."""
 
-    _keys: list[str] = field(repr=False)
+    _keys: list[bytes] = field(repr=False)
     _width: int
-    columns: tuple[Sequence[int], ...]
+    columns: tuple[np.ndarray, ...]
     order: Sequence[int]
 
     def __len__(self) -> int:
@@ -238,25 +294,26 @@ class SortedStacks:
         while low < high:
             code = keys[low][start:end]
             after = bisect_right(keys, code, low, high, key=operator.itemgetter(slice(start, end)))
-            yield _number(code) - 1, low, after
+            yield int.from_bytes(code, "big") - 1, low, after
             low = after
 
     def node_count(self) -> int:
         """How many tree nodes the stacks make (the root not counted): each stack adds the frames it does not
-        share with the one before. The shared length comes from the highest differing bit of the two keys read as
-        (zero-padded) integers; padding never matches a real frame, whose code is never zero."""
+        share with the one before. Neighbours are compared as zero-padded byte rows, a chunk at a time; padding
+        never matches a real frame, whose code is never zero, so the first differing byte lies within the first
+        frame they do not share."""
         keys, width = self._keys, self._width
-        if not keys:
-            return 0
-        longest = max(map(len, keys))
-        # Every step in C (map, pairwise, starmap) except one small expression per pair of neighbours.
-        padded = map(bytes.ljust, map(str.encode, keys, repeat("latin-1")), repeat(longest), repeat(b"\0"))
-        numbers = map(partial(int.from_bytes, byteorder="big"), padded)
-        differing_bits = map(int.bit_length, starmap(operator.xor, pairwise(numbers)))
-        shared = sum(
-            (longest - (bits + 7) // 8) // width if bits else len(key) // width
-            for key, bits in zip(keys[1:], differing_bits, strict=True)
-        )
+        shared = 0
+        step = 8192
+        for start in range(0, len(keys), step):
+            chunk = keys[max(start - 1, 0) : start + step]
+            longest = max(map(len, chunk))
+            if len(chunk) < 2 or not longest:
+                continue
+            rows = np.array(chunk, dtype=f"S{longest}").view(np.uint8).reshape(len(chunk), longest)
+            differ = rows[1:] != rows[:-1]
+            first_difference = np.where(differ.any(axis=1), differ.argmax(axis=1), longest)
+            shared += int((first_difference // width).sum())
         return sum(map(len, keys)) // width - shared
 
 
@@ -268,7 +325,6 @@ def stack_table(
     only (file and line dropped), numbered in name order, so sorted stacks are sorted by their names."""
     if sample_indexes is None:
         sample_indexes = tuple(range(len(profile.sample_types)))
-    by_locations = location_stacks(profile, sample_indexes)
     frames, location_frames = frame_index(profile)
     if by_name:
         names = sorted({frame.name for frame in frames})
@@ -278,49 +334,12 @@ def stack_table(
             location_id: tuple(map(renumbered.__getitem__, ids)) for location_id, ids in location_frames.items()
         }
         frames = tuple(Frame(name) for name in names)
-    width = 1
-    while 255**width <= len(frames):
-        width += 1
-    codes = [_digits(frame + 1, width) for frame in range(len(frames))]  # once per frame, not per location's use
-    packed = {location_id: "".join(map(codes.__getitem__, ids)) for location_id, ids in location_frames.items()}
-    keys = expand_stacks(by_locations, packed, boundary="\xff")
-    del packed
-    merged_keys, columns, origin_of = _merge_with_origins(keys, list(by_locations.columns))
-    return StackTable(frames, columns, sample_indexes, merged_keys, width, by_locations, origin_of, location_frames)
-
-
-def _merge_with_origins(
-    keys: list[str], columns: list[Sequence[int]]
-) -> tuple[list[str], tuple[Sequence[int], ...], Sequence[int]]:
-    """``merge_equal``, and per merged key the position of its first occurrence."""
-    merged_keys, merged_columns = merge_equal(keys, columns)
-    if len(merged_keys) == len(keys):
-        return merged_keys, merged_columns, range(len(keys))
-    first: dict[str, int] = {}
-    for position, key in enumerate(keys):
-        first.setdefault(key, position)
-    return merged_keys, merged_columns, [first[key] for key in merged_keys]
-
-
-def _digits(number: int, width: int) -> str:
-    digits = []
-    for _ in range(width):
-        number, digit = divmod(number, 255)
-        digits.append(chr(digit))
-    return "".join(reversed(digits))
-
-
-def _number(code: str) -> int:
-    number = 0
-    for digit in code:
-        number = number * 255 + ord(digit)
-    return number
-
-
-def prefix_sums(values: Sequence[int]) -> Sequence[int]:
-    """Running totals with a leading zero, in an int64 array when they fit (a list otherwise)."""
-    sums = accumulate(values, initial=0)
-    try:
-        return array("q", sums)
-    except OverflowError:
-        return list(accumulate(values, initial=0))
+    dtype = np.dtype(">u2" if len(frames) < 0xFFFF else ">u4")
+    table = LocationTable.of(location_frames, dtype.newbyteorder("="))
+    table = replace(table, codes=table.codes + 1)
+    keys: list[bytes] = []
+    for _, codes, bounds in sample_codes(profile, table):
+        keys += _slices(codes.astype(dtype).tobytes(), bounds * dtype.itemsize)
+    columns = [value_column(profile, index) for index in sample_indexes]
+    merged_keys, merged_columns, _ = merge_equal(keys, columns)
+    return StackTable(frames, merged_columns, sample_indexes, merged_keys, dtype)
