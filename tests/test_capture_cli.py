@@ -340,7 +340,7 @@ def test_help_does_not_import_heavy_modules(tmp_path):
         "import sys\n"
         "from kubectl_rollouts_profile.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('kubernetes', 'google.protobuf', 'requests') if m in sys.modules]\n"
+        "heavy = [m for m in ('kubernetes', 'google.protobuf', 'requests', 'numpy') if m in sys.modules]\n"
         "print(heavy, file=sys.stderr)\n"
     )
     result = subprocess.run([str(PLUGIN.parent / "python"), "-c", probe], capture_output=True, text=True, cwd=tmp_path)

@@ -52,7 +52,7 @@ def stacks(profile: Profile, sample_index: str | int | None = None) -> Iterator[
     index = profile.sample_index(sample_index)
     merged = location_stacks(profile, (index,))
     names: dict[int, tuple[str, ...]] = {}
-    for key, value in zip(merged.keys, merged.columns[0], strict=True):
+    for key, value in zip(merged.keys, merged.columns[0].tolist(), strict=True):
         if not value:
             continue
         functions: list[str] = []

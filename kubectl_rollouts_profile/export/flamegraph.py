@@ -46,42 +46,43 @@ def build_tree(table: StackTable, threshold: float = DEFAULT_THRESHOLD) -> Flame
     (possibly millions of) merged ones, which are only counted."""
     types = len(table.sample_indexes)
     stacks = table.sorted()
-    columns = stacks.columns
-    magnitude = [_prefix_sums(np.abs(column)) for column in columns]
-    if any(len(column) and column.min() < 0 for column in columns):
-        grow = [_prefix_sums(np.maximum(column, 0)) for column in columns]
-        shrink = [_prefix_sums(np.minimum(column, 0)) for column in columns]
+    columns = np.array(stacks.columns, dtype=np.int64).reshape(types, len(stacks))
+    # Running totals per sample type (one row each, a leading zero column): a run's value is one subtraction.
+    magnitude = _prefix_sums(np.abs(columns))
+    if (columns < 0).any():
+        grow, shrink = _prefix_sums(np.maximum(columns, 0)), _prefix_sums(np.minimum(columns, 0))
     else:
-        grow, shrink = magnitude, [[0] * (len(stacks) + 1) for _ in columns]
-    limits = [threshold * sums[-1] if sums[-1] else float("inf") for sums in magnitude]
+        grow, shrink = magnitude, np.zeros_like(magnitude)
+    del columns
+    totals = magnitude[:, -1]
+    limits = np.where(totals > 0, threshold * totals, np.inf)
     root = _Node(-1, types)
-    root.grow = [sums[-1] for sums in grow]
-    root.shrink = [sums[-1] for sums in shrink]
+    root.grow = grow[:, -1].tolist()
+    root.shrink = shrink[:, -1].tolist()
     kept_nodes = 0
-    merged_value = [0] * types
+    merged_value = np.zeros(types, np.int64)
     pending = [(root, 0, len(stacks), 0)]  # node, its run of sorted stacks, its depth in frames
     while pending:
         node, low, high, depth = pending.pop()
         for frame, start, end in stacks.runs(low, high, depth):
-            weights = [sums[end] - sums[start] for sums in magnitude]
-            if any(weight >= limit for weight, limit in zip(weights, limits, strict=True)):
+            weights = magnitude[:, end] - magnitude[:, start]
+            if (weights >= limits).any():
                 child = _Node(frame, types)
-                child.grow = [sums[end] - sums[start] for sums in grow]
-                child.shrink = [sums[end] - sums[start] for sums in shrink]
+                child.grow = (grow[:, end] - grow[:, start]).tolist()
+                child.shrink = (shrink[:, end] - shrink[:, start]).tolist()
                 node.children.append(child)
                 kept_nodes += 1
                 pending.append((child, start, end, depth + 1))
             else:
-                for p, weight in enumerate(weights):
-                    merged_value[p] += weight
-    return FlameTree(root, stacks.node_count() - kept_nodes, tuple(merged_value))
+                merged_value += weights
+    return FlameTree(root, stacks.node_count() - kept_nodes, tuple(merged_value.tolist()))
 
 
-def _prefix_sums(values: np.ndarray) -> list[int]:
-    """Running totals with a leading zero, as Python ints (the tree's values are read a few at a time)."""
-    sums = np.zeros(len(values) + 1, np.int64)
-    np.cumsum(values, out=sums[1:])
-    return sums.tolist()
+def _prefix_sums(rows: np.ndarray) -> np.ndarray:
+    """Running totals along each row, with a leading zero column."""
+    sums = np.zeros((rows.shape[0], rows.shape[1] + 1), np.int64)
+    np.cumsum(rows, axis=1, out=sums[:, 1:])
+    return sums
 
 
 def prune(tree: FlameTree, threshold: float) -> FlameTree:

@@ -40,10 +40,12 @@ def write_folded(profile: Profile, out: BinaryIO, *, sample_index: str | int | N
     (column,) = table.columns
     # ";" separates frames and the last space separates the value, so neither may appear inside a name.
     texts = [(";" + frame.name.replace(";", ":").replace("\n", " ")).encode() for frame in table.frames]
-    order = [position for position in table.sorted_order(skip_empty=True) if column[position]]
+    sorted_positions = np.array(table.sorted_order(skip_empty=True), dtype=np.int64)
+    shown = sorted_positions[column[sorted_positions] != 0]
+    order = shown.tolist()
     # Each line's value is a text of its own, after the names: token len(names) + line number.
     first_value = len(texts)
-    texts += [b" %d\n" % value for value in column[np.array(order, dtype=np.int64)].tolist()]
+    texts += [b" %d\n" % value for value in column[shown].tolist()]
     del column
     table_texts = TextTable(texts)
     del texts

@@ -44,7 +44,7 @@ class TextTable:
         rows = self._rows[tokens]
         row_ends = np.cumsum(rows)
         picked = self._first_row[tokens]
-        if len(rows) and rows.max() > 1:
+        if len(rows) and not (rows.min() == rows.max() == 1):  # some text takes no row or several
             picked = np.repeat(picked - (row_ends - rows), rows) + np.arange(int(row_ends[-1]))
         data = self._bytes[picked].view(np.uint8)
         data[(row_ends - rows)[drop_first] * _WIDTH] = _PAD[0]

@@ -9,26 +9,21 @@ import numpy as np
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import LocationTable, sample_codes, stack_table, value_column
+from kubectl_rollouts_profile.pprof.stacks import location_names, sample_codes, stack_table, value_column
 
 
 def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int], dict[str, int]]:
     """Flat and cumulative value per function name (a recursive function counts once per stack in cum)."""
-    name_ids: dict[str, int] = {}
-    runs = {
-        location_id: [name_ids.setdefault(name, len(name_ids)) for name in profile.function_names(location_id)]
-        for location_id in profile.locations
-    }
-    table = LocationTable.of(runs, np.dtype(np.int64))
+    # Names innermost first per location (as the file lists inlined lines): a sample's first name is its leaf.
+    labels, table = location_names(profile, root_first=False)
     column = value_column(profile, sample_index)
-    names_count = len(name_ids)
+    names_count = len(labels)
     flat = np.zeros(names_count, np.int64)
     cum = np.zeros(names_count, np.int64)
     is_leaf = np.zeros(names_count, np.bool_)
     seen = np.zeros(names_count, np.bool_)
-    # Names innermost first per sample (as the file lists locations, and a location its inlined lines): the
-    # first name of a sample is its leaf. cum counts each name once per sample: per chunk of samples, (sample,
-    # name) pairs are sorted so repeats are neighbours.
+    # Samples list their locations innermost first too. cum counts each name once per sample: per chunk of
+    # samples, (sample, name) pairs are sorted so repeats are neighbours.
     for samples, names, bounds in sample_codes(profile, table, root_first=False):
         values = column[samples]
         counts = np.diff(bounds)
@@ -45,7 +40,6 @@ def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int]
         live = weights != 0
         np.add.at(cum, unique_names[live], weights[live])
         seen[unique_names[live]] = True
-    labels = list(name_ids)
     return (
         {labels[i]: int(flat[i]) for i in np.flatnonzero(is_leaf).tolist()},
         {labels[i]: int(cum[i]) for i in np.flatnonzero(seen).tolist()},
@@ -106,4 +100,4 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
 def _change(profile: Profile, sample_index: int) -> tuple[int, int]:
     """Of a diff: the sum of stacks that grew and of those that shrank (same stacks in both cancel out)."""
     (column,) = stack_table(profile, (sample_index,)).columns
-    return sum(value for value in column if value > 0), sum(value for value in column if value < 0)
+    return int(column[column > 0].sum()), int(column[column < 0].sum())

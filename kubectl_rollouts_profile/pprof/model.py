@@ -282,8 +282,10 @@ class Profile:
 
     def has_negative_values(self) -> bool:
         """True for a diff (it holds the base's samples negated)."""
+        import numpy as np  # only the renderers need it, and only this method of the model
+
         flat = self.values_store.flat
-        return bool(flat) and min(flat) < 0
+        return bool(flat) and bool(np.frombuffer(flat, np.int64).min() < 0)
 
     def sample_index(self, name: str | int | None = None) -> int:
         """The position of a sample type by name (or position); None means the default one, as pprof picks it:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
-from collections.abc import Mapping as MappingABC
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 
 from kubectl_rollouts_profile.errors import ProfileError
-from kubectl_rollouts_profile.pprof.model import Profile
+from kubectl_rollouts_profile.pprof.model import Function, Profile
+
+_Key = TypeVar("_Key", bound=Hashable)
 
 # Samples per step of the bulk expansion: bounds the temporary arrays (a few hundred bytes per location id).
 _CHUNK_IDS = 1 << 21
@@ -48,8 +50,8 @@ def value_column(profile: Profile, index: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LocationTable:
-    """Per location, a run of codes (its frames or names, root first), as flat arrays: ``lookup`` turns location
-    ids into rows, row ``r``'s codes are ``codes[starts[r]:starts[r + 1]]``."""
+    """Per location, a run of codes (its frames or names, root first or innermost first), as flat arrays:
+    ``lookup`` turns location ids into rows, row ``r``'s codes are ``codes[starts[r]:starts[r + 1]]``."""
 
     ids: np.ndarray  # the location ids, sorted
     starts: np.ndarray
@@ -57,17 +59,22 @@ class LocationTable:
     _dense: np.ndarray | None = field(repr=False)  # id -> row, when the ids are dense enough for a lookup array
 
     @classmethod
-    def of(cls, runs: MappingABC[int, Sequence[int]], dtype: np.dtype) -> LocationTable:
-        ids = np.array(sorted(runs), dtype=np.uint64)
-        rows = [runs[location_id] for location_id in ids.tolist()]
-        starts = np.zeros(len(rows) + 1, np.int64)
-        np.cumsum([len(row) for row in rows], out=starts[1:])
-        codes = np.fromiter((code for row in rows for code in row), np.int64, int(starts[-1])).astype(dtype)
+    def of(cls, ids: Sequence[int], counts: Sequence[int], codes: np.ndarray) -> LocationTable:
+        """Location ``ids[i]`` holds the next ``counts[i]`` of ``codes``."""
+        id_array = np.array(ids, dtype=np.uint64)
+        starts = np.zeros(len(ids) + 1, np.int64)
+        np.cumsum(counts, out=starts[1:])
+        order = np.argsort(id_array, kind="stable")
+        if (order != np.arange(len(order))).any():  # rows in id order, for the binary search
+            counts_sorted = np.diff(starts)[order]
+            codes = np.concatenate([codes[starts[i] : starts[i + 1]] for i in order.tolist()] or [codes[:0]])
+            id_array = id_array[order]
+            starts[1:] = np.cumsum(counts_sorted)
         dense = None
-        if len(ids) and int(ids[-1]) <= 4 * len(ids) + 1024:
-            dense = np.full(int(ids[-1]) + 1, -1, np.int64)
-            dense[ids.astype(np.int64)] = np.arange(len(ids))
-        return cls(ids, starts, codes, dense)
+        if len(id_array) and int(id_array[-1]) <= 4 * len(id_array) + 1024:
+            dense = np.full(int(id_array[-1]) + 1, -1, np.int64)
+            dense[id_array.astype(np.int64)] = np.arange(len(id_array))
+        return cls(id_array, starts, codes, dense)
 
     def lookup(self, location_ids: np.ndarray) -> np.ndarray:
         if self._dense is not None and (not len(location_ids) or int(location_ids.max()) < len(self._dense)):
@@ -115,30 +122,40 @@ def sample_codes(
         first = last
 
 
-def frame_index(profile: Profile) -> tuple[tuple[Frame, ...], dict[int, tuple[int, ...]]]:
-    """The profile's distinct frames and, per location id, its frames' indexes root first (the caller of an
-    inlined call before it). Frames are keyed by function name, file and start line, like pprof's function
-    granularity; an unsymbolized location is one frame named by its address. Frames are numbered in order of
-    first use."""
-    frame_ids: dict[tuple[str, str, int], int] = {}
-    function_frames: dict[int, int] = {}  # each function's key is built and hashed once, not once per line
-    functions = profile.functions
-    location_frames: dict[int, tuple[int, ...]] = {}
-    for location in profile.locations.values():
+def location_keys(
+    profile: Profile,
+    function_key: Callable[[Function], _Key],
+    address_key: Callable[[int], _Key],
+    *,
+    root_first: bool = True,
+) -> tuple[list[_Key], LocationTable]:
+    """Per location, the numbers of its frames' keys: a key per inlined line (``function_key`` of its function),
+    the outermost call first when ``root_first`` (else innermost first, as the file lists them); an unsymbolized
+    location is one frame, ``address_key`` of its address. Keys are numbered in order of first use (each function
+    is keyed once, not once per line)."""
+    numbers: dict[_Key, int] = {}
+    function_numbers = {
+        function_id: numbers.setdefault(function_key(function), len(numbers))
+        for function_id, function in profile.functions.items()
+    }
+    locations = list(profile.locations.values())
+    runs: list[int] = []
+    for location in locations:
         if location.lines:
-            indexes = []
-            for line in reversed(location.lines):
-                index = function_frames.get(line.function_id)
-                if index is None:
-                    f = functions[line.function_id]
-                    index = frame_ids.setdefault((f.name, f.filename, f.start_line), len(frame_ids))
-                    function_frames[line.function_id] = index
-                indexes.append(index)
-            location_frames[location.id] = tuple(indexes)
+            lines = reversed(location.lines) if root_first else location.lines
+            runs += [function_numbers[line.function_id] for line in lines]
         else:
-            key = (f"0x{location.address:x}", "", 0)
-            location_frames[location.id] = (frame_ids.setdefault(key, len(frame_ids)),)
-    return tuple(Frame(*key) for key in frame_ids), location_frames
+            runs.append(numbers.setdefault(address_key(location.address), len(numbers)))
+    codes = np.array(runs, dtype=np.int64)
+    # Renumbered in order of first use, leaving out the keys no location uses.
+    used, first_use = np.unique(codes, return_index=True)
+    in_use_order = used[np.argsort(first_use)]
+    renumber = np.zeros(len(numbers), np.int64)
+    renumber[in_use_order] = np.arange(len(in_use_order))
+    all_keys = list(numbers)
+    keys = [all_keys[number] for number in in_use_order.tolist()]
+    counts = [len(location.lines) or 1 for location in locations]
+    return keys, LocationTable.of([location.id for location in locations], counts, renumber[codes])
 
 
 def sum_rows(rows: np.ndarray, column: np.ndarray, count: int) -> np.ndarray:
@@ -317,6 +334,28 @@ class SortedStacks:
         return sum(map(len, keys)) // width - shared
 
 
+def location_names(profile: Profile, *, root_first: bool = True) -> tuple[list[str], LocationTable]:
+    """``location_keys`` by function name (an unsymbolized location: its address), as ``top`` and folded name
+    frames."""
+    return location_keys(profile, _function_name, _address_name, root_first=root_first)
+
+
+def _function_name(function: Function) -> str:
+    return function.name
+
+
+def _address_name(address: int) -> str:
+    return f"0x{address:x}"
+
+
+def _frame_key(function: Function) -> tuple[str, str, int]:
+    return function.name, function.filename, function.start_line  # pprof's function granularity
+
+
+def _address_frame(address: int) -> tuple[str, str, int]:
+    return f"0x{address:x}", "", 0
+
+
 def stack_table(
     profile: Profile, sample_indexes: tuple[int, ...] | None = None, *, by_name: bool = False
 ) -> StackTable:
@@ -325,18 +364,18 @@ def stack_table(
     only (file and line dropped), numbered in name order, so sorted stacks are sorted by their names."""
     if sample_indexes is None:
         sample_indexes = tuple(range(len(profile.sample_types)))
-    frames, location_frames = frame_index(profile)
     if by_name:
-        names = sorted({frame.name for frame in frames})
-        rank = {name: position for position, name in enumerate(names)}
-        renumbered = [rank[frame.name] for frame in frames]
-        location_frames = {
-            location_id: tuple(map(renumbered.__getitem__, ids)) for location_id, ids in location_frames.items()
-        }
-        frames = tuple(Frame(name) for name in names)
+        names, table = location_names(profile)
+        in_name_order = sorted(range(len(names)), key=names.__getitem__)
+        ranks = np.zeros(len(names), np.int64)
+        ranks[in_name_order] = np.arange(len(names))
+        frames = tuple(Frame(names[number]) for number in in_name_order)
+        table = replace(table, codes=ranks[table.codes])
+    else:
+        frame_keys, table = location_keys(profile, _frame_key, _address_frame)
+        frames = tuple(Frame(*key) for key in frame_keys)
     dtype = np.dtype(">u2" if len(frames) < 0xFFFF else ">u4")
-    table = LocationTable.of(location_frames, dtype.newbyteorder("="))
-    table = replace(table, codes=table.codes + 1)
+    table = replace(table, codes=(table.codes + 1).astype(dtype.newbyteorder("=")))
     keys: list[bytes] = []
     for _, codes, bounds in sample_codes(profile, table):
         keys += _slices(codes.astype(dtype).tobytes(), bounds * dtype.itemsize)
