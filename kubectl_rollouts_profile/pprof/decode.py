@@ -8,6 +8,8 @@ from array import array
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from kubectl_rollouts_profile.errors import ProfileError
 from kubectl_rollouts_profile.pprof.model import (
     Function,
@@ -129,8 +131,6 @@ class _Malformed(Exception):
 def _ids_within(ids: array, high: int, chunk: int = 1 << 22) -> bool:
     """Whether every id is in 1..high, in numpy passes over the array's memory (min() and max() over millions of
     array items would make a Python int of each)."""
-    import numpy as np
-
     view = np.frombuffer(ids, dtype=np.uint32 if ids.typecode == "I" else np.uint64)
     for start in range(0, view.size, chunk):
         part = view[start : start + chunk]

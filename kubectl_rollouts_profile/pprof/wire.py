@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 # Sample bytes per step: their joined bodies and the temporaries made from them (about 15 bytes per byte) stay small.
 CHUNK_BYTES = 1 << 19
 _MAX_VARINT = 10
@@ -43,8 +45,6 @@ class SampleColumns:
 def read_samples(bodies: Sequence[bytes], width: int, chunk_bytes: int = CHUNK_BYTES) -> SampleColumns:
     """Read Sample message bodies (``width`` is the expected number of values per sample), a few MB of them at a
     time. Raises WireError when a body is not valid wire format."""
-    import numpy as np
-
     ids = array("I")
     values = array("q")
     bounds = array("Q", [0])
@@ -102,8 +102,6 @@ def _octets(numbers: Any) -> memoryview:
 def _varints_at(buffer: Any, positions: Any, limits: Any) -> tuple[Any, Any]:
     """The varint starting at each of ``positions`` (each ending before its limit): their values (uint64) and the
     positions just after them."""
-    import numpy as np
-
     if np.any(positions >= limits):
         raise WireError("truncated varint")
     # The first byte of all of them at once (most varints here are one byte: tags, lengths, small values).
@@ -132,8 +130,6 @@ def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str
     """Walk the fields of every message ``buffer[starts[i]:ends[i]]`` together, one field of each per step, and
     return the byte ranges of the wanted (field number, wire type) payloads, per bucket name: a varint's own bytes
     for wire type 0, the length-delimited payload for wire type 2."""
-    import numpy as np
-
     found: dict[str, tuple[list[Any], list[Any]]] = {name: ([], []) for name in wanted.values()}
     positions = starts.astype(np.int64, copy=True)
     limits = ends.astype(np.int64, copy=False)
@@ -184,8 +180,6 @@ class _Varints:
     that hold nothing but whole varints (packed payloads, or single varints) and never overlap."""
 
     def __init__(self, buffer: Any, ranges: Sequence[tuple[Any, Any]]) -> None:
-        import numpy as np
-
         starts = np.concatenate([begin for begin, _ in ranges])
         ends = np.concatenate([end for _, end in ranges])
         fields = np.repeat(np.arange(1, len(ranges) + 1, dtype=np.uint8), [begin.size for begin, _ in ranges])
@@ -243,8 +237,6 @@ class _Varints:
     def read(self, field: int, offsets: Any | None) -> tuple[Any, Any]:
         """Field ``field``'s varints in buffer order (uint32 when every varint of the chunk is short, else uint64)
         and, with ``offsets`` (message i spans offsets[i]:offsets[i + 1]), how many each message holds."""
-        import numpy as np
-
         chosen = self.last_fields == field + 1
         lasts = self.lasts[chosen]
         if self.places is not None and lasts.size and int(self.places[lasts].max()) >= _MAX_VARINT:
