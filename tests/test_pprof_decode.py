@@ -375,7 +375,7 @@ def test_many_samples_span_several_chunks_of_the_reader():
             sample.label.add(key=3, str=4)
     data = message.SerializeToString()
     _assert_decodes_like_the_reference(data)  # 60k samples: the reader's first chunk holds 1024
-    bodies = message_classes()["ProfileSampleBodies"].FromString(data).sample
+    bodies = message_classes()["ProfileBodies"].FromString(data).sample
     assert read_samples(bodies, 1, chunk_bytes=5000) == read_samples(bodies, 1, chunk_bytes=1 << 30)
     few = bodies[:1500]
     for chunk_bytes in (1, 100):  # one sample per chunk, a few
@@ -460,3 +460,87 @@ def test_gzip_members_and_padding_spanning_several_input_pieces():
         decode_profile(members + b"\x00junk")
     with pytest.raises(ProfileError, match=r"^decompressing profile: unexpected end of gzip data"):
         decode_profile(members[: len(members) - 100])
+
+
+# --- Locations are read from their raw bodies too. ---
+
+_uint64 = st.integers(0, (1 << 64) - 1)
+
+
+def _singular(draw, number: int, value: int) -> list[bytes]:
+    """A singular varint field, sometimes written twice: the parser keeps the last occurrence."""
+    fields = [_field(number, 0, _varint(value))]
+    if draw(st.booleans()):
+        fields.insert(0, _field(number, 0, _varint(draw(_uint64))))
+    return fields
+
+
+@st.composite
+def _location_profiles(draw) -> bytes:
+    """Location bodies written by hand: fields in any order, singular fields repeated, unknown fields, lines with
+    negative numbers, booleans written as any varint."""
+    message = _message(string_table=["", "main"])
+    for function_id in (1, 2, 3):
+        message.function.add(id=function_id, name=1)
+    for mapping_id in (1, 2):
+        message.mapping.add(id=mapping_id)
+    bodies = []
+    for location_id in draw(st.lists(st.integers(1, (1 << 64) - 1), unique=True, max_size=8)):
+        lines = []
+        for _ in range(draw(st.integers(0, 3))):
+            line_fields = [
+                _singular(draw, 1, draw(st.sampled_from([1, 2, 3]))),
+                _singular(draw, 2, draw(_int64)) if draw(st.booleans()) else [],
+                _singular(draw, 3, draw(_int64)) if draw(st.booleans()) else [],
+                [_unknown_field(draw, st.integers(4, 50)) for _ in range(draw(st.integers(0, 2)))],
+            ]
+            lines.append(_field(4, 2, _merge_in_order(draw, *line_fields)))
+        bodies.append(_merge_in_order(
+            draw,
+            _singular(draw, 1, location_id),
+            _singular(draw, 2, draw(st.sampled_from([0, 1, 2]))) if draw(st.booleans()) else [],
+            _singular(draw, 3, draw(_uint64)) if draw(st.booleans()) else [],
+            _singular(draw, 5, draw(st.sampled_from([0, 1, 2, 300]))) if draw(st.booleans()) else [],
+            lines,
+            [_unknown_field(draw, st.integers(6, 3000)) for _ in range(draw(st.integers(0, 2)))],
+        ))  # fmt: skip
+    return message.SerializeToString() + b"".join(_field(4, 2, body) for body in bodies)
+
+
+def _reference_locations(data: bytes) -> dict:
+    message = message_classes()["Profile"].FromString(data)
+    return {
+        loc.id: (loc.id, loc.mapping_id, loc.address, tuple((ln.function_id, ln.line, ln.column) for ln in loc.line),
+                 loc.is_folded)
+        for loc in message.location
+    }  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_location_profiles())
+def test_hand_written_locations_decode_like_the_protobuf_parser(data):
+    locations = decode_profile(data).locations
+    assert {
+        key: (loc.id, loc.mapping_id, loc.address, tuple(tuple(line) for line in loc.lines), loc.is_folded)
+        for key, loc in locations.items()
+    } == _reference_locations(data)
+    assert all(type(loc.is_folded) is bool for loc in locations.values())
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\x10\x01", "location id 0 is zero or repeated"),
+        (b"\x08\x07\x10\x05", "location 7 names mapping 5, which does not exist"),
+        (b"\x08\x07\x22\x02\x08\x09", "location 7 names function 9, which does not exist"),
+    ],
+)
+def test_invalid_location_is_malformed(body, message):
+    with pytest.raises(ProfileError, match=rf"^malformed profile: {message}"):
+        decode_profile(_message(string_table=[""]).SerializeToString() + _field(4, 2, body))
+
+
+@pytest.mark.parametrize("body", [b"\x08\x80", b"\x08\x07\x22\x05\x08\x01", b"\x08\x07\x22\x02\x0b\x01", b"\x0f"])
+def test_malformed_location_wire_data_names_the_parsing_stage(body):
+    with pytest.raises(ProfileError, match=r"^parsing profile: "):
+        decode_profile(_field(4, 2, body))

@@ -23,7 +23,7 @@ from kubectl_rollouts_profile.pprof.model import (
     SampleValues,
     ValueType,
 )
-from kubectl_rollouts_profile.pprof.wire import SampleColumns, WireError, read_samples
+from kubectl_rollouts_profile.pprof.wire import LocationColumns, SampleColumns, WireError, read_locations, read_samples
 
 # 256 MiB: five times a 500k-sample synthetic profile (50 MB decompressed), far above a real controller's, and a
 # bound on the memory a gzip bomb can make us take.
@@ -51,11 +51,12 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
     raw: bytes | bytearray = _decompress(source, max_decompressed) if gzipped else source
     if len(raw) > max_decompressed:
         raise ProfileError(f"parsing profile: {len(raw)} bytes exceed the limit of {max_decompressed}")
-    # One parse: everything but the samples becomes messages; the samples stay raw bodies, read by wire.py.
-    message = _parse(raw, "ProfileSampleBodies")
+    # One parse: everything but the samples and locations becomes messages; those stay raw bodies, read by wire.py.
+    message = _parse(raw, "ProfileBodies")
     del raw
     try:
         columns = read_samples(message.sample, len(message.sample_type))
+        location_columns = read_locations(message.location)
     except WireError as error:
         raise ProfileError(f"parsing profile: {error}") from None
 
@@ -65,7 +66,7 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
         return _labels(_parse(raw, "Profile"))
 
     try:
-        return _build(message, columns, read_labels)
+        return _build(message, columns, location_columns, read_labels)
     except _Malformed as error:
         raise ProfileError(f"malformed profile: {error}") from None
 
@@ -172,7 +173,7 @@ def _labels(message: Any) -> tuple[tuple[Label, ...], ...]:
     return tuple(sample_labels)
 
 
-def _build(message: Any, columns: SampleColumns, read_labels: Any) -> Profile:
+def _build(message: Any, columns: SampleColumns, location_columns: LocationColumns, read_labels: Any) -> Profile:
     strings = tuple(message.string_table)
     if strings and strings[0] != "":
         raise _Malformed("the string table must start with the empty string")
@@ -199,16 +200,21 @@ def _build(message: Any, columns: SampleColumns, read_labels: Any) -> Profile:
             text(f.filename, "function file"), f.start_line,
         )  # fmt: skip
     locations: dict[int, Location] = {}
-    for loc in message.location:
-        if loc.id == 0 or loc.id in locations:
-            raise _Malformed(f"location id {loc.id} is zero or repeated")
-        if loc.mapping_id and loc.mapping_id not in mappings:
-            raise _Malformed(f"location {loc.id} names mapping {loc.mapping_id}, which does not exist")
-        lines = tuple(Line(line.function_id, line.line, line.column) for line in loc.line)
+    loc = location_columns
+    line_values = list(map(Line, loc.function_ids, loc.lines, loc.columns))
+    no_lines: tuple[Line, ...] = ()
+    for location_id, mapping_id, address, folded, start, end in zip(
+        loc.ids, loc.mapping_ids, loc.addresses, loc.folded, loc.line_bounds[:-1], loc.line_bounds[1:], strict=True
+    ):
+        if location_id == 0 or location_id in locations:
+            raise _Malformed(f"location id {location_id} is zero or repeated")
+        if mapping_id and mapping_id not in mappings:
+            raise _Malformed(f"location {location_id} names mapping {mapping_id}, which does not exist")
+        lines = tuple(line_values[start:end]) if end > start else no_lines
         for line in lines:
             if line.function_id not in functions:
-                raise _Malformed(f"location {loc.id} names function {line.function_id}, which does not exist")
-        locations[loc.id] = Location(loc.id, loc.mapping_id, loc.address, lines, loc.is_folded)
+                raise _Malformed(f"location {location_id} names function {line.function_id}, which does not exist")
+        locations[location_id] = Location(location_id, mapping_id, address, lines, folded)
 
     type_count = len(sample_types)
     sample_count = len(columns.bounds) - 1

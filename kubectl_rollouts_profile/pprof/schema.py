@@ -91,13 +91,14 @@ _MESSAGES: tuple[tuple[str, tuple[tuple[str, int, str, bool, str], ...]], ...] =
     ),
 )
 
-# The same bytes read another way, for speed: "sample" declared as raw bytes, so the parser hands over each sample's
-# body without building a message object per sample; pprof/wire.py reads those bodies with array operations.
+# The same bytes read another way, for speed: "sample" and "location" declared as raw bytes, so the parser hands
+# over each sample's and location's body without building a message object for each; pprof/wire.py reads those
+# bodies with array operations.
 _MESSAGES += (
     (
-        "ProfileSampleBodies",
+        "ProfileBodies",
         tuple(
-            ("sample", 2, _BYTES, True, "") if field[0] == "sample" else field
+            (field[0], field[1], _BYTES, True, "") if field[0] in ("sample", "location") else field
             for field in dict(_MESSAGES)["Profile"]
         ),
     ),

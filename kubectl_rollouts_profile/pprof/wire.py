@@ -7,7 +7,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def read_samples(bodies: Sequence[bytes], width: int, chunk_bytes: int = CHUNK_B
         np.cumsum(lengths, out=offsets[1:])
         del lengths
         regions = _walk(buffer, offsets[:-1], offsets[1:], _SAMPLE_FIELDS)
-        label_starts, label_ends = regions[_LABELS]
+        label_starts, label_ends, _ = regions[_LABELS]
         strings = _walk(buffer, label_starts, label_ends, _LABEL_FIELDS)[_LABEL_STRINGS]
         varints = _Varints(buffer, (regions[_IDS], regions[_VALUES], strings))
         del regions
@@ -92,6 +92,74 @@ def read_samples(bodies: Sequence[bytes], width: int, chunk_bytes: int = CHUNK_B
                 label_low, label_high = min(label_low, int(indexes.min())), max(label_high, int(indexes.max()))
         del varints
     return SampleColumns(ids, bounds, values, wrong, has_labels, (label_low, label_high))
+
+
+_LOCATION_ID, _MAPPING_ID, _ADDRESS, _FOLDED, _LINES = "id", "mapping id", "address", "folded", "lines"
+_LOCATION_FIELDS = {(1, 0): _LOCATION_ID, (2, 0): _MAPPING_ID, (3, 0): _ADDRESS, (5, 0): _FOLDED, (4, 2): _LINES}
+_FUNCTION_ID, _LINE, _COLUMN = "function id", "line", "column"
+_LINE_FIELDS = {(1, 0): _FUNCTION_ID, (2, 0): _LINE, (3, 0): _COLUMN}
+
+
+@dataclass(frozen=True)
+class LocationColumns:
+    """Every Location message's fields as lists (the last occurrence of a field wins, as protobuf parsers do);
+    location i's lines are lines ``line_bounds[i]:line_bounds[i + 1]`` of the line columns."""
+
+    ids: list[int]
+    mapping_ids: list[int]
+    addresses: list[int]
+    folded: list[bool]
+    line_bounds: list[int]
+    function_ids: list[int]
+    lines: list[int]
+    columns: list[int]
+
+
+def read_locations(bodies: Sequence[bytes]) -> LocationColumns:
+    """Read Location message bodies (all at once: a location table is small next to the samples). Raises
+    WireError when a body is not valid wire format."""
+    parts = list(bodies)
+    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    buffer = np.frombuffer(b"".join(parts), dtype=np.uint8)
+    del parts
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    fields = _walk(buffer, offsets[:-1], offsets[1:], _LOCATION_FIELDS)
+    line_ranges = fields[_LINES]
+    order = np.argsort(line_ranges.starts, kind="stable")  # lines in file order: by location, then as written
+    line_starts, line_ends, line_owners = (column[order] for column in line_ranges)
+    line_fields = _walk(buffer, line_starts, line_ends, _LINE_FIELDS)
+    singles = (fields[_LOCATION_ID], fields[_MAPPING_ID], fields[_ADDRESS], fields[_FOLDED])
+    line_singles = (line_fields[_FUNCTION_ID], line_fields[_LINE], line_fields[_COLUMN])
+    varints = _Varints(buffer, singles + line_singles)
+    count, line_count = len(lengths), len(line_owners)
+    ids, mapping_ids, addresses, folded = (_last_of_each(varints, k, field, count) for k, field in enumerate(singles))
+    function_ids, lines, columns = (
+        _last_of_each(varints, k + len(singles), field, line_count) for k, field in enumerate(line_singles)
+    )
+    line_bounds = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(line_owners, minlength=count), out=line_bounds[1:])
+    return LocationColumns(
+        ids=ids.tolist(),
+        mapping_ids=mapping_ids.tolist(),
+        addresses=addresses.tolist(),
+        folded=(folded != 0).tolist(),
+        line_bounds=line_bounds.tolist(),
+        function_ids=function_ids.tolist(),
+        lines=lines.view(np.int64).tolist(),
+        columns=columns.view(np.int64).tolist(),
+    )
+
+
+def _last_of_each(varints: _Varints, index: int, field: _Ranges, count: int) -> Any:
+    """A singular varint field of ``count`` messages (uint64, 0 where absent): the last occurrence of each wins."""
+    values = varints.read(index, None)[0].astype(np.uint64, copy=False)
+    owners = field.owners[np.argsort(field.starts, kind="stable")]  # the varints come in buffer order
+    last = np.ones(owners.size, dtype=np.bool_)
+    last[:-1] = owners[1:] != owners[:-1]
+    out = np.zeros(count, dtype=np.uint64)
+    out[owners[last]] = values[last]
+    return out
 
 
 def _octets(numbers: Any) -> memoryview:
@@ -126,11 +194,19 @@ def _varints_at(buffer: Any, positions: Any, limits: Any) -> tuple[Any, Any]:
     return values, after
 
 
-def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str]) -> dict[str, tuple[Any, Any]]:
+class _Ranges(NamedTuple):
+    """Byte ranges of a buffer (in the order the walk met them) and the message each belongs to."""
+
+    starts: Any
+    ends: Any
+    owners: Any
+
+
+def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str]) -> dict[str, _Ranges]:
     """Walk the fields of every message ``buffer[starts[i]:ends[i]]`` together, one field of each per step, and
     return the byte ranges of the wanted (field number, wire type) payloads, per bucket name: a varint's own bytes
     for wire type 0, the length-delimited payload for wire type 2."""
-    found: dict[str, tuple[list[Any], list[Any]]] = {name: ([], []) for name in wanted.values()}
+    found: dict[str, tuple[list[Any], list[Any], list[Any]]] = {name: ([], [], []) for name in wanted.values()}
     positions = starts.astype(np.int64, copy=True)
     limits = ends.astype(np.int64, copy=False)
     active = np.flatnonzero(positions < limits)
@@ -166,12 +242,12 @@ def _walk(buffer: Any, starts: Any, ends: Any, wanted: dict[tuple[int, int], str
             if chosen.size:
                 found[name][0].append(begin[chosen])
                 found[name][1].append(at[chosen])
+                found[name][2].append(active[chosen])
         positions[active] = at
         active = active[at < limit]
     empty = np.zeros(0, dtype=np.int64)
     return {
-        name: (np.concatenate(begins) if begins else empty, np.concatenate(ends_) if ends_ else empty)
-        for name, (begins, ends_) in found.items()
+        name: _Ranges(*(np.concatenate(parts) if parts else empty for parts in lists)) for name, lists in found.items()
     }
 
 
@@ -179,10 +255,10 @@ class _Varints:
     """The varints in some byte ranges of a buffer, by field: ``ranges[k]`` are field k's (starts, ends), ranges
     that hold nothing but whole varints (packed payloads, or single varints) and never overlap."""
 
-    def __init__(self, buffer: Any, ranges: Sequence[tuple[Any, Any]]) -> None:
-        starts = np.concatenate([begin for begin, _ in ranges])
-        ends = np.concatenate([end for _, end in ranges])
-        fields = np.repeat(np.arange(1, len(ranges) + 1, dtype=np.uint8), [begin.size for begin, _ in ranges])
+    def __init__(self, buffer: Any, ranges: Sequence[_Ranges]) -> None:
+        starts = np.concatenate([field.starts for field in ranges])
+        ends = np.concatenate([field.ends for field in ranges])
+        fields = np.repeat(np.arange(1, len(ranges) + 1, dtype=np.uint8), [field.starts.size for field in ranges])
         keep = ends > starts
         order = np.argsort(starts[keep], kind="stable")
         starts, ends, fields = starts[keep][order], ends[keep][order], fields[keep][order]
