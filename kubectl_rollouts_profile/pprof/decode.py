@@ -6,7 +6,7 @@ from __future__ import annotations
 import zlib
 from array import array
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,8 +55,8 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
     message = _parse(raw, "ProfileBodies")
     del raw
     try:
-        columns = read_samples(message.sample, len(message.sample_type))
         location_columns = read_locations(message.location)
+        columns = read_samples(message.sample, len(message.sample_type))
     except WireError as error:
         raise ProfileError(f"parsing profile: {error}") from None
 
@@ -66,7 +66,9 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
         return _labels(_parse(raw, "Profile"))
 
     try:
-        return _build(message, columns, location_columns, read_labels)
+        tables = _tables(message)
+        del message  # the parsed message (a copy of most of the file) goes before the profile's objects are made
+        return _build(tables, columns, location_columns, read_labels)
     except _Malformed as error:
         raise ProfileError(f"malformed profile: {error}") from None
 
@@ -173,7 +175,25 @@ def _labels(message: Any) -> tuple[tuple[Label, ...], ...]:
     return tuple(sample_labels)
 
 
-def _build(message: Any, columns: SampleColumns, location_columns: LocationColumns, read_labels: Any) -> Profile:
+class _Tables(NamedTuple):
+    """What the parsed message holds besides samples and locations: strings, sample types, mappings and functions
+    checked and built, the other fields as their raw string indexes and numbers."""
+
+    strings: tuple[str, ...]
+    sample_types: tuple[ValueType, ...]
+    mappings: dict[int, Mapping]
+    functions: dict[int, Function]
+    drop_frames: int
+    keep_frames: int
+    time_nanos: int
+    duration_nanos: int
+    period_type: tuple[int, int] | None
+    period: int
+    comments: tuple[int, ...]
+    default_sample_type: int
+
+
+def _tables(message: Any) -> _Tables:
     strings = tuple(message.string_table)
     if strings and strings[0] != "":
         raise _Malformed("the string table must start with the empty string")
@@ -199,13 +219,26 @@ def _build(message: Any, columns: SampleColumns, location_columns: LocationColum
             f.id, text(f.name, "function name"), text(f.system_name, "function system name"),
             text(f.filename, "function file"), f.start_line,
         )  # fmt: skip
+    period = message.period_type
+    return _Tables(
+        strings, sample_types, mappings, functions, message.drop_frames, message.keep_frames, message.time_nanos,
+        message.duration_nanos, (period.type, period.unit) if message.HasField("period_type") else None,
+        message.period, tuple(message.comment), message.default_sample_type,
+    )  # fmt: skip
+
+
+def _build(tables: _Tables, columns: SampleColumns, location_columns: LocationColumns, read_labels: Any) -> Profile:
+    strings, sample_types, mappings, functions = tables.strings, tables.sample_types, tables.mappings, tables.functions
+    text = _text_of(strings)
     locations: dict[int, Location] = {}
     loc = location_columns
-    line_values = list(map(Line, loc.function_ids, loc.lines, loc.columns))
+    line_values = list(map(Line, loc.function_ids.tolist(), loc.lines.tolist(), loc.columns.tolist()))
+    bounds = loc.line_bounds.tolist()
     no_lines: tuple[Line, ...] = ()
     for location_id, mapping_id, address, folded, start, end in zip(
-        loc.ids, loc.mapping_ids, loc.addresses, loc.folded, loc.line_bounds[:-1], loc.line_bounds[1:], strict=True
-    ):
+        loc.ids.tolist(), loc.mapping_ids.tolist(), loc.addresses.tolist(), loc.folded.tolist(), bounds[:-1],
+        bounds[1:], strict=True,
+    ):  # fmt: skip
         if location_id == 0 or location_id in locations:
             raise _Malformed(f"location id {location_id} is zero or repeated")
         if mapping_id and mapping_id not in mappings:
@@ -235,9 +268,8 @@ def _build(message: Any, columns: SampleColumns, location_columns: LocationColum
     labels = LazyLabels(sample_count, read_labels if columns.has_labels else None)
 
     period_type = None
-    if message.HasField("period_type"):
-        period = message.period_type
-        period_type = ValueType(text(period.type, "period type"), text(period.unit, "period unit"))
+    if tables.period_type is not None:
+        period_type = ValueType(text(tables.period_type[0], "period type"), text(tables.period_type[1], "period unit"))
     return Profile(
         sample_types=sample_types,
         sample_locations=SampleLocations(ids, columns.bounds),
@@ -246,12 +278,12 @@ def _build(message: Any, columns: SampleColumns, location_columns: LocationColum
         locations=MappingProxyType(locations),
         functions=MappingProxyType(functions),
         mappings=MappingProxyType(mappings),
-        drop_frames=text(message.drop_frames, "drop frames"),
-        keep_frames=text(message.keep_frames, "keep frames"),
-        time_nanos=message.time_nanos,
-        duration_nanos=message.duration_nanos,
+        drop_frames=text(tables.drop_frames, "drop frames"),
+        keep_frames=text(tables.keep_frames, "keep frames"),
+        time_nanos=tables.time_nanos,
+        duration_nanos=tables.duration_nanos,
         period_type=period_type,
-        period=message.period,
-        comments=tuple(text(index, "comment") for index in message.comment),
-        default_sample_type=text(message.default_sample_type, "default sample type"),
+        period=tables.period,
+        comments=tuple(text(index, "comment") for index in tables.comments),
+        default_sample_type=text(tables.default_sample_type, "default sample type"),
     )

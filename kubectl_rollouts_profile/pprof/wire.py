@@ -102,17 +102,18 @@ _LINE_FIELDS = {(1, 0): _FUNCTION_ID, (2, 0): _LINE, (3, 0): _COLUMN}
 
 @dataclass(frozen=True)
 class LocationColumns:
-    """Every Location message's fields as lists (the last occurrence of a field wins, as protobuf parsers do);
-    location i's lines are lines ``line_bounds[i]:line_bounds[i + 1]`` of the line columns."""
+    """Every Location message's fields as numpy arrays (the last occurrence of a field wins, as protobuf parsers
+    do; absent fields are 0); location i's lines are lines ``line_bounds[i]:line_bounds[i + 1]`` of the line
+    columns. ``lines`` and ``columns`` are int64, ``folded`` bool, the rest uint64."""
 
-    ids: list[int]
-    mapping_ids: list[int]
-    addresses: list[int]
-    folded: list[bool]
-    line_bounds: list[int]
-    function_ids: list[int]
-    lines: list[int]
-    columns: list[int]
+    ids: Any
+    mapping_ids: Any
+    addresses: Any
+    folded: Any
+    line_bounds: Any
+    function_ids: Any
+    lines: Any
+    columns: Any
 
 
 def read_locations(bodies: Sequence[bytes]) -> LocationColumns:
@@ -139,16 +140,8 @@ def read_locations(bodies: Sequence[bytes]) -> LocationColumns:
     )
     line_bounds = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(np.bincount(line_owners, minlength=count), out=line_bounds[1:])
-    return LocationColumns(
-        ids=ids.tolist(),
-        mapping_ids=mapping_ids.tolist(),
-        addresses=addresses.tolist(),
-        folded=(folded != 0).tolist(),
-        line_bounds=line_bounds.tolist(),
-        function_ids=function_ids.tolist(),
-        lines=lines.view(np.int64).tolist(),
-        columns=columns.view(np.int64).tolist(),
-    )
+    lines, columns = lines.view(np.int64), columns.view(np.int64)
+    return LocationColumns(ids, mapping_ids, addresses, folded != 0, line_bounds, function_ids, lines, columns)
 
 
 def _last_of_each(varints: _Varints, index: int, field: _Ranges, count: int) -> Any:
