@@ -4,7 +4,6 @@ stream, any choice of tokens whose first byte is dropped."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,9 +24,3 @@ def test_join_equals_the_plain_join(texts, data):
 
     assert joined.tobytes() == b"".join(pieces)
     assert starts.tolist() == [sum(map(len, pieces[:end])) for end in range(len(pieces) + 1)]
-
-
-def test_a_text_with_a_0xff_byte_is_refused():
-    # 0xff marks padding; UTF-8 never holds it, so only a caller's bug can bring one.
-    with pytest.raises(ValueError, match="0xff"):
-        TextTable([b"ok", b"bad\xff"])

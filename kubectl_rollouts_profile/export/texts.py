@@ -1,9 +1,9 @@
 """Numbered byte strings (frame names, frame numbers) joined into lines in bulk, by array operations.
 
 A renderer's text is mostly the same few thousand strings repeated millions of times in sample order. Building it
-with Python string joins costs a Python object per repetition; here every string is cut once into fixed-width rows,
-padded with 0xff (a byte UTF-8 never uses), and a line of strings is a gather of rows followed by one compression
-that drops the padding.
+with Python string joins costs a Python object per repetition. Here the repetitions are grouped by length, and
+each group is one gather and one scatter of fixed-size items (every text of length L is an L-byte item of the
+strings' buffer, and so is its place in the result): exact bytes, no padding to remove, no Python work per text.
 """
 
 from __future__ import annotations
@@ -12,44 +12,43 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_WIDTH = 16  # bytes per row: most names take 2-4 rows, numbers one
-_PAD = b"\xff"
+
+def _items(buffer: np.ndarray, size: int) -> np.ndarray:
+    """Every ``size``-byte window of ``buffer`` as one item: item i is buffer[i:i + size]."""
+    return np.ndarray(
+        shape=(len(buffer) - size + 1,), dtype=np.dtype((np.void, size)), buffer=buffer, strides=(1,)
+    )
 
 
 class TextTable:
     """``texts[i]`` for token ``i``; a text that may start a line begins with the separator ``join`` drops there."""
 
     def __init__(self, texts: Sequence[bytes]) -> None:
-        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
-        offsets = np.cumsum(lengths) - lengths
-        rows_per_text = -(-lengths // _WIDTH)
-        self._lengths = lengths
-        self._rows = rows_per_text
-        self._first_row = np.cumsum(rows_per_text) - rows_per_text
-        owner = np.repeat(np.arange(len(texts)), rows_per_text)
-        within = np.arange(len(owner)) - self._first_row[owner]
-        joined = b"".join(texts)
-        if _PAD in joined:
-            raise ValueError("texts must be UTF-8: they hold a 0xff byte")
-        blob = np.frombuffer(joined + _PAD * _WIDTH, np.uint8)
-        windows = np.lib.stride_tricks.sliding_window_view(blob, _WIDTH)
-        rows = windows[offsets[owner] + within * _WIDTH]  # a copy: fancy indexing
-        rows[np.arange(_WIDTH) >= (lengths[owner] - within * _WIDTH)[:, None]] = _PAD[0]
-        self._bytes = rows.view(np.dtype((np.void, _WIDTH))).ravel()
+        self._lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+        self._offsets = np.cumsum(self._lengths) - self._lengths
+        self._strings = np.frombuffer(b"".join(texts), np.uint8)
+        longest = int(self._lengths.max(initial=0))
+        self._length_type = np.uint8 if longest < 1 << 8 else np.uint16 if longest < 1 << 16 else np.int64
 
     def join(self, tokens: np.ndarray, drop_first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The texts of ``tokens`` back to back, without the first byte of the tokens at positions
         ``drop_first`` (the separator leading the first text of a line), and where each token's text starts in
         the result (plus one entry: the end)."""
-        rows = self._rows[tokens]
-        row_ends = np.cumsum(rows)
-        picked = self._first_row[tokens]
-        if len(rows) and not (rows.min() == rows.max() == 1):  # some text takes no row or several
-            picked = np.repeat(picked - (row_ends - rows), rows) + np.arange(int(row_ends[-1]))
-        data = self._bytes[picked].view(np.uint8)
-        data[(row_ends - rows)[drop_first] * _WIDTH] = _PAD[0]
         lengths = self._lengths[tokens]
+        sources = self._offsets[tokens]
         lengths[drop_first] -= 1
+        sources[drop_first] += 1
         starts = np.zeros(len(tokens) + 1, np.int64)
         np.cumsum(lengths, out=starts[1:])
-        return data[data != _PAD[0]], starts
+        joined = np.empty(int(starts[-1]), np.uint8)
+        # Tokens grouped by length: a stable sort of small ints (a radix sort in numpy); each length's group is
+        # then a run of that order, its bounds the running sums of a count per length.
+        small_lengths = lengths.astype(self._length_type)
+        by_length = np.argsort(small_lengths, kind="stable")
+        edges = np.zeros(int(self._lengths.max(initial=0)) + 2, np.int64)
+        np.cumsum(np.bincount(small_lengths, minlength=len(edges) - 1), out=edges[1:])
+        for size in np.flatnonzero(np.diff(edges)).tolist():
+            if size:
+                group = by_length[edges[size] : edges[size + 1]]
+                _items(joined, size)[starts[group]] = _items(self._strings, size)[sources[group]]
+        return joined, starts

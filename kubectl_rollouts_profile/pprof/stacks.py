@@ -282,8 +282,8 @@ class StackTable:
         keys, size = self._keys, self._dtype.itemsize
         for start in range(0, len(order), batch):
             picked = order[start : start + batch]
-            chosen = [keys[picked[0]]] if len(picked) == 1 else list(operator.itemgetter(*picked)(keys))
-            frames = np.frombuffer(b"".join(chosen), self._dtype).astype(np.int64) - 1
+            chosen = (keys[picked[0]],) if len(picked) == 1 else operator.itemgetter(*picked)(keys)
+            frames = np.frombuffer(b"".join(chosen), self._dtype).astype(np.int32) - 1
             yield frames, np.fromiter(map(len, chosen), np.int64, len(chosen)) // size
 
 
