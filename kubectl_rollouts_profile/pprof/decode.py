@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import sys
 import zlib
 from array import array
-from itertools import accumulate
-from operator import attrgetter
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from kubectl_rollouts_profile.errors import ProfileError
 from kubectl_rollouts_profile.pprof.model import (
@@ -23,14 +22,15 @@ from kubectl_rollouts_profile.pprof.model import (
     SampleLocations,
     SampleValues,
     ValueType,
-    id_array,
 )
+from kubectl_rollouts_profile.pprof.wire import LocationColumns, SampleColumns, WireError, read_locations, read_samples
 
 # 256 MiB: five times a 500k-sample synthetic profile (50 MB decompressed), far above a real controller's, and a
 # bound on the memory a gzip bomb can make us take.
 DEFAULT_MAX_DECOMPRESSED = 256 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 4 << 20  # decompressed bytes per step: the output grows by small pieces, never by doubling
+_INPUT_STEP = 1 << 20  # compressed bytes fed per step
 
 
 def decode_profile(data: bytes, *, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Profile:
@@ -51,9 +51,14 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
     raw: bytes | bytearray = _decompress(source, max_decompressed) if gzipped else source
     if len(raw) > max_decompressed:
         raise ProfileError(f"parsing profile: {len(raw)} bytes exceed the limit of {max_decompressed}")
-    columns = _Columns(_parse(raw, "SampleColumns"))
-    message = _parse(raw, "Profile")
+    # One parse: everything but the samples and locations becomes messages; those stay raw bodies, read by wire.py.
+    message = _parse(raw, "ProfileBodies")
     del raw
+    try:
+        location_columns = read_locations(message.location)
+        columns = read_samples(message.sample, len(message.sample_type))
+    except WireError as error:
+        raise ProfileError(f"parsing profile: {error}") from None
 
     def read_labels() -> Any:
         # Labels are read again from the file when first asked for: most renderers never need them.
@@ -61,21 +66,28 @@ def _decode(data: bytes, max_decompressed: int) -> Profile:
         return _labels(_parse(raw, "Profile"))
 
     try:
-        return _build(message, columns, read_labels)
+        tables = _tables(message)
+        del message  # the parsed message (a copy of most of the file) goes before the profile's objects are made
+        return _build(tables, columns, location_columns, read_labels)
     except _Malformed as error:
         raise ProfileError(f"malformed profile: {error}") from None
 
 
 def _decompress(data: bytes, max_decompressed: int) -> bytearray:
     """gunzip every member into one growing buffer, a few MB at a time, refusing output beyond
-    ``max_decompressed`` before it is produced: the memory taken is bounded by the cap, whatever the input."""
+    ``max_decompressed`` before it is produced: the memory taken is bounded by the cap, whatever the input. The
+    input is fed by pieces too, so the inflater never holds a copy of the whole rest of the file."""
     inflated = bytearray()
-    remaining = memoryview(data)
+    source = memoryview(data)
+    position = 0  # input not fed to an inflater yet starts here
     try:
-        while len(remaining):
+        while position < len(source):
             inflater = zlib.decompressobj(wbits=31)
-            chunk: bytes | memoryview = remaining
-            while True:
+            while not inflater.eof:
+                chunk: bytes | memoryview = inflater.unconsumed_tail
+                if not chunk and position < len(source):
+                    chunk = source[position : position + _INPUT_STEP]
+                    position += len(chunk)
                 room = max_decompressed - len(inflated) + 1
                 out = inflater.decompress(chunk, min(room, _INFLATE_STEP))
                 inflated += out
@@ -85,17 +97,16 @@ def _decompress(data: bytes, max_decompressed: int) -> bytearray:
                         f"({max_decompressed >> 20} MiB) once decompressed",
                         "the file is not a profile or was built to exhaust memory; it was not read further",
                     )
-                if inflater.eof:  # the member is complete; what follows it is in unused_data
-                    break
-                chunk = inflater.unconsumed_tail
-                # Input all taken: one more call with none flushes what the inflater still holds, until it has
-                # nothing to give (the input was cut short).
+                # Input all taken: calls with none flush what the inflater still holds, until it has nothing to
+                # give (the input was cut short).
                 if not chunk and not out:
                     break
             if not inflater.eof:
                 raise ProfileError("decompressing profile: unexpected end of gzip data")
-            remaining = memoryview(inflater.unused_data)
+            # What followed the member in the last piece fed is not consumed: the next member starts there.
+            position -= len(inflater.unused_data)
             # Trailing zero padding after the last member is tolerated, like gzip(1) does.
+            remaining = source[position:]
             if len(remaining) and remaining[:2] != _GZIP_MAGIC:
                 if bytes(remaining).strip(b"\x00"):
                     raise ProfileError("decompressing profile: trailing data after the gzip stream")
@@ -120,41 +131,13 @@ class _Malformed(Exception):
     pass
 
 
-class _Columns:
-    """Every sample's location ids and values, concatenated in file order, and the range of label string indexes."""
-
-    def __init__(self, message: Any) -> None:
-        run = message.sample
-        self.ids = id_array(run.location_id)
-        self.values = array("q", run.value)
-        self.has_labels = run.HasField("label")
-        label = run.label
-        # Few distinct indexes among a million labels: the set is built in one C pass, its ends found cheaply.
-        distinct = [set(field) for field in (label.key, label.str, label.num_unit) if len(field)]
-        used = [(min(indexes), max(indexes)) for indexes in distinct]
-        self.label_strings = (min((low for low, _ in used), default=0), max((high for _, high in used), default=0))
-
-
 def _ids_within(ids: array, high: int, chunk: int = 1 << 22) -> bool:
-    """Whether every id is in 1..high. For 4-byte ids and ``high`` below 2**16 (nearly every profile) this works
-    on the ids' bytes in C passes (bytes slicing and translate): min() and max() over millions of array items
-    would make a Python int of each."""
-    if ids.itemsize != 4 or high >= 1 << 16 or sys.byteorder != "little":
-        return min(ids) >= 1 and max(ids) <= high
-    # Each id's low two bytes become flags, ANDed across the two: 1 = its high byte equals high's, so its low byte
-    # must not exceed high's; 2 = its high byte is zero, so its low byte must not be; 4 = its high byte exceeds
-    # high's, always wrong.
-    high_byte, low_byte = divmod(high, 256)
-    high_flags = bytes((b == high_byte) | (b == 0) << 1 | (b > high_byte) << 2 for b in range(256))
-    low_flags = bytes((b > low_byte) | (b == 0) << 1 | 4 for b in range(256))
-    view = memoryview(ids)
-    for start in range(0, len(ids), chunk):  # in chunks, so the temporary copies stay small
-        raw = view[start : start + chunk].tobytes()
-        upper = raw[2::4] + raw[3::4]
-        if upper.count(0) != len(upper):
-            return False
-        first = int.from_bytes(raw[1::4].translate(high_flags), "little")
-        if first & int.from_bytes(raw[0::4].translate(low_flags), "little"):
+    """Whether every id is in 1..high, in numpy passes over the array's memory (min() and max() over millions of
+    array items would make a Python int of each)."""
+    view = np.frombuffer(ids, dtype=np.uint32 if ids.typecode == "I" else np.uint64)
+    for start in range(0, view.size, chunk):
+        part = view[start : start + chunk]
+        if int(part.min()) < 1 or int(part.max()) > high:
             return False
     return True
 
@@ -192,7 +175,25 @@ def _labels(message: Any) -> tuple[tuple[Label, ...], ...]:
     return tuple(sample_labels)
 
 
-def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
+class _Tables(NamedTuple):
+    """What the parsed message holds besides samples and locations: strings, sample types, mappings and functions
+    checked and built, the other fields as their raw string indexes and numbers."""
+
+    strings: tuple[str, ...]
+    sample_types: tuple[ValueType, ...]
+    mappings: dict[int, Mapping]
+    functions: dict[int, Function]
+    drop_frames: int
+    keep_frames: int
+    time_nanos: int
+    duration_nanos: int
+    period_type: tuple[int, int] | None
+    period: int
+    comments: tuple[int, ...]
+    default_sample_type: int
+
+
+def _tables(message: Any) -> _Tables:
     strings = tuple(message.string_table)
     if strings and strings[0] != "":
         raise _Malformed("the string table must start with the empty string")
@@ -218,31 +219,40 @@ def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
             f.id, text(f.name, "function name"), text(f.system_name, "function system name"),
             text(f.filename, "function file"), f.start_line,
         )  # fmt: skip
+    period = message.period_type
+    return _Tables(
+        strings, sample_types, mappings, functions, message.drop_frames, message.keep_frames, message.time_nanos,
+        message.duration_nanos, (period.type, period.unit) if message.HasField("period_type") else None,
+        message.period, tuple(message.comment), message.default_sample_type,
+    )  # fmt: skip
+
+
+def _build(tables: _Tables, columns: SampleColumns, location_columns: LocationColumns, read_labels: Any) -> Profile:
+    strings, sample_types, mappings, functions = tables.strings, tables.sample_types, tables.mappings, tables.functions
+    text = _text_of(strings)
     locations: dict[int, Location] = {}
-    for loc in message.location:
-        if loc.id == 0 or loc.id in locations:
-            raise _Malformed(f"location id {loc.id} is zero or repeated")
-        if loc.mapping_id and loc.mapping_id not in mappings:
-            raise _Malformed(f"location {loc.id} names mapping {loc.mapping_id}, which does not exist")
-        lines = tuple(Line(line.function_id, line.line, line.column) for line in loc.line)
+    loc = location_columns
+    line_values = list(map(Line, loc.function_ids.tolist(), loc.lines.tolist(), loc.columns.tolist()))
+    bounds = loc.line_bounds.tolist()
+    no_lines: tuple[Line, ...] = ()
+    for location_id, mapping_id, address, folded, start, end in zip(
+        loc.ids.tolist(), loc.mapping_ids.tolist(), loc.addresses.tolist(), loc.folded.tolist(), bounds[:-1],
+        bounds[1:], strict=True,
+    ):  # fmt: skip
+        if location_id == 0 or location_id in locations:
+            raise _Malformed(f"location id {location_id} is zero or repeated")
+        if mapping_id and mapping_id not in mappings:
+            raise _Malformed(f"location {location_id} names mapping {mapping_id}, which does not exist")
+        lines = tuple(line_values[start:end]) if end > start else no_lines
         for line in lines:
             if line.function_id not in functions:
-                raise _Malformed(f"location {loc.id} names function {line.function_id}, which does not exist")
-        locations[loc.id] = Location(loc.id, loc.mapping_id, loc.address, lines, loc.is_folded)
+                raise _Malformed(f"location {location_id} names function {line.function_id}, which does not exist")
+        locations[location_id] = Location(location_id, mapping_id, address, lines, folded)
 
     type_count = len(sample_types)
-    samples = message.sample
-    sample_count = len(samples)
-    # Per-sample shapes in C-level passes: the number of location ids of each sample, and one check that every
-    # sample has a value per sample type.
-    counts = map(len, map(attrgetter("location_id"), samples))
-    bounds = array("Q", accumulate(counts, initial=0))
-    value_counts = set(map(len, map(attrgetter("value"), samples)))
-    if value_counts - {type_count}:
-        wrong = min(value_counts - {type_count})
-        raise _Malformed(f"a sample has {wrong} values for {type_count} sample types")
-    if bounds[-1] != len(columns.ids) or len(columns.values) != type_count * sample_count:
-        raise _Malformed("the samples' location ids or values do not add up")
+    sample_count = len(columns.bounds) - 1
+    if columns.wrong_value_count is not None:
+        raise _Malformed(f"a sample has {columns.wrong_value_count} values for {type_count} sample types")
     ids = columns.ids
     if ids:
         count = len(locations)
@@ -258,23 +268,22 @@ def _build(message: Any, columns: _Columns, read_labels: Any) -> Profile:
     labels = LazyLabels(sample_count, read_labels if columns.has_labels else None)
 
     period_type = None
-    if message.HasField("period_type"):
-        period = message.period_type
-        period_type = ValueType(text(period.type, "period type"), text(period.unit, "period unit"))
+    if tables.period_type is not None:
+        period_type = ValueType(text(tables.period_type[0], "period type"), text(tables.period_type[1], "period unit"))
     return Profile(
         sample_types=sample_types,
-        sample_locations=SampleLocations(ids, bounds),
+        sample_locations=SampleLocations(ids, columns.bounds),
         sample_values=SampleValues(columns.values, type_count, sample_count),
         sample_labels=labels,
         locations=MappingProxyType(locations),
         functions=MappingProxyType(functions),
         mappings=MappingProxyType(mappings),
-        drop_frames=text(message.drop_frames, "drop frames"),
-        keep_frames=text(message.keep_frames, "keep frames"),
-        time_nanos=message.time_nanos,
-        duration_nanos=message.duration_nanos,
+        drop_frames=text(tables.drop_frames, "drop frames"),
+        keep_frames=text(tables.keep_frames, "keep frames"),
+        time_nanos=tables.time_nanos,
+        duration_nanos=tables.duration_nanos,
         period_type=period_type,
-        period=message.period,
-        comments=tuple(text(index, "comment") for index in message.comment),
-        default_sample_type=text(message.default_sample_type, "default sample type"),
+        period=tables.period,
+        comments=tuple(text(index, "comment") for index in tables.comments),
+        default_sample_type=text(tables.default_sample_type, "default sample type"),
     )

@@ -7,7 +7,7 @@ import functools
 from typing import Any
 
 # (message, [(field name, number, type, repeated, message type name)])
-_INT64, _UINT64, _BOOL, _STRING, _MESSAGE = "int64", "uint64", "bool", "string", "message"
+_INT64, _UINT64, _BOOL, _STRING, _BYTES, _MESSAGE = "int64", "uint64", "bool", "string", "bytes", "message"
 _MESSAGES: tuple[tuple[str, tuple[tuple[str, int, str, bool, str], ...]], ...] = (
     (
         "Profile",
@@ -91,27 +91,15 @@ _MESSAGES: tuple[tuple[str, tuple[tuple[str, int, str, bool, str], ...]], ...] =
     ),
 )
 
-# The same bytes read another way, for speed: "sample" declared singular makes the parser merge every sample into
-# one, concatenating their repeated fields, so all location ids (and all values) arrive as one repeated field that
-# converts to an array in C, instead of 500k sample objects. Label fields are declared repeated for the same reason
-# (they only serve to validate string indexes; labels themselves are read with the real schema when needed).
+# The same bytes read another way, for speed: "sample" and "location" declared as raw bytes, so the parser hands
+# over each sample's and location's body without building a message object for each; pprof/wire.py reads those
+# bodies with array operations.
 _MESSAGES += (
-    ("SampleColumns", (("sample", 2, _MESSAGE, False, "SampleRun"),)),
     (
-        "SampleRun",
-        (
-            ("location_id", 1, _UINT64, True, ""),
-            ("value", 2, _INT64, True, ""),
-            ("label", 3, _MESSAGE, False, "LabelRun"),
-        ),
-    ),
-    (
-        "LabelRun",
-        (
-            ("key", 1, _INT64, True, ""),
-            ("str", 2, _INT64, True, ""),
-            ("num", 3, _INT64, True, ""),
-            ("num_unit", 4, _INT64, True, ""),
+        "ProfileBodies",
+        tuple(
+            (field[0], field[1], _BYTES, True, "") if field[0] in ("sample", "location") else field
+            for field in dict(_MESSAGES)["Profile"]
         ),
     ),
 )
@@ -130,6 +118,7 @@ def message_classes() -> dict[str, Any]:
         _UINT64: field_proto.TYPE_UINT64,
         _BOOL: field_proto.TYPE_BOOL,
         _STRING: field_proto.TYPE_STRING,
+        _BYTES: field_proto.TYPE_BYTES,
         _MESSAGE: field_proto.TYPE_MESSAGE,
     }
     file_proto = descriptor_pb2.FileDescriptorProto(
