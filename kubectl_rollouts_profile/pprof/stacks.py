@@ -12,7 +12,7 @@ import operator
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -22,11 +22,12 @@ from kubectl_rollouts_profile.pprof.model import Function, Profile
 _Key = TypeVar("_Key", bound=Hashable)
 
 # Samples per step of the bulk expansion: bounds the temporary arrays (a few hundred bytes per location id).
-_CHUNK_IDS = 1 << 21
+_CHUNK_IDS = 1 << 19
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
+    """One frame of a stack: a function (name, file, start line), or an unsymbolized address as its name."""
+
     name: str
     file: str = ""
     line: int = 0
@@ -206,22 +207,34 @@ def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> Locati
     return LocationStacks(merged, merged_columns, ids.dtype)
 
 
-def _sorted_positions(keys: list[bytes]) -> list[int]:
-    """The positions of ``keys`` in sorted order. Sorted by their first 8 bytes as numbers in numpy first (zero
-    padding sorts a key before the longer keys it starts), then by whole keys only within runs of equal
-    prefixes."""
+def _sorted_and_merged(
+    keys: list[bytes], columns: list[np.ndarray]
+) -> tuple[list[bytes], tuple[np.ndarray, ...]]:
+    """The distinct keys in sorted order, and the columns summed per distinct key. Keys are ranked by their first
+    8 bytes as numbers in numpy (zero padding sorts a key before the longer keys it starts); whole keys are
+    compared only within runs of equal prefixes, which is also the only place equal keys can meet."""
     prefixes = np.array(keys, dtype="S8").view(">u8") if keys else np.zeros(0, ">u8")
     order = np.argsort(prefixes, kind="stable")
     ranked = prefixes[order]
     ties = np.flatnonzero(ranked[1:] == ranked[:-1])
     positions: list[int] = order.tolist()
+    repeats: list[int] = []  # sorted positions holding the same key as the one before
     if len(ties):
         # Runs of equal prefixes: each starts where a tie follows a non-tie.
         starts = ties[np.diff(ties, prepend=-2) != 1]
         ends = np.append(ties[np.flatnonzero(np.diff(ties) != 1)], ties[-1]) + 2
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            positions[start:end] = sorted(positions[start:end], key=keys.__getitem__)
-    return positions
+            run = positions[start:end] = sorted(positions[start:end], key=keys.__getitem__)
+            repeats += [start + at for at in range(1, len(run)) if keys[run[at]] == keys[run[at - 1]]]
+    picked = np.array(positions, dtype=np.int64)
+    sorted_keys = list(operator.itemgetter(*positions)(keys)) if len(positions) > 1 else [keys[at] for at in positions]
+    if not repeats:
+        return sorted_keys, tuple(column[picked] for column in columns)
+    firsts = np.ones(len(positions), np.bool_)
+    firsts[repeats] = False
+    starts = np.flatnonzero(firsts)
+    merged_keys = [sorted_keys[at] for at in starts.tolist()]
+    return merged_keys, tuple(np.add.reduceat(column[picked], starts) for column in columns)
 
 
 def _slices(blob: bytes, bounds: np.ndarray) -> list[bytes]:
@@ -261,20 +274,14 @@ class StackTable:
 
     def sorted_order(self, *, skip_empty: bool = False) -> list[int]:
         """The stacks' positions sorted frame by frame (by frame index; a stack before those it is a prefix of),
-        without the empty stacks (samples without locations) when ``skip_empty``."""
+        without the empty stack (samples without locations) when ``skip_empty``. The table is kept in that
+        order."""
         keys = self._keys
-        order = _sorted_positions(keys)
-        if skip_empty and order and not keys[order[0]]:
-            del order[0]  # the empty key sorts first, and keys are distinct
-        return order
+        return list(range(1 if skip_empty and keys and not keys[0] else 0, len(keys)))
 
     def sorted(self) -> SortedStacks:
         """The stacks sorted frame by frame (by frame index), with their columns in that order."""
-        order = self.sorted_order()
-        keys = [self._keys[i] for i in order] if len(order) < 2 else list(operator.itemgetter(*order)(self._keys))
-        positions = np.array(order, dtype=np.int64)
-        columns = tuple(column[positions] for column in self.columns)
-        return SortedStacks(keys, self._dtype.itemsize, columns, order)
+        return SortedStacks(self._keys, self._dtype.itemsize, self.columns, range(len(self._keys)))
 
     def frame_runs(self, order: Sequence[int], *, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The frames of the stacks at positions ``order``, in that order and in batches: per batch, the frame
@@ -373,12 +380,12 @@ def stack_table(
         table = replace(table, codes=ranks[table.codes])
     else:
         frame_keys, table = location_keys(profile, _frame_key, _address_frame)
-        frames = tuple(Frame(*key) for key in frame_keys)
+        frames = tuple(map(Frame._make, frame_keys))
     dtype = np.dtype(">u2" if len(frames) < 0xFFFF else ">u4")
     table = replace(table, codes=(table.codes + 1).astype(dtype.newbyteorder("=")))
     keys: list[bytes] = []
     for _, codes, bounds in sample_codes(profile, table):
         keys += _slices(codes.astype(dtype).tobytes(), bounds * dtype.itemsize)
     columns = [value_column(profile, index) for index in sample_indexes]
-    merged_keys, merged_columns, _ = merge_equal(keys, columns)
+    merged_keys, merged_columns = _sorted_and_merged(keys, columns)
     return StackTable(frames, merged_columns, sample_indexes, merged_keys, dtype)
