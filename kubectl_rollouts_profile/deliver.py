@@ -16,10 +16,12 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from queue import Queue
+from typing import IO, Any, BinaryIO, cast
 
 from kubectl_rollouts_profile.errors import OutputError, ProfileError, UsageError
 
@@ -253,6 +255,67 @@ def _replace_exclusive(temp_path: Path, final_path: Path, keep_temp_on_exists: b
     os.replace(temp_path, final_path)
 
 
+# Bytes a write-behind thread lets pile up in the page cache before it asks the disk to take them.
+_SYNC_STEP = 64 << 20
+
+
+class _WriteBehind:
+    """Writes handed to a thread, which writes them in order and makes the disk take them every _SYNC_STEP bytes
+    (fdatasync): rendering the next piece of a big export overlaps writing this one, and the final fsync has
+    little left to do. A buffer handed to ``write`` must not change afterwards (renderers hand fresh objects).
+    A write error is raised by the next ``write`` or by ``close``."""
+
+    def __init__(self, file: BinaryIO, pieces_ahead: int = 4) -> None:
+        self._file = file
+        self._pieces: Queue[Any] = Queue(maxsize=pieces_ahead)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="write-behind", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        unsynced = 0
+        while (piece := self._pieces.get()) is not None:
+            if self._error is not None:
+                continue  # after a failure, pieces are only taken off the queue
+            try:
+                self._file.write(piece)
+                unsynced += len(piece)
+                if unsynced >= _SYNC_STEP:
+                    self._file.flush()
+                    os.fdatasync(self._file.fileno())
+                    unsynced = 0
+            except BaseException as exc:  # handed to the writing thread, which raises it
+                self._error = exc
+
+    def write(self, piece: Any) -> int:
+        if self._error is not None:
+            raise self._error
+        self._pieces.put(piece)
+        return memoryview(piece).nbytes
+
+    def close(self) -> None:
+        """Wait until every piece is written; raise the first write error."""
+        if self._thread.is_alive():
+            self._pieces.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+@contextlib.contextmanager
+def write_behind(file: BinaryIO) -> Iterator[BinaryIO]:
+    """``file`` written through a _WriteBehind: every piece is written (or the first error raised) when the block
+    ends; if the block fails, the pieces still queued are written or dropped and its error propagates."""
+    writer = _WriteBehind(file)
+    try:
+        yield cast(BinaryIO, writer)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            writer.close()
+        raise
+    writer.close()
+
+
 def write_atomic_stream(path: Path, write: Callable[[BinaryIO], None], *, force: bool) -> Path:
     """Let ``write`` fill a temp file next to ``path``, then move it into place atomically with mode 0600. The
     temp file is removed whatever goes wrong (an OSError becomes OutputError; anything else, Ctrl-C included,
@@ -263,7 +326,8 @@ def write_atomic_stream(path: Path, write: Callable[[BinaryIO], None], *, force:
         raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
     with staged(path.parent) as staged_file:
         try:
-            write(staged_file.binary_file())
+            with write_behind(staged_file.binary_file()) as out:
+                write(out)
         except OSError as exc:
             raise write_error(path.parent, exc, path) from exc
         return staged_file.commit(path, force=force)

@@ -105,7 +105,7 @@ def _stack_texts(table: StackTable) -> Iterator[tuple[bytes, np.ndarray, np.ndar
 
 def _write_nonzero(out: BinaryIO, batches: list[tuple[bytes, np.ndarray, np.ndarray]], column: np.ndarray) -> None:
     """Write the arrays of the stacks whose weight in ``column`` is not zero, comma-separated: runs of
-    consecutive ones as single slices of their batch's text."""
+    consecutive ones as single slices of their batch's text, one write per batch."""
     first = True
     done = 0
     for text, begins, ends in batches:
@@ -113,6 +113,9 @@ def _write_nonzero(out: BinaryIO, batches: list[tuple[bytes, np.ndarray, np.ndar
         nonzero = column[done : done + len(begins)] != 0
         done += len(begins)
         edges = np.flatnonzero(np.diff(nonzero, prepend=False, append=False))  # run starts and ends, alternating
-        for start, end in zip(begins[edges[0::2]].tolist(), ends[edges[1::2] - 1].tolist(), strict=True):
-            out.write(view[start + 1 : end] if first else view[start:end])  # the first array has no comma
+        runs = [view[start:end] for start, end in zip(begins[edges[0::2]].tolist(), ends[edges[1::2] - 1].tolist(),
+                                                      strict=True)]  # fmt: skip
+        if runs and first:
+            runs[0] = runs[0][1:]  # the first array has no comma
             first = False
+        out.write(b"".join(runs))
