@@ -97,6 +97,12 @@ class LocationTable:
         return self.codes[positions], counts
 
 
+def _reversing(bounds: np.ndarray) -> np.ndarray:
+    """The positions that reverse each run ``bounds[i]:bounds[i + 1]`` of an array in place (the bounds start at
+    zero): position p of run i reads start + end - 1 - p."""
+    return np.repeat(bounds[:-1] + bounds[1:] - 1, np.diff(bounds)) - np.arange(int(bounds[-1]))
+
+
 def sample_codes(
     profile: Profile, table: LocationTable, *, root_first: bool = True
 ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
@@ -113,9 +119,7 @@ def sample_codes(
         chunk = ids[low:high]
         local_bounds = bounds[first : last + 1] - low
         if root_first:
-            # Each sample's ids reversed in place: position p of sample s reads start + end - 1 - p.
-            chunk = chunk[np.repeat(local_bounds[:-1] + local_bounds[1:] - 1, np.diff(local_bounds))
-                          - np.arange(high - low)]  # fmt: skip
+            chunk = chunk[_reversing(local_bounds)]
         codes, per_location = table.expand(table.lookup(chunk))
         running = np.zeros(len(per_location) + 1, np.int64)
         np.cumsum(per_location, out=running[1:])
@@ -159,28 +163,19 @@ def location_keys(
     return keys, LocationTable.of([location.id for location in locations], counts, renumber[codes])
 
 
-def sum_rows(rows: np.ndarray, column: np.ndarray, count: int) -> np.ndarray:
-    """``column``'s values summed per row number (exact int64 sums)."""
-    sums = np.zeros(count, np.int64)
-    np.add.at(sums, rows, column)
-    return sums
-
-
-def merge_equal(keys: list[bytes], columns: list[np.ndarray]) -> tuple[list[bytes], tuple[np.ndarray, ...], list[int]]:
-    """Sum the values of equal keys (in first-seen order), and per merged key the position of its first
-    occurrence; nearly free when every key is distinct already."""
+def merge_equal(keys: list[bytes], columns: list[np.ndarray]) -> tuple[list[bytes], tuple[np.ndarray, ...]]:
+    """Sum the values of equal keys (in first-seen order); nearly free when every key is distinct already."""
     distinct = dict.fromkeys(keys)  # one C-level pass answers the common case
     if len(distinct) == len(keys):
-        return keys, tuple(columns), list(range(len(keys)))
+        return keys, tuple(columns)
     slots: dict[bytes, int] = {}
-    first: list[int] = []
-    positions = np.empty(len(keys), np.int64)
-    for position, key in enumerate(keys):
-        slot = slots.setdefault(key, len(slots))
-        if slot == len(first):
-            first.append(position)
-        positions[position] = slot
-    return list(slots), tuple(sum_rows(positions, column, len(slots)) for column in columns), first
+    positions = np.fromiter((slots.setdefault(key, len(slots)) for key in keys), np.int64, len(keys))
+    merged = []
+    for column in columns:
+        sums = np.zeros(len(slots), np.int64)
+        np.add.at(sums, positions, column)  # exact int64 sums
+        merged.append(sums)
+    return list(slots), tuple(merged)
 
 
 @dataclass(frozen=True)
@@ -199,11 +194,9 @@ class LocationStacks:
 def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
     """The profile's samples merged by identical location stacks, with values for ``sample_indexes``."""
     ids, bounds = sample_arrays(profile)
-    counts = np.diff(bounds)
-    reversed_ids = ids[np.repeat(bounds[:-1] + bounds[1:] - 1, counts) - np.arange(len(ids))] if len(ids) else ids
-    keys = _slices(reversed_ids.tobytes(), bounds * ids.itemsize)
+    keys = _slices(ids[_reversing(bounds)].tobytes(), bounds * ids.itemsize)
     columns = [value_column(profile, index) for index in sample_indexes]
-    merged, merged_columns, _ = merge_equal(keys, columns)
+    merged, merged_columns = merge_equal(keys, columns)
     return LocationStacks(merged, merged_columns, ids.dtype)
 
 
