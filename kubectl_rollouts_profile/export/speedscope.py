@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from itertools import compress
 from typing import BinaryIO
 
 import numpy as np
@@ -44,9 +43,6 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
         )
     table = stack_table(profile)
     frames, columns = table.frames, table.columns
-    # Each distinct stack's frame list is written once as JSON text (",[3,17,5]") by array operations over all
-    # stacks, then reused by every sample type: no Python list per stack, no json.dumps of millions of ints.
-    batches = list(_stack_texts(table))
     frame_list = [
         {"name": frame.name}
         | ({"file": frame.file} if frame.file else {})
@@ -62,27 +58,48 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
     }
     out.write(json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
     out.write(b',"profiles":[')
+    # Each distinct stack's frame list is made JSON text (",[3,17,5]") once, by array operations over all stacks,
+    # and reused by every sample type: no Python list per stack, no json.dumps of millions of ints. The first
+    # sample type's samples are written while the text is being made.
+    batches = []
     for position, value_type in enumerate(profile.sample_types):
-        column = columns[position].tolist()
-        weights = list(compress(column, column))
+        column = columns[position]
+        weights = column[column != 0]
         if unit_kind(value_type.unit) != "none" and to_base_unit(1, value_type.unit) != 1:
-            weights = [to_base_unit(value, value_type.unit) for value in weights]
+            weights = np.array([to_base_unit(value, value_type.unit) for value in weights.tolist()], np.int64)
         described = {
             "type": "sampled",
             "name": f"{title} {value_type.type}",
             "unit": unit_kind(value_type.unit),
             "startValue": 0,
-            "endValue": sum(weights),
+            "endValue": int(weights.sum()),
         }
         if position:
             out.write(b",")
         out.write(json.dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
         out.write(b',"samples":[')
-        _write_nonzero(out, batches, columns[position])
+        samples = _NonzeroSamples(out, column)
+        if position == 0:
+            for batch in _stack_texts(table):
+                samples.write(*batch)
+                batches.append(batch)
+        else:
+            for batch in batches:
+                samples.write(*batch)
         out.write(b'],"weights":')
-        out.write(b"[%s]" % ",".join(map(str, weights)).encode("ascii"))  # ints: str is their JSON
+        out.write(_number_list(weights))
         out.write(b"}")
     out.write(b"]}")
+
+
+def _number_list(numbers: np.ndarray) -> bytes:
+    """A JSON array of ints, made from the texts of the distinct numbers (weights repeat a lot)."""
+    if not len(numbers):
+        return b"[]"
+    distinct, tokens = np.unique(numbers, return_inverse=True)
+    texts = TextTable([b",%d" % number for number in distinct.tolist()])
+    joined, _ = texts.join(tokens.ravel(), np.zeros(1, np.int64))  # the first number has no comma
+    return b"[" + joined.tobytes() + b"]"
 
 
 def _stack_texts(table: StackTable) -> Iterator[tuple[bytes, np.ndarray, np.ndarray]]:
@@ -103,19 +120,24 @@ def _stack_texts(table: StackTable) -> Iterator[tuple[bytes, np.ndarray, np.ndar
         yield text.tobytes(), starts[begins], starts[ends]
 
 
-def _write_nonzero(out: BinaryIO, batches: list[tuple[bytes, np.ndarray, np.ndarray]], column: np.ndarray) -> None:
-    """Write the arrays of the stacks whose weight in ``column`` is not zero, comma-separated: runs of
-    consecutive ones as single slices of their batch's text, one write per batch."""
-    first = True
-    done = 0
-    for text, begins, ends in batches:
+class _NonzeroSamples:
+    """Writes the arrays of the stacks whose weight in ``column`` is not zero, comma-separated, a batch at a
+    time: runs of consecutive ones as slices of their batch's text, one write per batch."""
+
+    def __init__(self, out: BinaryIO, column: np.ndarray) -> None:
+        self._out = out
+        self._column = column
+        self._done = 0  # stacks of the column seen so far
+        self._first = True  # the first array written has no comma
+
+    def write(self, text: bytes, begins: np.ndarray, ends: np.ndarray) -> None:
         view = memoryview(text)
-        nonzero = column[done : done + len(begins)] != 0
-        done += len(begins)
+        nonzero = self._column[self._done : self._done + len(begins)] != 0
+        self._done += len(begins)
         edges = np.flatnonzero(np.diff(nonzero, prepend=False, append=False))  # run starts and ends, alternating
         runs = [view[start:end] for start, end in zip(begins[edges[0::2]].tolist(), ends[edges[1::2] - 1].tolist(),
                                                       strict=True)]  # fmt: skip
-        if runs and first:
-            runs[0] = runs[0][1:]  # the first array has no comma
-            first = False
-        out.write(b"".join(runs))
+        if runs and self._first:
+            runs[0] = runs[0][1:]
+            self._first = False
+        self._out.write(b"".join(runs))
