@@ -54,10 +54,12 @@ class LocationTable:
     """Per location, a run of codes (its frames or names, root first or innermost first), as flat arrays:
     ``lookup`` turns location ids into rows, row ``r``'s codes are ``codes[starts[r]:starts[r + 1]]``."""
 
-    ids: np.ndarray  # the location ids, sorted
+    ids: np.ndarray  # the location id of each row
     starts: np.ndarray
     codes: np.ndarray
-    _dense: np.ndarray | None = field(repr=False)  # id -> row, when the ids are dense enough for a lookup array
+    # id -> row: a lookup array when the ids are dense enough for one, else a binary search over the sorted ids.
+    _dense: np.ndarray | None = field(repr=False)
+    _by_id: np.ndarray = field(repr=False)  # the rows in id order
 
     @classmethod
     def of(cls, ids: Sequence[int], counts: Sequence[int], codes: np.ndarray) -> LocationTable:
@@ -65,17 +67,11 @@ class LocationTable:
         id_array = np.array(ids, dtype=np.uint64)
         starts = np.zeros(len(ids) + 1, np.int64)
         np.cumsum(counts, out=starts[1:])
-        order = np.argsort(id_array, kind="stable")
-        if (order != np.arange(len(order))).any():  # rows in id order, for the binary search
-            counts_sorted = np.diff(starts)[order]
-            codes = np.concatenate([codes[starts[i] : starts[i + 1]] for i in order.tolist()] or [codes[:0]])
-            id_array = id_array[order]
-            starts[1:] = np.cumsum(counts_sorted)
         dense = None
-        if len(id_array) and int(id_array[-1]) <= 4 * len(id_array) + 1024:
-            dense = np.full(int(id_array[-1]) + 1, -1, np.int64)
+        if len(id_array) and int(id_array.max()) <= 4 * len(id_array) + 1024:
+            dense = np.full(int(id_array.max()) + 1, -1, np.int64)
             dense[id_array.astype(np.int64)] = np.arange(len(id_array))
-        return cls(id_array, starts, codes, dense)
+        return cls(id_array, starts, codes, dense, np.argsort(id_array, kind="stable"))
 
     def lookup(self, location_ids: np.ndarray) -> np.ndarray:
         if self._dense is not None and (not len(location_ids) or int(location_ids.max()) < len(self._dense)):
@@ -83,8 +79,11 @@ class LocationTable:
             if len(rows) and rows.min() < 0:
                 raise ProfileError("a sample names a location that does not exist")
             return rows
-        rows = np.searchsorted(self.ids, location_ids.astype(np.uint64))
-        if len(rows) and (rows.max() >= len(self.ids) or (self.ids[rows] != location_ids).any()):
+        found = np.searchsorted(self.ids, location_ids.astype(np.uint64), sorter=self._by_id)
+        if len(found) and found.max() >= len(self.ids):
+            raise ProfileError("a sample names a location that does not exist")
+        rows = self._by_id[found]
+        if (self.ids[rows] != location_ids).any():
             raise ProfileError("a sample names a location that does not exist")
         return rows
 
@@ -163,21 +162,6 @@ def location_keys(
     return keys, LocationTable.of([location.id for location in locations], counts, renumber[codes])
 
 
-def merge_equal(keys: list[bytes], columns: list[np.ndarray]) -> tuple[list[bytes], tuple[np.ndarray, ...]]:
-    """Sum the values of equal keys (in first-seen order); nearly free when every key is distinct already."""
-    distinct = dict.fromkeys(keys)  # one C-level pass answers the common case
-    if len(distinct) == len(keys):
-        return keys, tuple(columns)
-    slots: dict[bytes, int] = {}
-    positions = np.fromiter((slots.setdefault(key, len(slots)) for key in keys), np.int64, len(keys))
-    merged = []
-    for column in columns:
-        sums = np.zeros(len(slots), np.int64)
-        np.add.at(sums, positions, column)  # exact int64 sums
-        merged.append(sums)
-    return list(slots), tuple(merged)
-
-
 @dataclass(frozen=True)
 class LocationStacks:
     """Distinct stacks of location ids and their summed values, one column per requested sample type (aligned
@@ -192,11 +176,11 @@ class LocationStacks:
 
 
 def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
-    """The profile's samples merged by identical location stacks, with values for ``sample_indexes``."""
+    """The profile's samples merged by identical location stacks (in key order), with values for ``sample_indexes``."""
     ids, bounds = sample_arrays(profile)
     keys = _slices(ids[_reversing(bounds)].tobytes(), bounds * ids.itemsize)
     columns = [value_column(profile, index) for index in sample_indexes]
-    merged, merged_columns = merge_equal(keys, columns)
+    merged, merged_columns = _sorted_and_merged(keys, columns)
     return LocationStacks(merged, merged_columns, ids.dtype)
 
 
