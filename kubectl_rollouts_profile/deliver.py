@@ -279,7 +279,7 @@ class _WriteBehind:
                 continue  # after a failure, pieces are only taken off the queue
             try:
                 self._file.write(piece)
-                unsynced += len(piece)
+                unsynced += memoryview(piece).nbytes
                 if unsynced >= _SYNC_STEP:
                     self._file.flush()
                     os.fdatasync(self._file.fileno())

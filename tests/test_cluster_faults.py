@@ -25,6 +25,7 @@ from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ConnectionFailed, TargetBusy, TargetNotFound
 from kubectl_rollouts_profile.pipeline import CaptureOutcome, CaptureSpec, Destination, Endpoint, run_capture
 from tests.clitools import files_in, run_plugin
+from tests.kubeapi.fixtures import EMPTY_NAMESPACE
 from tests.netfaults import Blackhole, FaultRelay, refused_port
 
 
@@ -214,14 +215,12 @@ def test_capture_survives_a_proxy_that_cuts_idle_connections(argo_cluster, tmp_p
 # --- 11a: the capture lock's race and 404s -----------------------------------------------------------------------
 
 
-NAMESPACE = "argo-rollouts"
+NAMESPACE = EMPTY_NAMESPACE
 
 
 @pytest.fixture
-def lock_cluster(kube_api: Any, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
-    kube_api.reset()
-    kube_api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", "admin", namespace=NAMESPACE)
+def lock_cluster(empty_namespace: tuple[Any, Path]) -> Iterator[tuple[Any, Any]]:
+    kube_api, kubeconfig = empty_namespace
     api = resolve_config(ClusterRequest(kubeconfig=str(kubeconfig), namespace=NAMESPACE), {}).open_api()
     yield kube_api, api
     api.close()

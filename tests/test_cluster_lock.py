@@ -25,17 +25,15 @@ from kubectl_rollouts_profile.cluster.lock import (
     capture_lock,
 )
 from kubectl_rollouts_profile.errors import TargetBusy
+from tests.kubeapi.fixtures import EMPTY_NAMESPACE
 
 REPO = Path(__file__).resolve().parent.parent
-NAMESPACE = "argo-rollouts"
+NAMESPACE = EMPTY_NAMESPACE
 
 
 @pytest.fixture
-def cluster(kube_api: Any, tmp_path: Path) -> Iterator[tuple[Any, Path]]:
-    kube_api.reset()
-    kube_api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    kubeconfig = kube_api.write_kubeconfig(tmp_path / "kubeconfig", "admin", namespace=NAMESPACE)
-    yield kube_api, kubeconfig
+def cluster(empty_namespace: tuple[Any, Path]) -> tuple[Any, Path]:
+    return empty_namespace
 
 
 @pytest.fixture

@@ -189,25 +189,26 @@ def test_cluster_cpu_limit_makes_a_long_capture_refused(argo_cluster: Any, tmp_p
     assert argo_cluster.server.get_object("coordination.k8s.io/v1", "Lease", scenario.namespace, LOCK_LEASE) is None
 
 
-def test_cluster_short_capture_carries_the_reading(argo_cluster: Any, tmp_path: Path) -> None:
+def _short_capture_with_cpu_limit(argo_cluster: Any, tmp_path: Path, limit: str) -> dict:
+    """A 1 s cpu capture (--json) of the leader, its container's CPU limit set to ``limit`` first."""
     scenario = argo_cluster.scenario
-    set_cpu_resources(argo_cluster.server, scenario.namespace, scenario.leader_pod, limit="20m")
+    set_cpu_resources(argo_cluster.server, scenario.namespace, scenario.leader_pod, limit=limit)
     code, stdout, stderr = invoke("cpu", "--kubeconfig", str(argo_cluster.kubeconfig), "--seconds", "1", "--json",
                                   "--format", "none", "--output-dir", str(tmp_path))
     assert code == 0, stderr
-    load = json.loads(stdout)["load"]
+    return json.loads(stdout)
+
+
+def test_cluster_short_capture_carries_the_reading(argo_cluster: Any, tmp_path: Path) -> None:
+    scenario = argo_cluster.scenario
+    load = _short_capture_with_cpu_limit(argo_cluster, tmp_path, "20m")["load"]
     assert load["busy"] is True and load["cpu_budget"] == "limit" and load["cpu_budget_cores"] == 0.02
     assert load["source"] == f"pod {scenario.leader_pod} port 8090"
     assert load["cpu_percent"] > 80
 
 
 def test_cluster_calm_controller_no_warning(argo_cluster: Any, tmp_path: Path) -> None:
-    scenario = argo_cluster.scenario
-    set_cpu_resources(argo_cluster.server, scenario.namespace, scenario.leader_pod, limit="8")
-    code, stdout, stderr = invoke("cpu", "--kubeconfig", str(argo_cluster.kubeconfig), "--seconds", "1", "--json",
-                                  "--format", "none", "--output-dir", str(tmp_path))
-    assert code == 0, stderr
-    result = json.loads(stdout)
+    result = _short_capture_with_cpu_limit(argo_cluster, tmp_path, "8")
     assert result["load"]["busy"] is False and result["load"]["cpu_percent"] < 80
     assert not any("load" in warning for warning in result["warnings"])
 

@@ -1,6 +1,7 @@
-"""Profile samples read from their raw protobuf bodies with array operations: the location ids, values and label
-string indexes of many samples at once, one vectorized step per field position, instead of a Python object per
-sample or per id. The rest of the profile (strings, locations, functions...) is left to the protobuf parser."""
+"""Profile samples and locations read from their raw protobuf bodies with array operations: the location ids,
+values and label string indexes of many samples (and the fields of many locations) at once, one vectorized step per
+field position, instead of a Python object per sample or per id. The rest of the profile (strings, functions,
+mappings...) is left to the protobuf parser."""
 
 from __future__ import annotations
 

@@ -38,3 +38,14 @@ def argo_cluster(kube_api: KubeApiServer, go_new, tmp_path: Path) -> Iterator[Ar
     yield ArgoCluster(server=kube_api, kubeconfig=kubeconfig, scenario=scenario)
     kube_api.portforward_idle_timeout = None
     kube_api.lb_idle_timeout = None
+
+
+EMPTY_NAMESPACE = "argo-rollouts"
+
+
+@pytest.fixture
+def empty_namespace(kube_api: KubeApiServer, tmp_path: Path) -> Iterator[tuple[KubeApiServer, Path]]:
+    """The server reset to one empty namespace (no controller installed), and an admin kubeconfig for it."""
+    kube_api.reset()
+    kube_api.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": EMPTY_NAMESPACE}})
+    yield kube_api, kube_api.write_kubeconfig(tmp_path / "kubeconfig", "admin", namespace=EMPTY_NAMESPACE)
