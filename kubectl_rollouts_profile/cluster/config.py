@@ -333,3 +333,29 @@ def _check_token(client_configuration: Any, *, where: str) -> None:
     value = client_configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
     if value:
         check_token(value.partition(" ")[2], where=where)
+
+
+def context_names(kubeconfig: str | None, environ: Mapping[str, str], *, home: Path | None = None) -> list[str]:
+    """The contexts of the kubeconfig kubectl would read (``--kubeconfig``, else ``KUBECONFIG`` merged, else
+    ``~/.kube/config``), in file order; for ``--all-contexts``."""
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    home = Path(environ.get("HOME") or Path.home()) if home is None else home
+    paths = _kubeconfig_paths(ClusterRequest(kubeconfig=kubeconfig), environ, home)
+    if paths is None:
+        raise UsageError("--all-contexts needs a kubeconfig, and none was found",
+                         hint="pass --kubeconfig PATH or set KUBECONFIG")
+    for path in paths:
+        check_kubeconfig_file(Path(path))
+    where = os.pathsep.join(paths)
+    try:
+        with _client_logging_as_errors(where):
+            merged = KubeConfigMerger(where).config
+            entries = list((merged.value if merged is not None else {}).get("contexts") or [])
+    except Exception as error:
+        raise UsageError(f"kubeconfig {where} is malformed ({type(error).__name__} while reading its contexts)",
+                         hint="check it with `kubectl config view`") from error
+    names = list(dict.fromkeys(str(entry.get("name")) for entry in entries if entry.get("name")))
+    if not names:
+        raise UsageError(f"kubeconfig {where} has no contexts", hint="add one with `kubectl config set-context`")
+    return names
