@@ -17,13 +17,13 @@ from typing import Any
 
 import click
 
+from kubectl_rollouts_profile.cli import COMMAND_ARGS_KEY
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import Terminated, UsageError
 
 # Commands that run against several contexts; the others (forward, cold start) hold one cluster by nature.
 FLEET_COMMANDS = ("targets", "check", "bundle", "diagnose", "cpu", "heap", "allocs", "goroutine", "block", "mutex",
                   "threadcreate", "trace")
-COMMAND_ARGS_KEY = "command_args"  # ctx.meta: the command's own arguments as typed (set by the command group)
 
 
 def several_contexts(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -351,11 +351,14 @@ def context_names(kubeconfig: str | None, environ: Mapping[str, str], *, home: P
     try:
         with _client_logging_as_errors(where):
             merged = KubeConfigMerger(where).config
-            entries = list((merged.value if merged is not None else {}).get("contexts") or [])
+            # The merger keeps each entry as a ConfigNode (its dict in .value, with the file it came from).
+            entries = [getattr(entry, "value", entry)
+                       for entry in (merged.value if merged is not None else {}).get("contexts") or []]
     except Exception as error:
         raise UsageError(f"kubeconfig {where} is malformed ({type(error).__name__} while reading its contexts)",
                          hint="check it with `kubectl config view`") from error
-    names = list(dict.fromkeys(str(entry.get("name")) for entry in entries if entry.get("name")))
+    names = list(dict.fromkeys(str(entry["name"]) for entry in entries
+                               if isinstance(entry, dict) and entry.get("name")))
     if not names:
         raise UsageError(f"kubeconfig {where} has no contexts", hint="add one with `kubectl config set-context`")
     return names

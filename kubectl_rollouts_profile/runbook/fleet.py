@@ -200,6 +200,9 @@ class ChildCommand:
             child.kill()
             child.communicate()
             raise
+        if directory is not None and child.returncode != 0 and not any(directory.iterdir()):
+            directory.rmdir()  # a context that wrote nothing leaves no folder behind
+            directory = None
         return outcome_of(context, child.returncode, stdout, stderr, seconds=time.monotonic() - started,
                           directory=str(directory) if directory is not None else None)
 
@@ -207,9 +210,14 @@ class ChildCommand:
 def _signal(child: subprocess.Popen, number: int) -> None:
     if child.poll() is None:
         child.send_signal(number)
-        watchdog = threading.Timer(CHILD_CLEANUP_SECONDS, lambda: child.poll() is None and child.kill())
+        watchdog = threading.Timer(CHILD_CLEANUP_SECONDS, _kill_if_running, (child,))
         watchdog.daemon = True
         watchdog.start()
+
+
+def _kill_if_running(child: subprocess.Popen) -> None:
+    if child.poll() is None:
+        child.kill()
 
 
 def outcome_of(context: str, exit_code: int, stdout: str, stderr: str, *, seconds: float = 0.0,
