@@ -489,3 +489,25 @@ def test_targets_all_namespaces_without_cluster_wide_list_exits_4(argo_cluster, 
     assert "-n NAMESPACE instead of -A" in result.stderr and "Traceback" not in result.output
     namespaced = CliRunner().invoke(main, ["targets", "--kubeconfig", kubeconfig])
     assert namespaced.exit_code == 0 and argo_cluster.scenario.leader_pod in namespaced.stdout
+
+
+def test_without_n_a_capture_says_which_installs_exist(argo_cluster, go_new, tmp_path) -> None:
+    team = _second_install(argo_cluster.server, go_new)
+    kubeconfig = str(argo_cluster.kubeconfig)
+    heap = ["heap", "--kubeconfig", kubeconfig, "--output-dir", str(tmp_path), "--format", "none"]
+    result = CliRunner().invoke(main, heap)
+    assert result.exit_code == 0, result.output
+    assert ("note: 2 installs in this cluster: argo-rollouts/argo-rollouts: -n argo-rollouts; team-a/rollouts-team-a "
+            "(instance team-a): -n team-a --instance-id team-a; profiling the one in namespace argo-rollouts") in (
+        result.stderr)
+    assert f"target: pod argo-rollouts/{argo_cluster.scenario.leader_pod}" in result.stderr
+    chosen = CliRunner().invoke(main, [*heap, "-n", "team-a", "--instance-id", "team-a"])
+    assert chosen.exit_code == 0, chosen.output
+    assert "note:" not in chosen.stderr and f"target: pod team-a/{team.leader_pod}" in chosen.stderr
+
+    argo_cluster.server.delete("v1", "Namespace", None, "argo-rollouts")
+    missing = CliRunner().invoke(main, [*heap, "--skip-preflight"])
+    assert missing.exit_code == 3
+    assert ("no Argo Rollouts controller pods in namespace argo-rollouts; this cluster holds 1 install: "
+            "team-a/rollouts-team-a (instance team-a): -n team-a --instance-id team-a") in missing.stderr
+    assert "hint: choose one with -n NAMESPACE (and --instance-id ID)" in missing.stderr

@@ -38,8 +38,7 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "-n",
             "--namespace",
-            default=DEFAULT_NAMESPACE,
-            show_default=True,
+            show_default=DEFAULT_NAMESPACE,
             help="Namespace of the Argo Rollouts controller.",
         ),
         click.option("--as", "as_user", metavar="USER", help="Impersonate this user (like kubectl --as)."),
@@ -79,6 +78,7 @@ def cluster_request(**kwargs: Any) -> ClusterRequest:
         kubeconfig=kwargs.get("kubeconfig"),
         context=kwargs.get("context"),
         namespace=kwargs.get("namespace") or DEFAULT_NAMESPACE,
+        namespace_given=kwargs.get("namespace") is not None,
         as_user=kwargs.get("as_user"),
         as_groups=tuple(kwargs.get("as_groups") or ()),
         pod=kwargs.get("pod"),

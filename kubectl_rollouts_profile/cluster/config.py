@@ -42,6 +42,8 @@ class ClusterRequest:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str = DEFAULT_NAMESPACE
+    # -n was given: when it was not and the cluster holds other installs, a capture says which (see locate).
+    namespace_given: bool = True
     as_user: str | None = None
     as_groups: tuple[str, ...] = ()
     pod: str | None = None

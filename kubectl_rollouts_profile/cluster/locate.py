@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from kubectl_rollouts_profile.cluster.api import ClusterApi, parse_micro_time
-from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
+from kubectl_rollouts_profile.errors import ProfilingUnavailable, RolloutsProfileError, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -444,6 +444,25 @@ def install_of(found: Survey) -> Install:
         namespaced=any(pod.namespaced for pod in found.pods),
         survey=found,
     )
+
+
+def other_installs(api: ClusterApi, found: Survey) -> tuple[Install, ...] | None:
+    """When no namespace was named: the installs in the cluster if there is more than the one surveyed (or any
+    while the surveyed namespace has none), else None. A caller who may not list pods cluster-wide learns nothing
+    here (None), never an error: the capture goes on as it would have."""
+    try:
+        installs = survey_cluster(api)
+    except RolloutsProfileError:
+        return None
+    here = {(found.namespace, found.instance_id)} if found.pods else set()
+    if not installs or {(install.namespace, install.instance_id) for install in installs} == here:
+        return None
+    return installs
+
+
+def installs_text(installs: Sequence[Install]) -> str:
+    """``team-a/rollouts-team-a (instance team-a): -n team-a --instance-id team-a; ...``"""
+    return "; ".join(f"{install.label}: {install.selection}" for install in installs)
 
 
 def await_leader(
