@@ -93,6 +93,7 @@ class Stop:
 class FleetRun:
     outcomes: tuple[ContextOutcome, ...]
     stopped_by: int | None = None  # the signal that stopped the run, if one did
+    seconds: float = 0.0  # from the first context's start to the last one's end
 
     @property
     def failed(self) -> tuple[ContextOutcome, ...]:
@@ -115,6 +116,7 @@ class FleetRun:
             "directory": directory,
             "exitCode": self.exit_code if self.stopped_by is None else 128 + self.stopped_by,
             "stoppedBy": signal.Signals(self.stopped_by).name if self.stopped_by else None,
+            "seconds": round(self.seconds, 3),
             "ok": [outcome.context for outcome in self.outcomes if outcome.ok],
             "failed": [{"context": outcome.context, "exitCode": outcome.exit_code, "error": outcome.error}
                        for outcome in self.failed],
@@ -142,6 +144,7 @@ def run_contexts(
             return ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")
         return work(context, stop)
 
+    started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="context")
     futures: dict[Future[ContextOutcome], str] = {pool.submit(guarded, context): context for context in contexts}
     pending = set(futures)
@@ -161,7 +164,7 @@ def run_contexts(
         pool.shutdown(wait=True, cancel_futures=True)
     ordered = tuple(outcomes.get(context) or ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")
                     for context in contexts)
-    return FleetRun(ordered, stopped_by=stop.signal_number)
+    return FleetRun(ordered, stopped_by=stop.signal_number, seconds=time.monotonic() - started)
 
 
 @dataclass(frozen=True)
