@@ -69,7 +69,8 @@ def render(src: Path, version: str, source: str) -> str:
         if not directory.is_dir():
             continue
         for path in sorted(directory.iterdir()):
-            if path.suffix not in (".go", ".s") or path.name.endswith("_test.go") or not builds_on_linux_amd64(path.name):
+            source = path.suffix in (".go", ".s") and not path.name.endswith("_test.go")
+            if not source or not builds_on_linux_amd64(path.name):
                 continue
             names = sorted(set(names_of(path, package)))
             if names:

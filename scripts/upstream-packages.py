@@ -9,11 +9,11 @@ module, the ref and its commit.
     scripts/upstream-packages.py list GIT_DIR REF --repo argoproj/argo-rollouts > FILE
     scripts/upstream-packages.py all --git-dir argoproj/argo-rollouts=DIR --git-dir argoproj/notifications-engine=DIR \\
         --git-dir argoproj/pkg=DIR --git-dir kubernetes/client-go=DIR --git-dir kubernetes/apimachinery=DIR \\
-        --out tests/data/upstream/packages
+        --git-dir prometheus/client_golang=DIR --out tests/data/upstream/packages
 
 ``all`` takes the refs users run: argo-rollouts' newest v1.8.x, v1.9.x and v1.10.x tags (a release candidate when
-no final release exists yet) and master; the notifications-engine, argoproj/pkg and client_golang versions each of those pins in
-its go.mod; client-go and apimachinery's newest v0.29.x ... v0.34.x tags.
+no final release exists yet) and master; the notifications-engine, argoproj/pkg and client_golang versions each
+of those pins in its go.mod; client-go and apimachinery's newest v0.29.x ... v0.34.x tags.
 """
 
 from __future__ import annotations
