@@ -243,7 +243,8 @@ def _cluster_load(connection: Connection, guard: LoadGuard) -> LoadReading:
         except (RolloutsProfileError, OSError) as error:
             return LoadReading(source=source, thresholds=guard.thresholds, error=str(error))
         return read_load(partial(capture.fetch_text, base, "/metrics", timeout=10, max_bytes=DEFAULT.metrics_bytes),
-                         source=source, thresholds=guard.thresholds, cpu_limit=pod.cpu_limit, cpu_request=pod.cpu_request)
+                         source=source, thresholds=guard.thresholds, cpu_limit=pod.cpu_limit,
+                         cpu_request=pod.cpu_request)
 
 
 def _judge_load(env: Environment, reading: LoadReading | None, sampling: Sampling | None,
