@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,6 +11,7 @@ import click
 
 from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
 from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.safe import dumps
 
 
 @click.command("targets")
@@ -41,7 +41,7 @@ def targets_command(env: Environment, as_json: bool, all_namespaces: bool, **opt
     now = datetime.now(timezone.utc)
     rows = [_target_row(install, pod, now) for install in installs for pod in install.survey.pods]
     if as_json:
-        env.result(json.dumps(rows, indent=2))
+        env.result(dumps(rows, indent=2))
         return
     if not rows:
         where = "any namespace" if all_namespaces else f"namespace {config.namespace}"
@@ -150,7 +150,7 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
         else:
             report = preflight(api, config.namespace, permissions, subject=config.subject)
     if as_json:
-        env.result(json.dumps(report.as_json(), indent=2))
+        env.result(dumps(report.as_json(), indent=2))
     else:
         env.message(
             f"{report.subject} in namespace {report.namespace} (API server {report.server_version or 'unknown'}, "
