@@ -84,9 +84,9 @@ def analyze_fleet_command(env: Environment, folders: tuple[Path, ...], *, as_jso
 
         report = write_atomic(html_path, fleet_html(fleet), force=force)
     if as_json:
-        env.result(json.dumps({"fleet": fleet.as_json(), "report": str(report) if report else None}, indent=2))
+        env.result(dumps({"fleet": fleet.as_json(), "report": str(report) if report else None}, indent=2))
     else:
-        env.result(fleet_text(fleet).rstrip("\n"))
+        env.result(terminal_lines(fleet_text(fleet).rstrip("\n")))
         if report is not None:
             env.result(str(report))
     if report is not None:

@@ -9,7 +9,6 @@ table, and the results.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ import click
 from kubectl_rollouts_profile.cli import COMMAND_ARGS_KEY
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import Terminated, UsageError
+from kubectl_rollouts_profile.safe import dumps, terminal
 
 # Commands that run against several contexts; the others (forward, cold start) hold one cluster by nature.
 FLEET_COMMANDS = ("targets", "check", "bundle", "diagnose", "cpu", "heap", "allocs", "goroutine", "block", "mutex",
@@ -89,7 +89,7 @@ def run_several(ctx: click.Context, options: dict[str, Any], contexts: tuple[str
 
     def progress(outcome: fleet.ContextOutcome, done: int, total: int) -> None:
         what = "ok" if outcome.ok else f"exit {outcome.exit_code}: {outcome.error}"
-        env.message(f"[{done}/{total}] {outcome.context}: {what} ({outcome.seconds:.1f}s)")
+        env.message(terminal(f"[{done}/{total}] {outcome.context}: {what} ({outcome.seconds:.1f}s)"))
 
     run = fleet.run_contexts(names, work, parallel=parallel, progress=progress)
     document = run.as_json(name, str(run_directory) if run_directory else None)
@@ -98,7 +98,7 @@ def run_several(ctx: click.Context, options: dict[str, Any], contexts: tuple[str
     for line in format_table(fleet.summary_rows(run, describe_result)):
         env.message(line)
     if as_json:
-        env.result(json.dumps(document, indent=2))
+        env.result(dumps(document, indent=2))
     else:
         for line in result_lines(name, run):
             env.result(line)
@@ -152,5 +152,7 @@ def result_lines(command: str, run: Any) -> list[str]:
 
 
 def format_table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Aligned columns; every cell made one safe terminal line (context names and errors come from outside)."""
+    rows = [tuple(terminal(cell) for cell in row) for row in rows]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]

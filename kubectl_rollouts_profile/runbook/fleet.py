@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kubectl_rollouts_profile.errors import PartialResult, RolloutsProfileError, Terminated
+from kubectl_rollouts_profile.safe import dumps
 
 DEFAULT_PARALLEL = 4
 # A child that was signalled gets this long to clean up (remove temp files, release its lock) before it is killed.
@@ -323,6 +324,6 @@ def write_manifest(directory: Path, document: dict[str, Any]) -> Path:
     temporary = directory / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        json.dump(document, handle, indent=2)
+        handle.write(dumps(document, indent=2))
     os.replace(temporary, path)
     return path
