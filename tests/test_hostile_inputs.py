@@ -280,3 +280,20 @@ def test_analyze_html_checks_its_destination_before_the_analysis(tmp_path: Path)
     code, _, stderr = invoke("analyze", str(never_read), "--html", str(existing))
     assert code == 9 and "report.html" in stderr and "exists" in stderr, stderr
     assert existing.read_text() == "keep me"
+
+
+# ----- case 7: the report's bound -----------------------------------------------------------------------------------
+
+def test_two_thousand_small_profiles_give_a_report_within_its_bound(tmp_path: Path) -> None:
+    """A 2000-profile bundle of a few KB: the report draws the first profiles and lists the others by name, and
+    stays under 5 MB (it was 22 MB)."""
+    profile = encode_profile(named_profile("main.a", "main.b", "runtime.mallocgc"))
+    members = [("manifest.json", MANIFEST)] + [(f"after/heap-{i}.pb.gz", profile) for i in range(2000)]
+    archive = write_archive(tmp_path / "many-profiles.tar.gz", members)
+    assert archive.stat().st_size < 100_000
+    report = tmp_path / "report.html"
+    code, _, stderr = invoke("analyze", str(archive), "--html", str(report))
+    assert code == 0, stderr
+    page = report.read_text()
+    assert len(page.encode()) <= 5_000_000
+    assert page.count('class="flame"') == 24 and "1976 more profiles are not drawn" in page
