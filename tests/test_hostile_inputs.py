@@ -342,3 +342,33 @@ def test_a_253_character_pod_name_captures_and_diagnoses(argo_cluster: Any, go_n
     code, stdout, stderr = invoke("diagnose", "high-cpu", *common, "--output-dir", str(tmp_path), "--cooldown", "0")
     assert code == 0, stderr
     assert Path(strict(stdout)["report"]).is_file()
+
+
+def test_bundle_with_non_finite_metrics_keeps_its_archive(argo_cluster: Any, metrics_page: MetricsPage,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    """process_resident_memory_bytes +Inf and go_goroutines NaN on the metrics port: the guard warns, the bundle
+    is complete, and its manifest and --json are strict JSON."""
+    scenario = argo_cluster.scenario
+    metrics_page.page = NON_FINITE + BAD_RECONCILE
+    argo_cluster.server.route_port(scenario.namespace, scenario.leader_pod, 8090, "127.0.0.1", metrics_page.port)
+    code, stdout, stderr = invoke("bundle", "--kubeconfig", str(argo_cluster.kubeconfig), "--seconds", "1",
+                                  "--output-dir", str(tmp_path), "--json")
+    assert code == 0, stderr
+    result = strict(stdout)
+    assert "go_goroutines NaN" in stderr and result["load"]["goroutines"] is None
+    with tarfile.open(result["archive"]) as archive:
+        manifest = next(member for member in archive if member.name.endswith("/manifest.json"))
+        strict(archive.extractfile(manifest).read().decode())  # type: ignore[union-attr]
+
+
+def test_every_json_output_goes_through_the_strict_helper(argo_cluster: Any) -> None:
+    """No command writes JSON but through safe.dumps (allow_nan=False) — requests to the cluster and its
+    credential plugins aside; the cluster commands' documents parse strictly too."""
+    package = Path(__file__).resolve().parent.parent / "kubectl_rollouts_profile"
+    for module in package.rglob("*.py"):
+        if module.name != "safe.py" and module.parent.name != "cluster":
+            assert "json.dumps(" not in module.read_text(), module
+    for command in ("targets", "check"):
+        code, stdout, stderr = invoke(command, "--kubeconfig", str(argo_cluster.kubeconfig), "--json")
+        assert code == 0, stderr
+        strict(stdout)
