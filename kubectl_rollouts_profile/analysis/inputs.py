@@ -90,7 +90,9 @@ def load_paths(paths: Sequence[Path]) -> AnalysisInput:
             facts += bundle.facts
             continue
         if data[:2] != b"\x1f\x8b" and _looks_like_metrics(data):
-            metrics.append(parse_metrics(data.decode("utf-8", "replace"), source=path.name))
+            # A metrics file's time is when it was written: what a rate between two snapshots is measured over.
+            metrics.append(parse_metrics(data.decode("utf-8", "replace"), source=path.name,
+                                         taken_at=path.stat().st_mtime))
             continue
         profile = _decode(data, path.name)
         profiles.append(ProfileInput(path.name, profile_kind(profile, path.name), profile))
@@ -134,8 +136,19 @@ def load_members(members: dict[str, bytes], bundle_name: str) -> AnalysisInput:
     metrics = []
     if "metrics.txt" in members:
         text = members["metrics.txt"].decode("utf-8", "replace")
-        metrics.append(parse_metrics(text, source=f"{bundle_name}:metrics.txt"))
+        created = str(_json_member(members, "manifest.json").get("createdAt") or "")
+        metrics.append(parse_metrics(text, source=f"{bundle_name}:metrics.txt", taken_at=_epoch(created)))
     return AnalysisInput(tuple(profiles), tuple(metrics), tuple(_facts(bundle_name, members)))
+
+
+def _epoch(timestamp: str) -> float | None:
+    """An RFC 3339 time (``2026-08-17T10:00:00Z``) as seconds since the epoch; None when it is not one."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _bundle_order(name: str) -> tuple[int, str]:

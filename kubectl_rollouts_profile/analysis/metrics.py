@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from kubectl_rollouts_profile.errors import UsageError
 
 RECONCILE = "rollout_reconcile"
+# The per-object reconcile histograms (controller/metrics/prommetrics.go), each with its object's kind.
+RECONCILE_KINDS = (("rollout_reconcile", "Rollout"), ("analysis_run_reconcile", "AnalysisRun"),
+                   ("experiment_reconcile", "Experiment"))
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ReconcileStats:
 class MetricsSnapshot:
     samples: tuple[MetricSample, ...]
     source: str = ""
+    taken_at: float | None = None  # when it was read (seconds since the epoch), when known
 
     def values(self, name: str) -> list[MetricSample]:
         return [sample for sample in self.samples if sample.name == name]
@@ -69,6 +73,16 @@ class MetricsSnapshot:
     def resident_bytes(self) -> int | None:
         value = self.value("process_resident_memory_bytes")
         return None if value is None else int(value)
+
+    @property
+    def version(self) -> str:
+        """The controller's version from ``argo_rollouts_controller_info{version}`` ("" when not exposed)."""
+        return next((sample.label("version") or "" for sample in self.values("argo_rollouts_controller_info")), "")
+
+    def reconcile_counts(self, metric: str = RECONCILE) -> dict[tuple[str, str], int]:
+        """Reconciles so far per object, (namespace, name) -> count, from a reconcile histogram's ``_count``."""
+        return {(sample.label("namespace") or "", sample.label("name") or ""): int(sample.value)
+                for sample in self.values(f"{metric}_count")}
 
     def workqueue(self, metric: str = "workqueue_depth") -> dict[str, float]:
         """One work queue metric per queue name (``workqueue_depth``, ``workqueue_adds_total``...)."""
@@ -97,7 +111,7 @@ class MetricsSnapshot:
         )
 
 
-def parse_metrics(text: str, *, source: str = "") -> MetricsSnapshot:
+def parse_metrics(text: str, *, source: str = "", taken_at: float | None = None) -> MetricsSnapshot:
     """Prometheus text exposition -> MetricsSnapshot (a UsageError naming the source if it is not one)."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -109,4 +123,4 @@ def parse_metrics(text: str, *, source: str = "") -> MetricsSnapshot:
     except (ValueError, TypeError, IndexError) as error:
         raise UsageError(f"{source or 'metrics'}: not Prometheus text format ({error})",
                          "give the controller's /metrics output (port 8090)") from error
-    return MetricsSnapshot(tuple(samples), source)
+    return MetricsSnapshot(tuple(samples), source, taken_at)
