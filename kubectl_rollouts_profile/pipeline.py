@@ -19,7 +19,6 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from kubectl_rollouts_profile import capture, deliver
-from kubectl_rollouts_profile.catalog import ProfileKind
 from kubectl_rollouts_profile.cluster import Connection, connect
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
@@ -28,6 +27,7 @@ from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, CaptureLock, captu
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, RolloutsProfileError, UsageError
 from kubectl_rollouts_profile.export import get_renderer
+from kubectl_rollouts_profile.kinds import ProfileKind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadGuard, LoadReading, judge, read_load
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.evidence import thin_profile_warnings

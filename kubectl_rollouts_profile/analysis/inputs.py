@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
-from kubectl_rollouts_profile.deliver import read_input
 from kubectl_rollouts_profile.errors import ProfileError, UsageError
+from kubectl_rollouts_profile.inputfiles import read_input
 from kubectl_rollouts_profile.pprof.decode import DEFAULT_MAX_DECOMPRESSED, decode_profile
 from kubectl_rollouts_profile.pprof.model import Profile
 
@@ -118,8 +119,8 @@ def load_bundle(path: Path, data: bytes) -> AnalysisInput:
     except (tarfile.TarError, OSError, EOFError) as error:
         raise UsageError(f"{path.name}: not a readable bundle archive ({error})",
                          "give the .tar.gz that `kubectl rollouts-profile bundle` wrote") from error
-    if "manifest.json" not in members:
-        raise UsageError(f"{path.name}: no manifest.json inside", "give the .tar.gz that `bundle` wrote")
+    if layout.MANIFEST not in members:
+        raise UsageError(f"{path.name}: no {layout.MANIFEST} inside", "give the .tar.gz that `bundle` wrote")
     return load_members(members, path.name)
 
 
@@ -128,16 +129,15 @@ def load_members(members: dict[str, bytes], bundle_name: str) -> AnalysisInput:
     its profiles (before/ and after/ snapshots keep their phase), its metrics and its capture facts."""
     profiles = []
     for name in sorted(members, key=_bundle_order):
-        if not name.endswith(".pb.gz"):
+        if not layout.is_profile(name):
             continue
         profile = _decode(members[name], f"{bundle_name}:{name}")
-        phase = name.split("/", 1)[0] if name.startswith(("before/", "after/")) else ""
-        profiles.append(ProfileInput(name, profile_kind(profile, name), profile, phase))
+        profiles.append(ProfileInput(name, profile_kind(profile, name), profile, layout.phase_of(name)))
     metrics = []
-    if "metrics.txt" in members:
-        text = members["metrics.txt"].decode("utf-8", "replace")
-        created = str(_json_member(members, "manifest.json").get("createdAt") or "")
-        metrics.append(parse_metrics(text, source=f"{bundle_name}:metrics.txt", taken_at=_epoch(created)))
+    if layout.METRICS in members:
+        text = members[layout.METRICS].decode("utf-8", "replace")
+        created = layout.Manifest.from_json(_json_member(members, layout.MANIFEST)).created_at
+        metrics.append(parse_metrics(text, source=f"{bundle_name}:{layout.METRICS}", taken_at=_epoch(created)))
     return AnalysisInput(tuple(profiles), tuple(metrics), tuple(_facts(bundle_name, members)))
 
 
@@ -152,7 +152,7 @@ def _epoch(timestamp: str) -> float | None:
 
 
 def _bundle_order(name: str) -> tuple[int, str]:
-    return ({"before": 0, "after": 2}.get(name.split("/", 1)[0], 1), name)
+    return ({layout.BEFORE: 0, layout.AFTER: 2}.get(layout.phase_of(name), 1), name)
 
 
 def _json_member(members: dict[str, bytes], name: str) -> dict:
@@ -164,23 +164,22 @@ def _json_member(members: dict[str, bytes], name: str) -> dict:
 
 
 def _facts(bundle_name: str, members: dict[str, bytes]) -> list[tuple[str, str]]:
-    manifest = _json_member(members, "manifest.json")
-    target = manifest.get("target") or {}
-    versions = _json_member(members, "versions.json")
-    lease = _json_member(members, "lease.json")
-    pod = _json_member(members, "pod.json")
+    manifest = layout.Manifest.from_json(_json_member(members, layout.MANIFEST))
+    versions = _json_member(members, layout.VERSIONS)
+    lease = _json_member(members, layout.LEASE)
+    pod = _json_member(members, layout.POD)
     server = versions.get("server") or {}
     facts = [
         ("bundle", bundle_name),
-        ("created", str(manifest.get("createdAt") or "")),
-        ("namespace", str(target.get("namespace") or "")),
-        ("pod", str(target.get("pod") or "")),
-        ("image", str(target.get("image") or versions.get("controllerImage") or "")),
+        ("created", manifest.created_at),
+        ("namespace", manifest.target.namespace),
+        ("pod", manifest.target.pod),
+        ("image", manifest.target.image or str(versions.get("controllerImage") or "")),
         ("leader", str((lease.get("spec") or {}).get("holderIdentity") or "")),
         ("node", str((pod.get("spec") or {}).get("nodeName") or "")),
         ("kubernetes", str(server.get("gitVersion") or "")),
-        ("plugin", str(manifest.get("plugin") or versions.get("plugin") or "")),
-        ("cpu seconds", str(manifest.get("cpuSeconds") or "")),
-        ("complete", str(manifest.get("complete", ""))),
+        ("plugin", manifest.plugin or str(versions.get("plugin") or "")),
+        ("cpu seconds", str(manifest.cpu_seconds or "")),
+        ("complete", "" if manifest.complete is None else str(manifest.complete)),
     ]
     return [(key, value) for key, value in facts if value]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.findings import Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput, load_paths
 from kubectl_rollouts_profile.analysis.rollup import Rollup, render_rollup, rollup
@@ -70,10 +71,10 @@ def bundle_report(work_dir: Path, names: Sequence[str], manifest: dict) -> bytes
     from kubectl_rollouts_profile.analysis.report import render_report
 
     members = {name: (work_dir / name).read_bytes() for name in names}
-    members["manifest.json"] = json.dumps(manifest).encode()
-    data = load_members(members, str(manifest.get("bundle") or "bundle"))
-    target = manifest.get("target") or {}
-    title = f"Incident report: {target.get('namespace', '')}/{target.get('pod', '')}"
+    members[layout.MANIFEST] = json.dumps(manifest).encode()
+    declared = layout.Manifest.from_json(manifest)
+    data = load_members(members, declared.bundle or "bundle")
+    title = f"Incident report: {declared.target.namespace}/{declared.target.pod}"
     return render_report(data, find(data), title=title)
 
 

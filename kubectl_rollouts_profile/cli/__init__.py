@@ -20,9 +20,9 @@ from typing import Any
 import click
 
 from kubectl_rollouts_profile import __version__
-from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated
+from kubectl_rollouts_profile.kinds import KINDS
 
 REPORT_URL = "https://github.com/argoproj-labs/kubectl-rollouts-profile/issues"
 # Credentials that can sit in an exception's text: headers, URL user info, token-like query or JSON fields.

@@ -17,13 +17,13 @@ import click
 
 from kubectl_rollouts_profile import pipeline, viewer
 from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, render_table
-from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
 from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
 from kubectl_rollouts_profile.export import RENDERERS
+from kubectl_rollouts_profile.kinds import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.runbook import coldstart, trend
 
 DEFAULT_MAX_BYTES = pipeline.DEFAULT_MAX_BYTES

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.cluster.config import (
     DEFAULT_NAMESPACE,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
@@ -27,27 +28,6 @@ CLUSTER_OPTION_NAMES = (
     "skip_preflight",
     "request_timeout",
 )
-
-
-class Duration(click.ParamType):
-    """Seconds, as kubectl writes them: ``10``, ``10s``, ``1m``, ``1.5s``; more than zero."""
-
-    name = "duration"
-    _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, (int, float)):
-            seconds = float(value)
-        else:
-            text = str(value).strip()
-            unit = next((unit for unit in ("ms", "s", "m", "h") if text.endswith(unit)), "")
-            try:
-                seconds = float(text[: len(text) - len(unit)]) * self._UNITS.get(unit, 1.0)
-            except ValueError:
-                self.fail(f"{value!r} is not a duration such as 10s or 1m", param, ctx)
-        if not seconds > 0 or seconds == float("inf"):
-            self.fail(f"{value!r} must be more than zero", param, ctx)
-        return seconds
 
 
 def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,11 +59,12 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--skip-preflight", is_flag=True, help="Do not check RBAC permissions before connecting."),
         click.option(
             "--request-timeout",
-            type=Duration(),
+            type=Duration(positive=True),
             default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
             show_default="15s",
             metavar="DURATION",
-            help="Budget for each API server request (connecting, then answering), e.g. 10s; nothing is retried.",
+            help="Budget for each API server request (connecting, then answering), e.g. 10s or 1m30s; nothing is "
+            "retried.",
         ),
     ]
     for option in reversed(options):
