@@ -37,7 +37,8 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
         "findings": [finding.as_json() for finding in result.findings],
         "profiles": [
             {"name": name, "kind": kind, "sampleType": table.sample_type, "unit": table.unit, "total": table.total,
-             "by": table.grouping,
+             "by": table.grouping, "notControllerShare": round(table.not_controller_share, 4),
+             "note": table.note(),
              "rows": [{"key": row.key, "flat": row.flat, "cum": row.cum} for row in table.rows[:rows]]}
             for name, kind, table in result.rollups
         ],
@@ -59,6 +60,9 @@ def result_text(result: AnalysisResult, *, rows: int = 12) -> str:
         lines.append(f"      next step: {finding.next_step}")
     for name, kind, table in result.rollups:
         lines.append("")
+        note = table.note()
+        if note:
+            lines.append(f"warning: {name}: {note}")
         lines.append(render_rollup(table, title=f"{name} ({kind})", rows=rows).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
