@@ -45,7 +45,8 @@ ROLLOUT_COLLECT = [
 ]
 # The fallback when FromUnstructured fails: JSON re-marshalling (tollerantinformer.go:38@v1.9.1).
 CONVERT_VIA_JSON = ["encoding/json.(*decodeState).object", "encoding/json.Unmarshal",
-                    f"{AR}/utils/tolerantinformer.fromUnstructuredViaJSON", f"{AR}/utils/tolerantinformer.convertObject"]
+                    f"{AR}/utils/tolerantinformer.fromUnstructuredViaJSON",
+                    f"{AR}/utils/tolerantinformer.convertObject"]
 
 # The rollout work loop (utils/controller/controller.go:112@v1.9.1 processNextWorkItem -> the syncHandler).
 ROLLOUT_WORKER = [
@@ -56,7 +57,7 @@ ROLLOUT_WORKER = [
     "k8s.io/apimachinery/pkg/util/wait.JitterUntil.func1", "runtime.goexit",
 ]
 RECONCILE = [f"{AR}/rollout.(*rolloutContext).reconcile", *ROLLOUT_WORKER]  # rollout/context.go:52@v1.9.1
-# "Started syncing rollout" (rollout/controller.go:411@v1.9.1), logged through logrus v1.9.3's text formatter.
+# "Started syncing rollout" (rollout/controller.go:412@v1.9.1), logged through logrus v1.9.3's text formatter.
 LOG_LINE = ["github.com/sirupsen/logrus.(*TextFormatter).Format", "github.com/sirupsen/logrus.(*Entry).write",
             "github.com/sirupsen/logrus.(*Entry).log", "github.com/sirupsen/logrus.(*Entry).Info", *ROLLOUT_WORKER]
 # The controller's own JSON round trip of every rollout it syncs (remarshalRollout, rollout/controller.go:999).

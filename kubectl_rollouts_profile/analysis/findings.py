@@ -9,7 +9,6 @@ numbers; known upstream issues come from known_issues.py."""
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -49,12 +48,6 @@ HOT_LOOP_MIN_UNTIMED = 10_000  # when no time says over how long: counts since t
 SERIES_GROWTH = 100
 SERIES_GROWTH_SHARE = 0.10
 
-# Subsystem names of the catalog the rules read (catalog.py owns them).
-CONVERSION = getattr(cat, "CONVERSION", "object conversion")
-LOGGING = getattr(cat, "LOGGING", "logging")
-METRICS_SCRAPE = getattr(cat, "METRICS_SCRAPE", "metrics collectors (on scrape)")
-METRICS_RECORD = getattr(cat, "METRICS_RECORD", "metrics recording")
-
 _GC = {cat.GC_MARK, cat.GC_SWEEP}
 _DECODE = {cat.JSON, cat.DECODING}
 AR = "github.com/argoproj/argo-rollouts"
@@ -70,7 +63,6 @@ _SYNC_HANDLERS = {"Rollout": f"{AR}/rollout.(*Controller).syncHandler",
                   "Experiment": f"{AR}/experiments.(*Controller).syncHandler"}
 # The controller's per-object info metrics, one series per object (controller/metrics/prommetrics.go).
 _INFO_METRICS = {"Rollout": "rollout_info", "AnalysisRun": "analysis_run_info", "Experiment": "experiment_info"}
-_REQUEST_KINDS = {"Rollout": "rollouts", "AnalysisRun": "analysisruns", "Experiment": "experiments"}
 
 
 @dataclass(frozen=True)
@@ -174,31 +166,14 @@ def _top(counter: Counter[str], limit: int = 3) -> list[tuple[str, int]]:
     return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
-# Kubernetes and Argo Rollouts kinds a frame can be about: typed decoding (``k8s.io/api/apps/v1.(*ReplicaSet)
-# .Unmarshal``), deep copies (``v1alpha1.(*AnalysisRun).DeepCopy``), listers and informers
-# (``(*replicaSetLister).List``, ``(*tolerantAnalysisRunLister).List``).
-_KINDS = ("ReplicaSet", "Pod", "Deployment", "Service", "Ingress", "Endpoints", "EndpointSlice", "ConfigMap",
-          "Secret", "Job", "Event", "Namespace", "Node", "Rollout", "AnalysisRun", "AnalysisTemplate",
-          "ClusterAnalysisTemplate", "Experiment")
-_KIND_IN_FRAME = re.compile(r"\.\(\*?(?:tolerant)?([A-Za-z]+?)(?:List|Lister|NamespaceLister|Informer)?\)\.")
-
-
-def _object_type(function_name: str) -> str | None:
-    """The Kubernetes / Argo Rollouts kind a frame is about, or None."""
-    finder = getattr(cat, "object_type", None)
-    if finder is not None:
-        return finder(function_name)  # type: ignore[no-any-return]
-    found = _KIND_IN_FRAME.search(function_name)
-    if found is None:
-        return None
-    name = found.group(1)
-    kind = name[:1].upper() + name[1:]
-    return kind if kind in _KINDS else None
+def _plural(kind: str) -> str:
+    """``ReplicaSet`` -> ``ReplicaSets``; descriptions of untyped objects stay as they are."""
+    return f"{kind}s" if kind in cat.OBJECT_KINDS else kind
 
 
 def _stack_kind(stack: Stack) -> str | None:
-    """The kind of the innermost frame that names one (the object being decoded, copied or listed)."""
-    return next((kind for kind in map(_object_type, stack.functions) if kind), None)
+    """The API object type a stack works on (the ReplicaSet being decoded, the AnalysisRuns being listed)."""
+    return cat.object_type(stack.functions)
 
 
 # ---- shared evidence (pure helpers several rules read) ------------------------------------------------------
@@ -272,6 +247,11 @@ def _metrics_versions(data: AnalysisInput) -> list[str]:
 
 def _known(ctx: Context, finding_id: str, tokens: Iterable[str]) -> list[str]:
     return issue_notes(finding_id, tokens, ctx.version)
+
+
+def _claims(notes: Iterable[str]) -> bool:
+    """Whether a known issue is claimed (not only named as fixed in the version in use)."""
+    return any(note.startswith("matches") for note in notes)
 
 
 # ---- CPU ----------------------------------------------------------------------------------------------------
@@ -364,7 +344,7 @@ def _cpu_decoding(ctx: Context) -> Iterable[Finding]:
         for stack in ctx.stacks(item, "cpu"):
             total += stack.value
             subsystems = ctx.subsystems(stack)
-            if not _DECODE.intersection(subsystems) or CONVERSION in subsystems:
+            if not _DECODE.intersection(subsystems) or cat.CONVERSION in subsystems:
                 continue
             decoding += stack.value
             caller = next((name for name in stack.functions if ctx.layer(name) in ("controller", "client-go")),
@@ -404,10 +384,10 @@ def _converter(ctx: Context, stack: Stack) -> tuple[str, str]:
     every scrape, else the controller code that listed or got them (innermost frame outside conversion, listers
     and client-go)."""
     for name, subsystem in zip(stack.functions, ctx.subsystems(stack), strict=True):
-        if subsystem == METRICS_SCRAPE or (name.startswith(f"{AR}/controller/metrics.") and ".Collect" in name):
+        if subsystem == cat.METRICS_SCRAPE or (name.startswith(f"{AR}/controller/metrics.") and ".Collect" in name):
             return name, "a metrics collector, on every scrape of /metrics"
     for name, subsystem in zip(stack.functions, ctx.subsystems(stack), strict=True):
-        if (ctx.layer(name) == "controller" and subsystem != CONVERSION and "tolerantinformer" not in name
+        if (ctx.layer(name) == "controller" and subsystem != cat.CONVERSION and "tolerantinformer" not in name
                 and "Lister)" not in name and "/pkg/client/" not in name):
             return name, "the controller's own code"
     return _site(ctx, stack), "other code"
@@ -422,7 +402,7 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
         tokens: set[str] = set()
         for stack in ctx.stacks(item, sample_type):
             total += stack.value
-            if CONVERSION not in ctx.subsystems(stack):
+            if cat.CONVERSION not in ctx.subsystems(stack):
                 continue
             converting += stack.value
             who, role = _converter(ctx, stack)
@@ -453,7 +433,7 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
                      if on_scrape else
                      f"{_short(who)} converts {objects} on each call: keep fewer of them (history limits), or look "
                      "at how often it runs (reconcile rate, rollout_reconcile)")
-        next_step += "; upgrade to a release that converts once per object change" if notes else ""
+        next_step += "; upgrade to a release that converts once per object change" if _claims(notes) else ""
         yield Finding(
             "conversion-churn", "warning" if share < 0.4 else "critical",
             f"{item.name}: {_pct(share)} of the {what} re-converts {objects} from unstructured, for {_short(who)} "
@@ -461,7 +441,7 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
             tuple(evidence), next_step,
             (("conversionShare", round(share, 4)), ("conversionValue", converting), ("unit", unit),
              ("objects", count if count is not None else -1), ("threshold", CONVERSION_SHARE)),
-            subsystem=CONVERSION, source=item.name,
+            subsystem=cat.CONVERSION, source=item.name,
         )  # fmt: skip
 
 
@@ -526,7 +506,7 @@ def _requests_for(metrics: Sequence[MetricsSnapshot], kind: str, namespace: str,
     if not metrics:
         return found
     for sample in metrics[-1].values("controller_clientset_k8s_request_total"):
-        if (sample.label("kind"), sample.label("namespace"), sample.label("name")) == (_REQUEST_KINDS[kind],
+        if (sample.label("kind"), sample.label("namespace"), sample.label("name")) == (cat.OBJECT_KINDS[kind],
                                                                                        namespace, name):
             found[f"{sample.label('verb')} {sample.label('status_code')}"] += int(sample.value)
     return found
@@ -561,7 +541,7 @@ def _reconcile_hot_loop(ctx: Context) -> Iterable[Finding]:
         reconciling = _cpu_share_in(ctx, function=handler)
         if reconciling is not None:
             evidence.append(f"{_short(handler)} took {_pct(reconciling[0])} of the CPU in {reconciling[1]}")
-        logging = _cpu_share_in(ctx, subsystem=LOGGING)
+        logging = _cpu_share_in(ctx, subsystem=cat.LOGGING)
         if logging is not None and logging[0] > 0:
             evidence.append(f"logging took {_pct(logging[0])} of the CPU in {logging[1]} (each reconcile logs)")
         conflicts = sum(value for key, value in requests.items() if key.endswith(" 409"))
@@ -594,7 +574,7 @@ def _heap_growth(ctx: Context) -> Iterable[Finding]:
     delta, owners, sites = grown
     top_owner = _top(owners, 1)[0][0] if owners else "?"
     where = {cat.INFORMERS: "the informer caches (objects kept by the reflector/indexer)",
-             METRICS_RECORD: "Prometheus metric vectors (one entry per label set)"}.get(
+             cat.METRICS_RECORD: "Prometheus metric vectors (one entry per label set)"}.get(
         top_owner, f"the controller's own state ({top_owner})")
     evidence = [f"in-use heap grew {_bytes(delta.growth)}, from {_bytes(delta.before)} to {_bytes(delta.after)}"]
     evidence += [f"grew in {owner}: {_bytes(value)}" for owner, value in _top(owners)]
@@ -603,7 +583,7 @@ def _heap_growth(ctx: Context) -> Iterable[Finding]:
         cat.INFORMERS: "see the informer finding: informer-memory names the object type the caches hold, "
                        "informer-leak says when the informers themselves multiply; compare two goroutine "
                        "snapshots if neither is there",
-        METRICS_RECORD: "see metric-series-growth; take two /metrics snapshots minutes apart to see which "
+        cat.METRICS_RECORD: "see metric-series-growth; take two /metrics snapshots minutes apart to see which "
                         "metric's series multiply",
     }.get(top_owner, f"look for state kept and never released in {top_owner}; take another heap snapshot later "
                      "to confirm it keeps growing")
@@ -665,8 +645,8 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
     if not kinds:
         return
     kind, value = _top(kinds, 1)[0]
-    label = f"{kind}s" if kind in _KINDS else kind
-    evidence = [f"{k if k not in _KINDS else k + 's'}: {_bytes(held.get(k, 0))} in use"
+    label = _plural(kind)
+    evidence = [f"{_plural(k)}: {_bytes(held.get(k, 0))} in use"
                 + (f" (+{_bytes(v)})" if how == "grew" else "") for k, v in _top(kinds, 4)]
     notes = _known(ctx, "informer-memory", [f"type {k}" for k in kinds])
     evidence += notes
@@ -678,7 +658,7 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
         tuple(evidence),
         f"{advice}. If the number of {label} did not grow, compare two goroutine snapshots: growing reflector "
         "goroutines mean informers started and never stopped (a leak, which pruning does not fix)"
-        + ("; or upgrade (see the known issue above)" if any(note.startswith("matches") for note in notes) else ""),
+        + ("; or upgrade (see the known issue above)" if _claims(notes) else ""),
         (("type", kind), ("bytes", held.get(kind, value)), ("growthBytes", value if how == "grew" else 0)),
         subsystem=cat.INFORMERS, source=source,
     )  # fmt: skip
@@ -694,7 +674,7 @@ def _informer_creator(ctx: Context) -> str:
         stack = Stack(functions, value)
         if cat.INFORMERS not in ctx.subsystems(stack) or _is_informer_loop(functions):
             continue
-        creator = next((name for name in functions if ctx.layer(name) in ("controller", "other")
+        creator = next((name for name in functions if ctx.layer(name) in ("controller", "cli", "other")
                         and "/pkg/client/" not in name), None)
         if creator:
             creators[creator] += value
@@ -741,7 +721,7 @@ def _informer_leak(ctx: Context) -> Iterable[Finding]:
 
 # ---- metric series ------------------------------------------------------------------------------------------
 
-_SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
+_SUFFIXES = ("_bucket", "_sum", "_count", "_created")  # a histogram's or summary's samples, one family
 
 
 def _series(snapshot: MetricsSnapshot) -> dict[str, set[tuple[tuple[str, str], ...]]]:
@@ -779,7 +759,7 @@ def _series_growth(metrics: Sequence[MetricsSnapshot]) -> tuple[str, int, int, s
 def _metric_series_growth(ctx: Context) -> Iterable[Finding]:
     series = _series_growth(ctx.data.metrics)
     heap = _heap_growth_by_owner(ctx)
-    vectors = heap[1][METRICS_RECORD] if heap else 0
+    vectors = heap[1][cat.METRICS_RECORD] if heap else 0
     if series is None and vectors < HEAP_GROWTH_BYTES:
         return
     evidence = []
@@ -800,7 +780,7 @@ def _metric_series_growth(ctx: Context) -> Iterable[Finding]:
         next_step = (f"every new value of {series[3]!r} is a series the controller keeps in memory until it "
                      "restarts: restarting the leader releases them now (dropping the label in Prometheus does not "
                      "shrink the controller)"
-                     + ("; no release fixes it yet (see the known issue above)" if notes else
+                     + ("; no release fixes it yet (see the known issue above)" if _claims(notes) else
                         f"; find which code labels {series[0]} with per-object values"))
     else:
         title = f"the heap grows in Prometheus metric vectors: +{_bytes(vectors)}"
@@ -811,7 +791,7 @@ def _metric_series_growth(ctx: Context) -> Iterable[Finding]:
         (("metric", series[0] if series else ""), ("label", series[3] if series else ""),
          ("seriesBefore", series[1] if series else -1), ("seriesAfter", series[2] if series else -1),
          ("vectorHeapGrowthBytes", vectors)),
-        subsystem=METRICS_RECORD, source=ctx.data.metrics[-1].source if series else "",
+        subsystem=cat.METRICS_RECORD, source=ctx.data.metrics[-1].source if series else "",
     )  # fmt: skip
 
 
