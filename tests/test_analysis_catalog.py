@@ -12,6 +12,7 @@ from kubectl_rollouts_profile.analysis.catalog import ENTRIES, default_catalog, 
 from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
 
 AR = "github.com/argoproj/argo-rollouts"
+PROM = "github.com/prometheus/client_golang/prometheus"
 
 
 def make_profile(stacks: list[tuple[list[str], int]], sample_type: str = "cpu", unit: str = "nanoseconds") -> Profile:
@@ -87,7 +88,7 @@ def make_profile(stacks: list[tuple[list[str], int]], sample_type: str = "cpu", 
     (f"{AR}/controller/metrics.(*MetricsServer).IncRolloutReconcile", cat.METRICS_RECORD),
     (f"{AR}/controller/metrics.(*K8sRequestsCountProvider).IncKubernetesRequest", cat.METRICS_RECORD),
     ("github.com/prometheus/client_golang/prometheus.(*MetricVec).GetMetricWithLabelValues", cat.METRICS_RECORD),
-    ("github.com/prometheus/client_golang/prometheus.(*metricMap).getOrCreateMetricWithLabelValues", cat.METRICS_RECORD),
+    (f"{PROM}.(*metricMap).getOrCreateMetricWithLabelValues", cat.METRICS_RECORD),
     ("github.com/prometheus/client_golang/prometheus.(*CounterVec).WithLabelValues", cat.METRICS_RECORD),
     ("github.com/prometheus/client_golang/prometheus.(*histogram).Observe", cat.METRICS_RECORD),
     ("github.com/prometheus/client_golang/prometheus.(*counter).Add", cat.METRICS_RECORD),
@@ -157,10 +158,12 @@ def test_object_type_of_a_frame(function: str, kind: str | None) -> None:
 
 
 def test_object_type_of_a_stack_is_its_outermost_typed_frame() -> None:
-    decode = ["runtime.mallocgc", "k8s.io/api/core/v1.(*Container).Unmarshal", "k8s.io/api/core/v1.(*PodSpec).Unmarshal",
-              "k8s.io/api/core/v1.(*PodTemplateSpec).Unmarshal", "k8s.io/api/apps/v1.(*ReplicaSetSpec).Unmarshal",
-              "k8s.io/api/apps/v1.(*ReplicaSet).Unmarshal", "k8s.io/api/apps/v1.(*ReplicaSetList).Unmarshal",
-              "k8s.io/apimachinery/pkg/runtime/serializer/protobuf.(*Serializer).Decode", "k8s.io/client-go/rest.Result.Into",
+    decode = ["runtime.mallocgc", "k8s.io/api/core/v1.(*Container).Unmarshal",
+              "k8s.io/api/core/v1.(*PodSpec).Unmarshal", "k8s.io/api/core/v1.(*PodTemplateSpec).Unmarshal",
+              "k8s.io/api/apps/v1.(*ReplicaSetSpec).Unmarshal", "k8s.io/api/apps/v1.(*ReplicaSet).Unmarshal",
+              "k8s.io/api/apps/v1.(*ReplicaSetList).Unmarshal",
+              "k8s.io/apimachinery/pkg/runtime/serializer/protobuf.(*Serializer).Decode",
+              "k8s.io/client-go/rest.Result.Into",
               "k8s.io/client-go/informers/apps/v1.NewFilteredReplicaSetInformer.func1",
               "k8s.io/client-go/tools/cache.(*Reflector).list", "runtime.goexit"]  # fmt: skip
     assert object_type(decode) == "ReplicaSet"
