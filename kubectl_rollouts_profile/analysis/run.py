@@ -19,6 +19,11 @@ class AnalysisResult:
     findings: tuple[Finding, ...]
     rollups: tuple[tuple[str, str, Rollup], ...]  # (profile name, kind, table)
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the inputs held that was left out (metrics values that are not finite numbers)."""
+        return tuple(warning for snapshot in self.data.metrics if (warning := snapshot.warning()))
+
 
 def analyze(data: AnalysisInput, *, by: str = "subsystem") -> AnalysisResult:
     tables = tuple((item.name, item.kind, rollup(item.profile, by)) for item in data.profiles
@@ -49,6 +54,7 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
             "reconcileMeanSeconds": round(reconcile.mean_seconds, 6) if reconcile else None,
         },
         "facts": dict(result.data.facts),
+        "warnings": list(result.warnings),
     }  # fmt: skip
 
 

@@ -7,7 +7,6 @@ or one JSON object); everything else to stderr.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from kubectl_rollouts_profile.errors import OutputError, UsageError
 from kubectl_rollouts_profile.export import RENDERERS
 from kubectl_rollouts_profile.kinds import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.runbook import coldstart, trend
+from kubectl_rollouts_profile.safe import dumps
 
 DEFAULT_MAX_BYTES = pipeline.DEFAULT_MAX_BYTES
 DEFAULT_EXPORTS = ("speedscope", "html")
@@ -259,7 +259,7 @@ def run_cold_start_command(env: Environment, command: CaptureCommand, *, restart
     for warning in outcome.warnings:
         env.message(f"warning: {warning}")
     if command.report.as_json:
-        env.result(json.dumps({
+        env.result(dumps({
             "start": {"pod": outcome.start.pod.name, "how": outcome.start.how,
                       "waited_seconds": round(outcome.waited_seconds, 3)},
             "captures": [outcome_json(capture) for capture in outcome.captures],
@@ -309,7 +309,7 @@ def outcome_json(outcome: pipeline.CaptureOutcome) -> dict[str, Any]:
 
 def _report(env: Environment, command: CaptureCommand, outcome: pipeline.CaptureOutcome) -> None:
     if command.report.as_json:
-        env.result(json.dumps(outcome_json(outcome)))
+        env.result(dumps(outcome_json(outcome)))
         return
     if command.spec.destination.stream is not None:
         return
