@@ -5,6 +5,7 @@ sequences (from a real HTTP server standing in for the controller's metrics port
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gzip
 import io
 import json
@@ -372,3 +373,10 @@ def test_every_json_output_goes_through_the_strict_helper(argo_cluster: Any) -> 
         code, stdout, stderr = invoke(command, "--kubeconfig", str(argo_cluster.kubeconfig), "--json")
         assert code == 0, stderr
         strict(stdout)
+
+
+def test_the_readme_limits_table_lists_every_bound_of_the_budget() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    for bound in dataclasses.fields(Budget):
+        assert f"`{bound.name}`" in table, bound.name
