@@ -95,7 +95,8 @@ def load_paths(paths: Sequence[Path]) -> AnalysisInput:
             facts += bundle.facts
             continue
         if data[:2] != b"\x1f\x8b" and _looks_like_metrics(data):
-            metrics.append(parse_metrics(data.decode("utf-8", "replace"), source=name))
+            # A metrics file's time is when it was written: what a rate between two snapshots is measured over.
+            metrics.append(parse_metrics(data.decode("utf-8", "replace"), source=name, taken_at=path.stat().st_mtime))
             continue
         profile = _decode(data, name)
         profiles.append(ProfileInput(name, profile_kind(profile, name), profile))
@@ -180,8 +181,20 @@ def load_members(members: dict[str, bytes], bundle_name: str, *, budget: Budget 
     metrics = []
     if layout.METRICS in members:
         text = members[layout.METRICS].decode("utf-8", "replace")
-        metrics.append(parse_metrics(text, source=display_name(f"{bundle_name}:{layout.METRICS}"), budget=budget))
+        created = layout.Manifest.from_json(_json_member(members, bundle_name, layout.MANIFEST, budget)).created_at
+        metrics.append(parse_metrics(text, source=display_name(f"{bundle_name}:{layout.METRICS}"), budget=budget,
+                                     taken_at=_epoch(created)))
     return AnalysisInput(tuple(profiles), tuple(metrics), tuple(_facts(bundle_name, members, budget)))
+
+
+def _epoch(timestamp: str) -> float | None:
+    """An RFC 3339 time (``2026-08-17T10:00:00Z``) as seconds since the epoch; None when it is not one."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _bundle_order(name: str) -> tuple[int, str]:

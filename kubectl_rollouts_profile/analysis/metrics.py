@@ -17,6 +17,9 @@ from kubectl_rollouts_profile.budget import DEFAULT, Budget, Deadline, InputTooL
 from kubectl_rollouts_profile.errors import UsageError
 
 RECONCILE = "rollout_reconcile"
+# The per-object reconcile histograms (controller/metrics/prommetrics.go), each with its object's kind.
+RECONCILE_KINDS = (("rollout_reconcile", "Rollout"), ("analysis_run_reconcile", "AnalysisRun"),
+                   ("experiment_reconcile", "Experiment"))
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class MetricsSnapshot:
     samples: tuple[MetricSample, ...]
     source: str = ""
     left_out: tuple[str, ...] = ()  # the series whose value was not a finite number, as the page wrote them
+    taken_at: float | None = None  # when it was read (seconds since the epoch), when known
 
     def warning(self) -> str | None:
         """One line naming what was left out, or None."""
@@ -86,6 +90,16 @@ class MetricsSnapshot:
     def resident_bytes(self) -> int | None:
         value = self.value("process_resident_memory_bytes")
         return None if value is None else int(value)
+
+    @property
+    def version(self) -> str:
+        """The controller's version from ``argo_rollouts_controller_info{version}`` ("" when not exposed)."""
+        return next((sample.label("version") or "" for sample in self.values("argo_rollouts_controller_info")), "")
+
+    def reconcile_counts(self, metric: str = RECONCILE) -> dict[tuple[str, str], int]:
+        """Reconciles so far per object, (namespace, name) -> count, from a reconcile histogram's ``_count``."""
+        return {(sample.label("namespace") or "", sample.label("name") or ""): int(sample.value)
+                for sample in self.values(f"{metric}_count")}
 
     def workqueue(self, metric: str = "workqueue_depth") -> dict[str, float]:
         """One work queue metric per queue name (``workqueue_depth``, ``workqueue_adds_total``...)."""
@@ -131,7 +145,7 @@ def _series_text(name: str, labels: dict[str, str], value: float) -> str:
 
 
 def parse_metrics(text: str, *, source: str = "", budget: Budget = DEFAULT,
-                  clock: Callable[[], float] = time.monotonic) -> MetricsSnapshot:  # fmt: skip
+                  clock: Callable[[], float] = time.monotonic, taken_at: float | None = None) -> MetricsSnapshot:
     """Prometheus text exposition -> MetricsSnapshot (a UsageError naming the source if it is not one;
     ``InputTooLarge`` past the budget's bytes, series or time for a metrics page)."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -158,4 +172,4 @@ def parse_metrics(text: str, *, source: str = "", budget: Budget = DEFAULT,
     except (ValueError, TypeError, IndexError) as error:
         raise UsageError(f"{name}: not Prometheus text format ({error})",
                          "give the controller's /metrics output (port 8090)") from error
-    return MetricsSnapshot(tuple(samples), source, tuple(left_out))
+    return MetricsSnapshot(tuple(samples), source, tuple(left_out), taken_at)
