@@ -96,25 +96,17 @@ def fetch_enough_cpu(target: GoTarget, path: Path, *, seconds: int = 10, attempt
     raise AssertionError(f"the target never got enough CPU for {MIN_CPU_SAMPLES} samples in {attempts} captures")
 
 
-def capture_cpu_with_plugin(target: GoTarget, out: Path, *, seconds: int = 8, attempts: int = 3) -> Path:
-    """A CPU profile captured through the plugin (``cpu --url``) with enough samples to conclude from; on a machine
-    so busy that the target got too little CPU, capture again, up to ``attempts`` times."""
+def capture_with_plugin(target: GoTarget, kind: str, out: Path, *, seconds: int | None = None) -> Path:
+    """One profile captured through the plugin (``cpu --url``, ``allocs --url`` ...); the file's path."""
     import json
 
-    from kubectl_rollouts_profile.analysis.findings import MIN_CPU_SAMPLES, MIN_CPU_SECONDS
-    from kubectl_rollouts_profile.pprof.decode import decode_profile
     from tests.clitools import invoke
 
-    for _ in range(attempts):
-        code, stdout, stderr = invoke("cpu", "--url", target.base_url, "--seconds", str(seconds), "--json",
-                                      "--format", "none", "--output-dir", str(out))
-        assert code == 0, stderr
-        path = Path(json.loads(stdout)["files"]["pprof"])
-        profile = decode_profile(path.read_bytes())
-        if profile.total("samples") >= MIN_CPU_SAMPLES and profile.total("cpu") >= MIN_CPU_SECONDS * 1e9:
-            return path
-        path.unlink()
-    raise AssertionError(f"the target never got enough CPU for {MIN_CPU_SAMPLES} samples in {attempts} captures")
+    timing = ("--seconds", str(seconds)) if seconds else ()
+    code, stdout, stderr = invoke(kind, "--url", target.base_url, *timing, "--json", "--format", "none",
+                                  "--output-dir", str(out))
+    assert code == 0, stderr
+    return Path(json.loads(stdout)["files"]["pprof"])
 
 
 def analyze_with_plugin(*paths: Path) -> dict:

@@ -219,7 +219,7 @@ func analysisRunObject(namespace, name string) map[string]interface{} {
 }
 
 // conversionChurn: 600 finished AnalysisRuns kept unstructured, as v1.9's dynamic informer keeps them; the
-// AnalysisRun collector converts every one to its typed form on every scrape, and a Prometheus scrapes every 100 ms.
+// AnalysisRun collector converts every one to its typed form on every scrape, and a Prometheus scrapes every 50 ms.
 func conversionChurn(ctx context.Context, controller *rollout.Controller) error {
 	runs := make([]map[string]interface{}, 0, 600)
 	for i := 0; i < 600; i++ {
@@ -227,7 +227,7 @@ func conversionChurn(ctx context.Context, controller *rollout.Controller) error 
 	}
 	lister := tolerantinformer.NewTolerantAnalysisRunLister(func() []map[string]interface{} { return runs })
 	controller.Metrics.RegisterCollector(metrics.NewAnalysisRunCollector(lister))
-	go scrapeMetrics(ctx, controller.Metrics, 100*time.Millisecond)
+	go scrapeMetrics(ctx, controller.Metrics, 50*time.Millisecond)
 	return nil
 }
 
