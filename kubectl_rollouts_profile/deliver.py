@@ -28,6 +28,10 @@ TEMP_PREFIX = ".rollouts-profile-"
 # A directory with less free space than this is refused before a capture starts (a profile and its exports).
 MIN_FREE_BYTES = 16 * 1024 * 1024
 MAX_NAME_SUFFIX = 999
+# A default name's stem, before its suffix (-999) and extension (.speedscope.json, .report.html): short enough for
+# NAME_MAX on every file system (255 bytes; 143 under eCryptfs) whatever the pod is called (up to 253 characters).
+MAX_STEM_BYTES = 120
+NAME_HASH_LENGTH = 8
 
 
 def timestamp(when: datetime) -> str:
@@ -41,7 +45,15 @@ def safe_component(text: str) -> str:
 
 
 def default_stem(target: str, label: str, when: datetime) -> str:
-    return f"{safe_component(target)}-{label}-{timestamp(when)}"
+    """``{target}-{label}-{time}``; a target too long for the name keeps its start and a short hash of the whole
+    name (``argo-rollouts-controller-rep~1f3a9c2e``), so names stay readable and two pods never share one."""
+    target_part = safe_component(target)
+    tail = f"-{label}-{timestamp(when)}"
+    room = MAX_STEM_BYTES - len(tail)
+    if len(target_part) > room:
+        digest = hashlib.sha256(target.encode("utf-8", "surrogateescape")).hexdigest()[:NAME_HASH_LENGTH]
+        target_part = f"{target_part[: room - NAME_HASH_LENGTH - 1]}~{digest}"
+    return target_part + tail
 
 
 def default_name(target: str, kind: str, when: datetime, extension: str) -> str:
@@ -102,8 +114,18 @@ def check_target(path: Path, *, force: bool) -> None:
     """Fail before any capture when the result could not be written at ``path`` (a dangling symlink counts as
     existing: writing through it is never done), so no capture time is wasted."""
     check_directory(path.parent)
+    if len(os.fsencode(path.name)) > _name_max(path.parent):
+        raise OutputError(f"{path.name[:60]}...: the file name is longer than this file system allows",
+                          hint="choose a shorter name with -o")
     if not force and os.path.lexists(path):
         raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 class StagedFile:
