@@ -23,20 +23,19 @@ def commands(file: str, output: Path) -> dict[str, list[str]]:
     return {
         "convert --format top": [*cli, "convert", file, "--format", "top", "-o", str(output / "top.txt")],
         "analyze": [*cli, "analyze", file],
-        "analyze --html": [*cli, "analyze", file, "--html", str(output / "report.html"), "--force"],
+        "analyze --html": [*cli, "analyze", file, "--html", str(output / "report.html")],
     }
 
 
 def main(file: str, rounds: int = 3) -> None:
     walls: dict[str, list[float]] = {step: [] for step in STEPS}
     peaks: dict[str, list[float]] = {step: [] for step in STEPS}
-    with tempfile.TemporaryDirectory() as output:
-        steps = commands(file, Path(output))
-        for _ in range(rounds):
-            for step in STEPS:
-                wall, rss = measure(steps[step])
-                walls[step].append(wall)
-                peaks[step].append(rss)
+    for _ in range(rounds):
+        for step in STEPS:
+            with tempfile.TemporaryDirectory() as output:  # a new output each time: nothing is overwritten
+                wall, rss = measure(commands(file, Path(output))[step])
+            walls[step].append(wall)
+            peaks[step].append(rss)
     base = statistics.median(walls[STEPS[0]])
     size = Path(file).stat().st_size / 1e6
     print(f"{Path(file).name} ({size:.1f} MB), {rounds} rounds, medians:\n")
