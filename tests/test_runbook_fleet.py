@@ -185,3 +185,35 @@ def test_sigterm_stops_every_context_and_cleans_each_up(fleet, tmp_path: Path) -
     assert [name for folder in run_directory.iterdir() if folder.is_dir() for name in files_in(folder)] == []
     document = json.loads((run_directory / "fleet.json").read_text())
     assert document["stoppedBy"] == "SIGTERM" and document["exitCode"] == 143
+
+
+def test_ctrl_c_stops_the_running_contexts_and_starts_no_more() -> None:
+    main_thread = threading.get_ident()
+    running = threading.Barrier(3, timeout=120)  # the two running contexts and the thread that sends the signal
+    told: list[tuple[str, int]] = []
+
+    def work(context: str, stop) -> ContextOutcome:
+        ended = threading.Event()
+
+        def on_stop(number: int) -> None:
+            told.append((context, number))
+            ended.set()
+
+        stop.on_stop(on_stop)
+        running.wait()
+        assert ended.wait(120)
+        return ContextOutcome(context, 128 + signal.SIGINT)
+
+    def interrupt() -> None:
+        running.wait()
+        signal.pthread_kill(main_thread, signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    run = run_contexts(["a", "b", "c", "d"], work, parallel=2)
+    sender.join()
+    assert run.stopped_by == signal.SIGINT
+    assert sorted(told) == [("a", signal.SIGINT), ("b", signal.SIGINT)]
+    assert [(outcome.context, outcome.exit_code) for outcome in run.outcomes] == [
+        ("a", 130), ("b", 130), ("c", NOT_RUN), ("d", NOT_RUN)]
+    assert run.as_json("cpu", None)["exitCode"] == 130
