@@ -75,6 +75,19 @@ def test_conversion_churn_on_a_release_with_the_fix_does_not_claim_the_issue(tmp
     assert "upgrade" not in finding.next_step
 
 
+def test_conversion_churn_in_the_reconcile_from_allocations(tmp_path: Path) -> None:
+    """Every reconcile gets its Rollout through the tolerant lister (rollout/controller.go:398@v1.9.1 ->
+    tolerantRolloutNamespaceLister.Get, utils/tolerantinformer/rollout.go:57), converting it again: seen in the
+    allocations."""
+    get = [*m.CONVERT, f"{m.AR}/utils/tolerantinformer.(*tolerantRolloutNamespaceLister).Get", *m.ROLLOUT_WORKER]
+    allocs = m.heap([(["runtime.mallocgc", *get], 300 * m.MB), ([*m.RECONCILE], 100 * m.MB), (m.IDLE, 50 * m.MB)],
+                    allocs=True)
+    finding = only(find(load_paths([m.write(tmp_path / "allocs.pb.gz", allocs)])), "conversion-churn")
+    assert "of the allocated bytes" in finding.title and "rollout.(*Controller).syncHandler" in finding.title
+    assert "the controller's own code" in finding.title and dict(finding.numbers)["unit"] == "bytes"
+    assert "how often it runs" in finding.next_step and "protobuf" not in finding.next_step
+
+
 def test_api_decoding_still_points_at_decoding(tmp_path: Path) -> None:
     """Watch events decoded by the informers stay cpu-decoding: conversion churn does not swallow them."""
     profile = m.cpu([(["sigs.k8s.io/json/internal/golang/encoding/json.(*decodeState).object", *m.WATCH_EVENTS[1:]],
