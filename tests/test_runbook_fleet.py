@@ -120,6 +120,14 @@ def test_partial_run_with_one_context_down(fleet, tmp_path: Path) -> None:
     assert "exit 7" in lines[header + 3]
     assert lines[-2] == "error: 1 of 3 contexts failed: prod-eu-2 (exit 7)"
 
+    # The run's folder is what the fleet report reads: versions from the images the captures recorded.
+    report = run_plugin("analyze", str(run_directory), "--json", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    clusters = {entry["context"]: entry for entry in json.loads(report.stdout)["fleet"]["clusters"]}
+    assert {context: entry["version"] for context, entry in clusters.items()} == {
+        "prod-eu-1": "v1.8.3", "prod-us-1": "v1.9.0", "prod-eu-2": None}
+    assert clusters["prod-eu-2"]["problem"] == "no captures" and len(clusters["prod-eu-1"]["files"]) == 1
+
 
 def test_targets_over_several_contexts_and_all_failing_the_same_way(fleet, tmp_path: Path) -> None:
     cluster, kubeconfig = fleet
