@@ -635,10 +635,11 @@ def _informer_types(ctx: Context, grown: Iterable[tuple[tuple[str, ...], int]]) 
 
 
 def _informer_stacks(ctx: Context, item: ProfileInput) -> list[tuple[tuple[str, ...], int]]:
-    """The in-use heap's stacks that run informer code, picked in bulk (a few stacks of a huge profile)."""
+    """The in-use heap's stacks that run informer code or decode (watch streams are decoded for the informers),
+    picked in bulk (a few stacks of a huge profile)."""
     return ctx.once(("informer stacks", item.name, id(item.profile)), lambda: [
         (stack.functions, stack.value)
-        for stack in stacks(item.profile, "inuse_space", within=(cat.INFORMERS,), catalog=ctx.catalog)])
+        for stack in stacks(item.profile, "inuse_space", within=(cat.INFORMERS, cat.DECODING), catalog=ctx.catalog)])
 
 
 def _informer_memory(ctx: Context) -> Iterable[Finding]:
