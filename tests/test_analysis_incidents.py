@@ -59,6 +59,8 @@ def test_conversion_churn_on_every_scrape(tmp_path: Path) -> None:
     assert "analysisRunCollector).Collect" in finding.title and "on every scrape" in finding.title
     assert "1200 AnalysisRuns" in finding.title and dict(finding.numbers)["objects"] == 1200
     assert dict(finding.numbers)["conversionShare"] >= 0.45
+    assert any(line.startswith("through the lister tolerantinformer.(*tolerantAnalysisRunLister).List") for line in
+               finding.evidence), finding.evidence
     assert "scrape the controller less often" in finding.next_step and "HistoryLimit" in finding.next_step
     assert "protobuf" not in (finding.next_step + " ".join(finding.evidence)).lower()
     assert any("matches argoproj/argo-rollouts#4571, fixed in v1.10.0-rc1 by #4745 (you run v1.9.1)" in line
