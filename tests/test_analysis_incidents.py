@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 
 from kubectl_rollouts_profile.analysis import catalog as cat
-from kubectl_rollouts_profile.analysis.findings import RULES, Finding, find
+from kubectl_rollouts_profile.analysis.findings import RULES, find
 from kubectl_rollouts_profile.analysis.inputs import load_paths
 from kubectl_rollouts_profile.analysis.known_issues import KNOWN_ISSUES, controller_version, issue_notes
 from tests import incident_material as m
-
-
-def ids(findings: list[Finding]) -> list[str]:
-    return [finding.id for finding in findings]
-
-
-def only(findings: list[Finding], finding_id: str) -> Finding:
-    matching = [finding for finding in findings if finding.id == finding_id]
-    assert len(matching) == 1, ids(findings)
-    return matching[0]
+from tests.test_analysis_findings import ids, only
 
 
 def text(path: Path, content: str) -> Path:
