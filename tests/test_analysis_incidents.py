@@ -188,6 +188,18 @@ def test_informer_memory_names_replicasets(tmp_path: Path) -> None:
     assert single.severity == "info" and dict(single.numbers)["type"] == "ReplicaSet"
 
 
+def test_informer_memory_of_unstructured_crds(tmp_path: Path) -> None:
+    """v1.9.1 keeps Rollouts, AnalysisRuns and Experiments unstructured: the type is not on the stack, and the
+    advice covers the CRDs whose numbers grow (finished AnalysisRuns above all)."""
+    base = m.heap([(m.DYNAMIC_LIST, 50 * m.MB)])
+    grown = m.heap([(m.DYNAMIC_LIST, 400 * m.MB)])
+    files = [m.write(tmp_path / "heap-1.pb.gz", base), m.write(tmp_path / "heap-2.pb.gz", grown)]
+    finding = only(find(load_paths(files)), "informer-memory")
+    assert "unstructured (Argo Rollouts CRDs through the dynamic informer): 400MB" in finding.title
+    assert "successfulRunHistoryLimit" in finding.next_step and "analysisruns" in finding.next_step
+    assert not any(line.startswith("matches") for line in finding.evidence)
+
+
 def test_informers_never_stopped_are_a_leak_not_a_reason_to_prune(tmp_path: Path) -> None:
     """The dashboard before v1.8.0-rc1 (#2095): every GetRolloutInfo starts informers that are never stopped."""
     goroutines_1 = m.goroutines([(m.REFLECTOR_WAIT, 10), (m.LISTENER_WAIT, 10), (m.IDLE, 20)])
