@@ -81,6 +81,18 @@ def test_conversion_churn_in_the_reconcile_from_allocations(tmp_path: Path) -> N
     assert "how often it runs" in finding.next_step and "protobuf" not in finding.next_step
 
 
+def test_copies_are_not_called_unstructured_conversion(tmp_path: Path) -> None:
+    """Deep copies of Rollouts in every reconcile (zz_generated.deepcopy.go) are conversion work too, but not from
+    unstructured, and no AnalysisRun history limit applies."""
+    copy = [f"{m.AR}/pkg/apis/rollouts/v1alpha1.(*RolloutSpec).DeepCopyInto",
+            f"{m.AR}/pkg/apis/rollouts/v1alpha1.(*Rollout).DeepCopyInto",
+            f"{m.AR}/pkg/apis/rollouts/v1alpha1.(*Rollout).DeepCopy", *m.ROLLOUT_WORKER]
+    profile = m.cpu([(["runtime.mallocgc", *copy], 400), ([*m.RECONCILE], 400), (m.IDLE, 200)])
+    finding = only(find(load_paths([m.write(tmp_path / "cpu.pb.gz", profile)])), "conversion-churn")
+    assert "copies or re-marshals every Rollout" in finding.title and "unstructured" not in finding.title
+    assert "rollout.(*Controller).syncHandler" in finding.title and "HistoryLimit" not in finding.next_step
+
+
 def test_api_decoding_still_points_at_decoding(tmp_path: Path) -> None:
     """Watch events decoded by the informers stay cpu-decoding: conversion churn does not swallow them."""
     profile = m.cpu([(["sigs.k8s.io/json/internal/golang/encoding/json.(*decodeState).object", *m.WATCH_EVENTS[1:]],

@@ -436,17 +436,18 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
         notes = _known(ctx, "conversion-churn", tokens)
         evidence += notes
         on_scrape = roles[who].startswith("a metrics collector")
+        history = (", keep fewer finished AnalysisRuns and Experiments (spec.analysis.successfulRunHistoryLimit / "
+                   "unsuccessfulRunHistoryLimit on the Rollouts)" if kind in ("AnalysisRun", "Experiment", "") else "")
         next_step = (f"every scrape of /metrics converts {objects} again: scrape the controller less often (the "
-                     "ServiceMonitor's interval), keep fewer finished AnalysisRuns (spec.analysis."
-                     "successfulRunHistoryLimit / unsuccessfulRunHistoryLimit on the Rollouts)"
-                     if on_scrape else
-                     f"{_short(who)} converts {objects} on each call: keep fewer of them (history limits), or look "
-                     "at how often it runs (reconcile rate, rollout_reconcile)")
+                     f"ServiceMonitor's interval){history}" if on_scrape else
+                     f"{_short(who)} converts {objects} on each call: look at how often it runs (the reconcile "
+                     f"rate, *_reconcile metrics){history}")
         next_step += "; upgrade to a release that converts once per object change" if _claims(notes) else ""
+        how = ("re-converts {} from unstructured" if any("romUnstructured" in name for name in tokens) else
+               "copies or re-marshals {}").format(objects)
         yield Finding(
             "conversion-churn", "warning" if share < 0.4 else "critical",
-            f"{item.name}: {_pct(share)} of the {what} re-converts {objects} from unstructured, for {_short(who)} "
-            f"({roles[who]})",
+            f"{item.name}: {_pct(share)} of the {what} {how}, for {_short(who)} ({roles[who]})",
             tuple(evidence), next_step,
             (("conversionShare", round(share, 4)), ("conversionValue", converting), ("unit", unit),
              ("objects", count if count is not None else -1), ("threshold", CONVERSION_SHARE)),
