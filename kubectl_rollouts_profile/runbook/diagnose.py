@@ -11,6 +11,7 @@ directory, and writes the incident report with the analysis' findings.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
 from kubectl_rollouts_profile.analysis.report import render_report
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
+from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated, UsageError, note_leftovers
 from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadReading
 from kubectl_rollouts_profile.pipeline import (
@@ -272,3 +273,37 @@ def _analysis_kind(kind_name: str) -> str:
 def with_default_lock(target: TargetSpec, cooldown_seconds: float) -> TargetSpec:
     """A symptom run through the cluster holds the capture lock (with the cooldown), like a bundle."""
     return target if target.url is not None else replace(target, lock=True, cooldown_seconds=cooldown_seconds)
+
+
+def _leave_explained(directory: Path, symptom: str, captures: str, error: BaseException) -> None:
+    """A run that did not finish: its directory is removed when nothing was kept in it, else it gets a README
+    saying why the run stopped, what is here and what is missing. The error carries the note the CLI prints with
+    it (never "cleaned up" while files stay)."""
+    kept = sorted(path.name for path in directory.iterdir() if not path.name.startswith(".")) \
+        if directory.is_dir() else []
+    if not kept:
+        shutil.rmtree(directory, ignore_errors=True)  # at most temp files, which are being removed anyway
+        note_leftovers(error, f"its empty directory {directory} was removed")
+        return
+    if isinstance(error, Terminated):
+        why = f"it was stopped by {error.signal_name}"
+    elif isinstance(error, KeyboardInterrupt):
+        why = "it was interrupted (Ctrl-C)"
+    elif isinstance(error, RolloutsProfileError):
+        why = f"it failed: {error}"
+    else:
+        why = f"it failed (unexpected {type(error).__name__})"
+    files = "\n".join(f"  {name}" for name in kept)
+    text = (f"This diagnose {symptom} run did not finish: {why}.\n\n"
+            f"What is here:\n{files}\n\n"
+            f"What is missing: the rest of its captures ({captures}) and report.html, the incident report, which is "
+            "written only when every capture is done.\n\n"
+            "What is here can still be analysed:\n"
+            f"  kubectl rollouts-profile analyze {directory}/*.pb.gz {directory}/metrics-*.txt --html report.html\n")
+    try:
+        deliver.write_atomic(directory / "README", text.encode(), force=True)
+    except (RolloutsProfileError, OSError):
+        note_leftovers(error, f"the files so far are kept in {directory} (a README saying what is missing could "
+                              "not be written)")
+        return
+    note_leftovers(error, f"the files so far are kept in {directory} with a README saying what is missing")
