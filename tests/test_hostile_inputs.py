@@ -431,3 +431,12 @@ def test_sigterm_during_diagnose_keeps_what_was_written_and_says_so(go_new: Any,
     assert "README" in names and "report.html" not in names and not any(name.startswith(".") for name in names)
     assert "SIGTERM" in (run / "README").read_text()
     assert "stopped and cleaned up" not in stderr and f"kept in {run}" in stderr
+
+
+def test_an_output_directory_too_deep_for_path_max_is_refused_first(tmp_path: Path) -> None:
+    deep = tmp_path
+    while len(os.fsencode(deep)) < 3900:
+        deep = deep / ("d" * 240)
+    deep.mkdir(parents=True)
+    code, _, stderr = invoke("heap", "--url", "http://127.0.0.1:1", "--output-dir", str(deep))  # never contacted
+    assert code == 9 and "nested too deep" in stderr and "PATH_MAX" in stderr, stderr
