@@ -161,7 +161,7 @@ class ErrorBoundaryGroup(LazyCommandGroup):
                 _env(ctx).message(f"terminated by {error.signal_name}: {done}")
                 ctx.exit(error.exit_code)
             except KeyboardInterrupt as error:
-                click.echo(f"interrupted: {leftovers(error)}" if leftovers(error) else "interrupted", err=True)
+                _env(ctx).message(f"interrupted: {leftovers(error)}" if leftovers(error) else "interrupted")
                 ctx.exit(130)
             except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
                 raise
