@@ -105,10 +105,10 @@ class Context:
                          lambda: tuple(stacks(item.profile, sample_type)))
 
     def subsystems(self, stack: Stack) -> list[str]:
-        return [self.catalog.match(name).subsystem for name in stack.functions]
+        return self.catalog.subsystems_of(stack.functions)
 
     def layer(self, name: str) -> str:
-        return self.catalog.match(name).layer
+        return self.catalog.layer_of(name)
 
     def concluded(self, kind: str) -> list[ProfileInput]:
         """The profiles of ``kind`` with enough in them to conclude from."""
@@ -625,6 +625,13 @@ def _informer_types(ctx: Context, grown: Iterable[tuple[tuple[str, ...], int]]) 
     return kinds
 
 
+def _informer_stacks(ctx: Context, item: ProfileInput) -> list[tuple[tuple[str, ...], int]]:
+    """The in-use heap's stacks that run informer code, picked in bulk (a few stacks of a huge profile)."""
+    return ctx.once(("informer stacks", item.name, id(item.profile)), lambda: [
+        (stack.functions, stack.value)
+        for stack in stacks(item.profile, "inuse_space", within=(cat.INFORMERS,), catalog=ctx.catalog)])
+
+
 def _informer_memory(ctx: Context) -> Iterable[Finding]:
     if _informer_goroutines(ctx) is not None:
         return  # informers multiply: informer-leak says so, and pruning objects would not help
@@ -632,13 +639,13 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
     if grown is not None and _top(grown[1], 1)[0][0] == cat.INFORMERS:
         delta = grown[0]
         kinds = _informer_types(ctx, delta.grown)
-        held = _informer_types(ctx, _by_stack(ctx, delta.new, "inuse_space").items())
+        held = _informer_types(ctx, _informer_stacks(ctx, delta.new))
         source, severity, how = f"{delta.base.name} -> {delta.new.name}", "warning", "grew"
     else:
         heaps = ctx.data.of_kind("heap")
         if not heaps:
             return
-        held = kinds = _informer_types(ctx, _by_stack(ctx, heaps[-1], "inuse_space").items())
+        held = kinds = _informer_types(ctx, _informer_stacks(ctx, heaps[-1]))
         if sum(held.values()) < INFORMER_BYTES:
             return
         source, severity, how = heaps[-1].name, "info", "hold"

@@ -9,13 +9,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/argoproj/argo-rollouts/analysis"
+	"github.com/argoproj/argo-rollouts/controller/metrics"
 	"github.com/argoproj/argo-rollouts/metricproviders/webmetric"
 	"github.com/argoproj/argo-rollouts/rollout"
+	"github.com/argoproj/argo-rollouts/utils/tolerantinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -28,7 +31,13 @@ var workloads = map[string]workload{
 	"json-decode":     jsonDecode,
 	"slow-queue":      slowQueue,
 	"gc-churn":        gcChurn,
+	// Modes of real incidents (argoproj/argo-rollouts#4571: conversion on every scrape; a requeue loop).
+	"conversion-churn":   conversionChurn,
+	"reconcile-hot-loop": reconcileHotLoop,
 }
+
+// ownWorkers are the workloads that start the controller's workers themselves.
+var ownWorkers = map[string]bool{"slow-queue": true, "gc-churn": true, "reconcile-hot-loop": true}
 
 func workloadNames() []string {
 	names := make([]string, 0, len(workloads))
@@ -181,4 +190,67 @@ func feedQueue(ctx context.Context, controller *rollout.Controller, perSecond in
 		}
 		controller.Queue.Add(fmt.Sprintf("default/rollout-%d", number%distinct))
 	}
+}
+
+// analysisRunObject is an unstructured AnalysisRun as the dynamic informer keeps it: a finished run of three
+// metrics with ten measurements each.
+func analysisRunObject(namespace, name string) map[string]interface{} {
+	metrics := []interface{}{}
+	results := []interface{}{}
+	for _, metric := range []string{"success-rate", "latency-p99", "error-rate"} {
+		metrics = append(metrics, map[string]interface{}{"name": metric, "interval": "1m", "count": int64(10),
+			"successCondition": "result[0] >= 0.95",
+			"provider":         map[string]interface{}{"prometheus": "sum(rate(http_requests_total[5m]))"}})
+		measurements := []interface{}{}
+		for i := 0; i < 10; i++ {
+			measurements = append(measurements, map[string]interface{}{"phase": "Successful", "value": "[0.99]",
+				"startedAt": "2026-08-17T10:00:00Z", "finishedAt": "2026-08-17T10:00:01Z"})
+		}
+		results = append(results, map[string]interface{}{"name": metric, "phase": "Successful",
+			"measurements": measurements})
+	}
+	return map[string]interface{}{
+		"metadata": map[string]interface{}{"name": name, "namespace": namespace,
+			"labels":      map[string]interface{}{"rollouts-pod-template-hash": "7d9f8b6c5"},
+			"annotations": map[string]interface{}{"rollout.argoproj.io/revision": "3"}},
+		"spec":   map[string]interface{}{"metrics": metrics, "args": []interface{}{map[string]interface{}{"name": "service", "value": name}}},
+		"status": map[string]interface{}{"phase": "Successful", "metricResults": results},
+	}
+}
+
+// conversionChurn: 600 finished AnalysisRuns kept unstructured, as v1.9's dynamic informer keeps them; the
+// AnalysisRun collector converts every one to its typed form on every scrape, and a Prometheus scrapes every 50 ms.
+func conversionChurn(ctx context.Context, controller *rollout.Controller) error {
+	runs := make([]map[string]interface{}, 0, 600)
+	for i := 0; i < 600; i++ {
+		runs = append(runs, analysisRunObject("shop", fmt.Sprintf("checkout-7d9f8b6c5-%d", i)))
+	}
+	lister := tolerantinformer.NewTolerantAnalysisRunLister(func() []map[string]interface{} { return runs })
+	controller.Metrics.RegisterCollector(metrics.NewAnalysisRunCollector(lister))
+	go scrapeMetrics(ctx, controller.Metrics, 50*time.Millisecond)
+	return nil
+}
+
+// scrapeMetrics is a Prometheus scraping the controller's /metrics every period.
+func scrapeMetrics(ctx context.Context, server http.Handler, period time.Duration) {
+	ticker := time.NewTicker(period)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return
+		}
+		server.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	}
+}
+
+// reconcileHotLoop: the rollout shop/checkout is queued again after each of its reconciles (each waits 2 ms on
+// its API calls), while five others are reconciled a few times a second on events.
+func reconcileHotLoop(ctx context.Context, controller *rollout.Controller) error {
+	controller.HotLoop, controller.HotPause = "shop/checkout", 2*time.Millisecond
+	controller.Run(ctx, 1)
+	controller.Queue.Add(controller.HotLoop)
+	go feedQueue(ctx, controller, 3, time.Second, 5)
+	return nil
 }
