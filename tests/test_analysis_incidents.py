@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 
 from kubectl_rollouts_profile.analysis import catalog as cat
-from kubectl_rollouts_profile.analysis.findings import RULES, Finding, find
+from kubectl_rollouts_profile.analysis.findings import RULES, find
 from kubectl_rollouts_profile.analysis.inputs import load_paths
 from kubectl_rollouts_profile.analysis.known_issues import KNOWN_ISSUES, controller_version, issue_notes
 from tests import incident_material as m
-
-
-def ids(findings: list[Finding]) -> list[str]:
-    return [finding.id for finding in findings]
-
-
-def only(findings: list[Finding], finding_id: str) -> Finding:
-    matching = [finding for finding in findings if finding.id == finding_id]
-    assert len(matching) == 1, ids(findings)
-    return matching[0]
+from tests.test_analysis_findings import ids, only
 
 
 def text(path: Path, content: str) -> Path:
@@ -59,6 +50,8 @@ def test_conversion_churn_on_every_scrape(tmp_path: Path) -> None:
     assert "analysisRunCollector).Collect" in finding.title and "on every scrape" in finding.title
     assert "1200 AnalysisRuns" in finding.title and dict(finding.numbers)["objects"] == 1200
     assert dict(finding.numbers)["conversionShare"] >= 0.45
+    assert any(line.startswith("through the lister tolerantinformer.(*tolerantAnalysisRunLister).List") for line in
+               finding.evidence), finding.evidence
     assert "scrape the controller less often" in finding.next_step and "HistoryLimit" in finding.next_step
     assert "protobuf" not in (finding.next_step + " ".join(finding.evidence)).lower()
     assert any("matches argoproj/argo-rollouts#4571, fixed in v1.10.0-rc1 by #4745 (you run v1.9.1)" in line

@@ -400,6 +400,7 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
     for item, sample_type, unit in _conversion_profiles(ctx):
         total = converting = 0
         converters: Counter[str] = Counter()
+        listers: Counter[str] = Counter()
         roles: dict[str, str] = {}
         kinds: Counter[str] = Counter()
         tokens: set[str] = set()
@@ -411,6 +412,9 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
             who, role = _converter(ctx, stack)
             converters[who] += stack.value
             roles[who] = role
+            lister = next((name for name in stack.functions if "Lister)." in name), None)
+            if lister:
+                listers[lister] += stack.value
             kinds[_stack_kind(stack) or "?"] += stack.value
             tokens.update(stack.functions)
         share = converting / total if total else 0.0
@@ -425,6 +429,8 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
                     f"{_pct(share)} of the {what} ({scaled_label(converting, unit)})"]
         evidence += [f"converted for {_short(name)} ({roles[name]}): {scaled_label(value, unit)}"
                      for name, value in _top(converters)]
+        evidence += [f"through the lister {_short(name)}, which converts every object it returns "
+                     f"({scaled_label(value, unit)})" for name, value in _top(listers, 2)]
         if count is not None and kind:
             evidence.append(f"the controller's metrics list {count} {kind}s ({_INFO_METRICS[kind]})")
         notes = _known(ctx, "conversion-churn", tokens)

@@ -231,21 +231,26 @@ func conversionChurn(ctx context.Context, controller *rollout.Controller) error 
 	}
 	lister := tolerantinformer.NewTolerantAnalysisRunLister(func() []map[string]interface{} { return runs })
 	controller.Metrics.RegisterCollector(metrics.NewAnalysisRunCollector(lister))
-	go scrapeMetrics(ctx, controller.Metrics, 50*time.Millisecond)
+	go every(ctx, 50*time.Millisecond, -1, func(int) { scrapeMetrics(controller.Metrics) })
 	return nil
 }
 
-// scrapeMetrics is a Prometheus scraping the controller's /metrics every period.
-func scrapeMetrics(ctx context.Context, server http.Handler, period time.Duration) {
+// scrapeMetrics is one scrape of the controller's /metrics by a Prometheus.
+func scrapeMetrics(server http.Handler) {
+	server.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+}
+
+// every calls do once a period, times times (forever when negative), until ctx ends.
+func every(ctx context.Context, period time.Duration, times int, do func(int)) {
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
-	for {
+	for n := 0; times < 0 || n < times; n++ {
 		select {
 		case <-ticker.C:
 		case <-ctx.Done():
 			return
 		}
-		server.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		do(n)
 	}
 }
 
@@ -262,19 +267,10 @@ func reconcileHotLoop(ctx context.Context, controller *rollout.Controller) error
 // seriesGrowth: every AnalysisRun the controller updates adds a series of controller_clientset_k8s_request_total
 // (its name label), never deleted (argoproj/argo-rollouts#4571): 50 new runs a second, at most 20000.
 func seriesGrowth(ctx context.Context, controller *rollout.Controller) error {
-	go func() {
-		ticker := time.NewTicker(20 * time.Millisecond)
-		defer ticker.Stop()
-		for run := 0; run < 20000; run++ {
-			select {
-			case <-ticker.C:
-			case <-ctx.Done():
-				return
-			}
-			controller.Metrics.IncK8sRequest("analysisruns", "shop", fmt.Sprintf("checkout-7d9f8b6c5-%d", run),
-				"Update", 200)
-		}
-	}()
+	go every(ctx, 20*time.Millisecond, 20000, func(run int) {
+		controller.Metrics.IncK8sRequest("analysisruns", "shop", fmt.Sprintf("checkout-7d9f8b6c5-%d", run),
+			"Update", 200)
+	})
 	return nil
 }
 
@@ -289,17 +285,6 @@ func informerLeak(ctx context.Context, _ *rollout.Controller) error {
 			Body: rolloutJSON("shop", name, 4<<10)})
 	}
 	dashboard := &server.ArgoRolloutsServer{List: func() []viewcontroller.Object { return objects }}
-	go func() {
-		ticker := time.NewTicker(100 * time.Millisecond)
-		defer ticker.Stop()
-		for request := 0; request < 600; request++ {
-			select {
-			case <-ticker.C:
-			case <-ctx.Done():
-				return
-			}
-			dashboard.GetRolloutInfo()
-		}
-	}()
+	go every(ctx, 100*time.Millisecond, 600, func(int) { dashboard.GetRolloutInfo() })
 	return nil
 }
