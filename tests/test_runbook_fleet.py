@@ -176,12 +176,13 @@ def test_sigterm_stops_every_context_and_cleans_each_up(fleet, tmp_path: Path) -
             child.kill()
             child.communicate()
     assert child.returncode == 143, stderr
-    assert stderr.splitlines()[-1] == "terminated by SIGTERM: stopped and cleaned up"
+    (run_directory,) = tmp_path.glob("fleet-heap-*")
+    assert stderr.splitlines()[-1] == ("terminated by SIGTERM: stopped; each context cleaned up after itself; what "
+                                       f"each did is in {run_directory / 'fleet.json'}")
     assert stderr.count("exit 143") >= 2 and stdout == ""
     for server in servers:
         lease = server.get_object(*LOCK)
         assert lease is not None and not lease["spec"].get("holderIdentity")
-    (run_directory,) = tmp_path.glob("fleet-heap-*")
     assert [name for folder in run_directory.iterdir() if folder.is_dir() for name in files_in(folder)] == []
     document = json.loads((run_directory / "fleet.json").read_text())
     assert document["stoppedBy"] == "SIGTERM" and document["exitCode"] == 143
