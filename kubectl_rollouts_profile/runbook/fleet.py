@@ -29,7 +29,7 @@ from kubectl_rollouts_profile.safe import dumps
 
 DEFAULT_PARALLEL = 4
 # A child that was signalled gets this long to clean up (remove temp files, release its lock) before it is killed.
-CHILD_CLEANUP_SECONDS = 30.0
+CHILD_CLEANUP_SECONDS = 60.0
 STDERR_TAIL_LINES = 20
 MANIFEST_NAME = "fleet.json"
 NOT_RUN = -1  # the exit code recorded for a context that a stop kept from starting
