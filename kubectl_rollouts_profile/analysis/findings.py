@@ -608,6 +608,9 @@ def _heap_growth(ctx: Context) -> Iterable[Finding]:
 
 _UNSTRUCTURED = "unstructured (Argo Rollouts CRDs through the dynamic informer)"
 _WATCHED = "objects decoded from watch events (the stack names no type)"
+_UNTYPED = "objects whose stack names no type"
+_COUNT_BY_TYPE = ("count the objects of each type the controller watches; a heap profile taken soon after a restart "
+                  "names the types (the informers' initial lists carry them)")
 _TYPE_ADVICE = {
     "ReplicaSet": "lower revisionHistoryLimit on the Rollouts (default 10 old ReplicaSets each); count them with "
                   "`kubectl get rs -A --no-headers | wc -l` (before v1.10.0-rc1 the controller caches the ReplicaSets "
@@ -618,8 +621,8 @@ _TYPE_ADVICE = {
                   "unsuccessfulRunHistoryLimit on each Rollout also limit experiments (default 5 each)",
     "Pod": "the controller caches Pods of the namespaces it watches: count them, and watch one namespace "
            "(--namespaced) if the controller only needs that",
-    _WATCHED: "count the objects of each type the controller watches; a heap profile taken soon after a restart "
-              "names the types (the informers' initial lists carry them)",
+    _WATCHED: _COUNT_BY_TYPE,
+    _UNTYPED: _COUNT_BY_TYPE,
     _UNSTRUCTURED: "count the Rollouts, AnalysisRuns and Experiments (kubectl get rollouts,analysisruns,"
                    "experiments -A --no-headers | wc -l) and their size; keep fewer finished AnalysisRuns "
                    "(spec.analysis.successfulRunHistoryLimit / unsuccessfulRunHistoryLimit)",
@@ -637,7 +640,7 @@ def _informer_types(ctx: Context, grown: Iterable[tuple[tuple[str, ...], int]]) 
             kind = _UNSTRUCTURED
         elif kind is None and _WATCH_DECODER in functions:
             kind = _WATCHED
-        kinds[kind or "objects of unknown type"] += value
+        kinds[kind or _UNTYPED] += value
     return kinds
 
 
