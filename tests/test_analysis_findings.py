@@ -154,7 +154,7 @@ def test_conversion_churn_on_every_scrape_end_to_end(go_factory: Callable[..., G
     (finding,) = [f for f in document["findings"] if f["id"] == "conversion-churn"]
     assert finding["subsystem"] == cat.CONVERSION and finding["numbers"]["objects"] == 600
     assert "600 AnalysisRuns" in finding["title"] and "analysisRunCollector).Collect" in finding["title"]
-    assert finding["numbers"]["unit"] == "bytes"
+    assert finding["numbers"]["unit"] == "bytes" and document["controllerVersion"] == "v1.8.0"
     assert "scrape the controller less often" in finding["nextStep"]
     assert "protobuf" not in finding["nextStep"] and "cpu-decoding" not in [f["id"] for f in document["findings"]]
     assert any("argoproj/argo-rollouts#4571" in line for line in finding["evidence"])
