@@ -154,6 +154,22 @@ def test_reconcile_hot_loop_from_one_snapshot_and_a_healthy_controller(tmp_path:
     assert "reconcile-hot-loop" not in ids(find(load_paths(busy_but_slow)))
 
 
+def test_reconcile_rate_since_the_controller_started(tmp_path: Path) -> None:
+    """One snapshot with process_start_time_seconds: the rate is over the controller's uptime (the file's time)."""
+    import os
+
+    counts = {("shop", f"svc-{i}"): 20 for i in range(8)}
+
+    def snapshot_at(name: str, uptime: float) -> Path:
+        path = text(tmp_path / name, m.reconcile_metrics({**counts, ("shop", "checkout"): 600}, start=1_800_000_000))
+        os.utime(path, (1_800_000_000 + uptime, 1_800_000_000 + uptime))
+        return path
+
+    finding = only(find(load_paths([snapshot_at("young.txt", 100)])), "reconcile-hot-loop")
+    assert dict(finding.numbers)["perSecond"] == 6.0 and "since the controller started" in finding.title
+    assert find(load_paths([snapshot_at("old.txt", 10_000)])) == []  # 0.06 a second: no loop
+
+
 # ---- metric series growth (argoproj/argo-rollouts#4571: unbounded name label) ------------------------------
 
 def test_metric_series_growth_names_the_metric_and_the_label(tmp_path: Path) -> None:
