@@ -436,17 +436,18 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
         notes = _known(ctx, "conversion-churn", tokens)
         evidence += notes
         on_scrape = roles[who].startswith("a metrics collector")
+        history = (", keep fewer finished AnalysisRuns and Experiments (spec.analysis.successfulRunHistoryLimit / "
+                   "unsuccessfulRunHistoryLimit on the Rollouts)" if kind in ("AnalysisRun", "Experiment", "") else "")
         next_step = (f"every scrape of /metrics converts {objects} again: scrape the controller less often (the "
-                     "ServiceMonitor's interval), keep fewer finished AnalysisRuns (spec.analysis."
-                     "successfulRunHistoryLimit / unsuccessfulRunHistoryLimit on the Rollouts)"
-                     if on_scrape else
-                     f"{_short(who)} converts {objects} on each call: keep fewer of them (history limits), or look "
-                     "at how often it runs (reconcile rate, rollout_reconcile)")
+                     f"ServiceMonitor's interval){history}" if on_scrape else
+                     f"{_short(who)} converts {objects} on each call: look at how often it runs (the reconcile "
+                     f"rate, *_reconcile metrics){history}")
         next_step += "; upgrade to a release that converts once per object change" if _claims(notes) else ""
+        how = ("re-converts {} from unstructured" if any("romUnstructured" in name for name in tokens) else
+               "copies or re-marshals {}").format(objects)
         yield Finding(
             "conversion-churn", "warning" if share < 0.4 else "critical",
-            f"{item.name}: {_pct(share)} of the {what} re-converts {objects} from unstructured, for {_short(who)} "
-            f"({roles[who]})",
+            f"{item.name}: {_pct(share)} of the {what} {how}, for {_short(who)} ({roles[who]})",
             tuple(evidence), next_step,
             (("conversionShare", round(share, 4)), ("conversionValue", converting), ("unit", unit),
              ("objects", count if count is not None else -1), ("threshold", CONVERSION_SHARE)),
@@ -607,6 +608,9 @@ def _heap_growth(ctx: Context) -> Iterable[Finding]:
 
 _UNSTRUCTURED = "unstructured (Argo Rollouts CRDs through the dynamic informer)"
 _WATCHED = "objects decoded from watch events (the stack names no type)"
+_UNTYPED = "objects whose stack names no type"
+_COUNT_BY_TYPE = ("count the objects of each type the controller watches; a heap profile taken soon after a restart "
+                  "names the types (the informers' initial lists carry them)")
 _TYPE_ADVICE = {
     "ReplicaSet": "lower revisionHistoryLimit on the Rollouts (default 10 old ReplicaSets each); count them with "
                   "`kubectl get rs -A --no-headers | wc -l` (before v1.10.0-rc1 the controller caches the ReplicaSets "
@@ -617,8 +621,8 @@ _TYPE_ADVICE = {
                   "unsuccessfulRunHistoryLimit on each Rollout also limit experiments (default 5 each)",
     "Pod": "the controller caches Pods of the namespaces it watches: count them, and watch one namespace "
            "(--namespaced) if the controller only needs that",
-    _WATCHED: "count the objects of each type the controller watches; a heap profile taken soon after a restart "
-              "names the types (the informers' initial lists carry them)",
+    _WATCHED: _COUNT_BY_TYPE,
+    _UNTYPED: _COUNT_BY_TYPE,
     _UNSTRUCTURED: "count the Rollouts, AnalysisRuns and Experiments (kubectl get rollouts,analysisruns,"
                    "experiments -A --no-headers | wc -l) and their size; keep fewer finished AnalysisRuns "
                    "(spec.analysis.successfulRunHistoryLimit / unsuccessfulRunHistoryLimit)",
@@ -636,7 +640,7 @@ def _informer_types(ctx: Context, grown: Iterable[tuple[tuple[str, ...], int]]) 
             kind = _UNSTRUCTURED
         elif kind is None and _WATCH_DECODER in functions:
             kind = _WATCHED
-        kinds[kind or "objects of unknown type"] += value
+        kinds[kind or _UNTYPED] += value
     return kinds
 
 

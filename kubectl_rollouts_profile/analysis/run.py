@@ -10,6 +10,7 @@ from pathlib import Path
 from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.findings import Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput, load_paths
+from kubectl_rollouts_profile.analysis.known_issues import controller_version
 from kubectl_rollouts_profile.analysis.rollup import Rollup, render_rollup, rollup
 from kubectl_rollouts_profile.safe import dumps, terminal
 
@@ -55,6 +56,7 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
             "reconcileMeanSeconds": round(reconcile.mean_seconds, 6) if reconcile else None,
         },
         "facts": dict(result.data.facts),
+        "controllerVersion": controller_version(result.data.facts, [m.version for m in result.data.metrics]),
         "warnings": list(result.warnings),
     }  # fmt: skip
 
