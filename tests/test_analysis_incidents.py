@@ -188,10 +188,18 @@ def test_metric_series_growth_names_the_metric_and_the_label(tmp_path: Path) -> 
     assert (numbers["seriesBefore"], numbers["seriesAfter"]) == (301, 901)
     assert numbers["vectorHeapGrowthBytes"] == 60 * m.MB
     assert finding.subsystem == cat.METRICS_RECORD
+    assert "the new series have kind=analysisruns, namespace=shop, status_code=200, verb=Update" in finding.evidence
     assert any("matches argoproj/argo-rollouts#4571, which no release fixes yet" in line for line in finding.evidence)
     assert "restarting the leader" in finding.next_step and "prune" not in finding.next_step
     heap = only(findings, "heap-growth")
     assert heap.subsystem == cat.METRICS_RECORD and "metric-series-growth" in heap.next_step
+    # Series per Event name (before v1.6.0-rc1, #2851) grow the same way but are not #4571.
+    events = [text(tmp_path / f"events-{n}.txt", m.request_counts([("events", "shop", f"checkout.{i}", "Create",
+                                                                     "201", 1) for i in range(runs)]))
+              for n, runs in ((1, 200), (2, 500))]
+    other = only(find(load_paths(events)), "metric-series-growth")
+    assert dict(other.numbers)["label"] == "name" and not any("#4571" in line for line in other.evidence)
+    assert "find which code labels" in other.next_step
 
 
 # ---- informer memory by type, and informers that are never stopped -----------------------------------------
