@@ -4,7 +4,7 @@ the JSON and text forms of that result. The CLI and the bundle call this; nothin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubectl_rollouts_profile import bundlelayout as layout
@@ -74,8 +74,7 @@ def result_text(result: AnalysisResult, *, rows: int = 12) -> str:
         note = table.note()
         if note:
             lines.append(f"warning: {terminal(name)}: {terminal(note)}")
-        shown = replace(table, rows=tuple(replace(row, key=terminal(row.key)) for row in table.rows))
-        lines.append(render_rollup(shown, title=terminal(f"{name} ({kind})"), rows=rows).rstrip("\n"))
+        lines.append(render_rollup(table, title=f"{name} ({kind})", rows=rows).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
