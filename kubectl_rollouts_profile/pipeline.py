@@ -139,6 +139,7 @@ class CaptureOutcome:
     missing: dict[str, str] = field(default_factory=dict)  # export -> why it could not be written
     profile: Profile | None = field(default=None, repr=False, compare=False)
     load: LoadReading | None = None  # the controller's load before the capture, when the guard read it
+    image: str | None = None  # the controller container's image, when the capture went through the cluster
 
     @property
     def raw_path(self) -> str:
@@ -312,6 +313,7 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
         warnings=warnings,
         missing=missing,
         profile=profile,
+        image=endpoint.connection.target.image if endpoint.connection is not None else None,
     )
 
 

@@ -92,9 +92,13 @@ def test_heap_growth_in_the_informer_caches(go_factory: Callable[..., GoTarget],
     wait_until(lambda: (snapshot(target).value("go_memstats_heap_inuse_bytes") or 0) >= wait_for_growth,
                what="heap growth of 12 MB")
     second = fetch(target, "heap", tmp_path / "heap-2.pb.gz")
-    finding = only(find(load_paths([first, second])), "heap-growth")
+    findings = find(load_paths([first, second]))
+    finding = only(findings, "heap-growth")
     assert finding.subsystem == cat.INFORMERS
-    assert "informer caches" in finding.title
+    assert "informer caches" in finding.title and "informer-memory" in finding.next_step
+    # What the caches hold: the stand-in's watch decoding names no type, and the finding says so.
+    memory = only(findings, "informer-memory")
+    assert memory.subsystem == cat.INFORMERS and "objects whose stack names no type" in memory.title
     assert any("cache.(*Reflector).watchHandler" in line for line in finding.evidence)
     assert dict(finding.numbers)["growthBytes"] >= 4 << 20
     # The same snapshot twice shows no growth.
@@ -150,7 +154,7 @@ def test_conversion_churn_on_every_scrape_end_to_end(go_factory: Callable[..., G
     (finding,) = [f for f in document["findings"] if f["id"] == "conversion-churn"]
     assert finding["subsystem"] == cat.CONVERSION and finding["numbers"]["objects"] == 600
     assert "600 AnalysisRuns" in finding["title"] and "analysisRunCollector).Collect" in finding["title"]
-    assert finding["numbers"]["unit"] == "bytes"
+    assert finding["numbers"]["unit"] == "bytes" and document["controllerVersion"] == "v1.8.0"
     assert "scrape the controller less often" in finding["nextStep"]
     assert "protobuf" not in finding["nextStep"] and "cpu-decoding" not in [f["id"] for f in document["findings"]]
     assert any("argoproj/argo-rollouts#4571" in line for line in finding["evidence"])
@@ -177,6 +181,45 @@ def test_reconcile_hot_loop_end_to_end(go_factory: Callable[..., GoTarget], tmp_
     cross_checked = [line for line in finding["evidence"] if "rollout.(*Controller).syncHandler took" in line]
     assert bool(cross_checked) != bool(thin), (thin, finding["evidence"])
     assert bool(thin) or any(line.startswith("logging took") for line in finding["evidence"])
+
+
+def test_metric_series_growth_end_to_end(go_factory: Callable[..., GoTarget], tmp_path: Path) -> None:
+    """The series-growth workload: a new name label value of controller_clientset_k8s_request_total for every
+    AnalysisRun (argoproj/argo-rollouts#4571); two metrics snapshots analyzed by the plugin."""
+    target = go_factory("--workloads", "series-growth", *QUIET, metrics=True)
+    first = fetch_metrics(target, tmp_path / "metrics-1.txt")
+    count = len(snapshot(target).values("controller_clientset_k8s_request_total"))
+    wait_until(lambda: len(snapshot(target).values("controller_clientset_k8s_request_total")) >= count + 150,
+               what="150 more series")
+    document = analyze_with_plugin(first, fetch_metrics(target, tmp_path / "metrics-2.txt"))
+    (finding,) = [f for f in document["findings"] if f["id"] == "metric-series-growth"]
+    assert finding["numbers"]["metric"] == "controller_clientset_k8s_request_total"
+    assert finding["numbers"]["label"] == "name" and finding["subsystem"] == cat.METRICS_RECORD
+    assert any("argoproj/argo-rollouts#4571" in line for line in finding["evidence"])
+
+
+def test_informer_leak_end_to_end(go_factory: Callable[..., GoTarget], tmp_path: Path) -> None:
+    """The informer-leak workload: the dashboard's view controllers started per request and never stopped
+    (argoproj/argo-rollouts#2095, fixed in v1.8.0-rc1); goroutine and heap snapshots captured through the plugin."""
+    target = go_factory("--workloads", "informer-leak", "--memprofile-rate", "4096", *QUIET, metrics=True)
+    started = snapshot(target).goroutines or 0
+    wait_until(lambda: (snapshot(target).goroutines or 0) >= started + 20, what="the first dashboard requests")
+    goroutines_1 = capture_with_plugin(target, "goroutine", tmp_path)
+    heap_1 = capture_with_plugin(target, "heap", tmp_path)
+    count = snapshot(target).goroutines or 0
+    wait_until(lambda: (snapshot(target).goroutines or 0) >= count + 80, what="80 more goroutines")
+    goroutines_2 = capture_with_plugin(target, "goroutine", tmp_path)
+    heap_2 = capture_with_plugin(target, "heap", tmp_path)
+    document = analyze_with_plugin(goroutines_1, heap_1, goroutines_2, heap_2,
+                                   fetch_metrics(target, tmp_path / "metrics.txt"))
+    found = [f["id"] for f in document["findings"]]
+    (finding,) = [f for f in document["findings"] if f["id"] == "informer-leak"]
+    assert finding["subsystem"] == cat.INFORMERS and finding["numbers"]["goroutineGrowth"] >= 80
+    assert "viewcontroller.newViewController" in finding["title"]
+    assert "Deleting objects does not help" in finding["nextStep"] and "HistoryLimit" not in finding["nextStep"]
+    # The target says it runs v1.8.0, which has the fix: the issue is named as fixed, not claimed.
+    assert any("#2095, but that is fixed in v1.8.0-rc1 and you run v1.8.0" in line for line in finding["evidence"])
+    assert "goroutine-growth" not in found and "informer-memory" not in found
 
 
 def reconciles(target: GoTarget) -> int:

@@ -52,10 +52,12 @@ _GC = {cat.GC_MARK, cat.GC_SWEEP}
 _DECODE = {cat.JSON, cat.DECODING}
 AR = "github.com/argoproj/argo-rollouts"
 CACHE = "k8s.io/client-go/tools/cache"
+_WATCH_DECODER = "k8s.io/apimachinery/pkg/watch.(*StreamWatcher).receive"  # apimachinery pkg/watch/streamwatcher.go
 # The goroutines every running informer keeps (client-go tools/cache: reflector.go, shared_informer.go,
 # controller.go): their number grows only when informers are started and never stopped.
 _INFORMER_LOOPS = (f"{CACHE}.(*Reflector).", f"{CACHE}.(*processorListener).", f"{CACHE}.(*sharedProcessor).run",
-                   f"{CACHE}.(*sharedIndexInformer).Run", f"{CACHE}.(*controller).Run")
+                   f"{CACHE}.(*sharedIndexInformer).Run", f"{CACHE}.(*controller).Run",
+                   f"{CACHE}.(*controller).processLoop", f"{CACHE}.(*DeltaFIFO).Pop")
 # Who reconciles each kind (v1.9.1: rollout/controller.go:392, analysis/controller.go:166,
 # experiments/controller.go:247).
 _SYNC_HANDLERS = {"Rollout": f"{AR}/rollout.(*Controller).syncHandler",
@@ -148,10 +150,11 @@ def _site(ctx: Context, stack: Stack) -> str:
 
 
 def _owner(ctx: Context, stack: Stack) -> str:
-    """Who holds what a stack allocated: the informer caches when a reflector/DeltaFIFO/indexer is on the stack,
-    else the innermost controller or client-go subsystem, else the innermost library."""
+    """Who holds what a stack allocated (or whose work it is): the informer caches when a reflector/DeltaFIFO/
+    indexer is on the stack or the stack decodes a watch stream (the controller watches only through its
+    informers), else the innermost controller or client-go subsystem, else the innermost library."""
     subsystems = ctx.subsystems(stack)
-    if cat.INFORMERS in subsystems:
+    if cat.INFORMERS in subsystems or _WATCH_DECODER in stack.functions:
         return cat.INFORMERS
     for name, subsystem in zip(stack.functions, subsystems, strict=True):
         if ctx.layer(name) in ("controller", "client-go"):
@@ -397,6 +400,7 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
     for item, sample_type, unit in _conversion_profiles(ctx):
         total = converting = 0
         converters: Counter[str] = Counter()
+        listers: Counter[str] = Counter()
         roles: dict[str, str] = {}
         kinds: Counter[str] = Counter()
         tokens: set[str] = set()
@@ -408,6 +412,9 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
             who, role = _converter(ctx, stack)
             converters[who] += stack.value
             roles[who] = role
+            lister = next((name for name in stack.functions if "Lister)." in name), None)
+            if lister:
+                listers[lister] += stack.value
             kinds[_stack_kind(stack) or "?"] += stack.value
             tokens.update(stack.functions)
         share = converting / total if total else 0.0
@@ -422,22 +429,25 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
                     f"{_pct(share)} of the {what} ({scaled_label(converting, unit)})"]
         evidence += [f"converted for {_short(name)} ({roles[name]}): {scaled_label(value, unit)}"
                      for name, value in _top(converters)]
+        evidence += [f"through the lister {_short(name)}, which converts every object it returns "
+                     f"({scaled_label(value, unit)})" for name, value in _top(listers, 2)]
         if count is not None and kind:
             evidence.append(f"the controller's metrics list {count} {kind}s ({_INFO_METRICS[kind]})")
         notes = _known(ctx, "conversion-churn", tokens)
         evidence += notes
         on_scrape = roles[who].startswith("a metrics collector")
+        history = (", keep fewer finished AnalysisRuns and Experiments (spec.analysis.successfulRunHistoryLimit / "
+                   "unsuccessfulRunHistoryLimit on the Rollouts)" if kind in ("AnalysisRun", "Experiment", "") else "")
         next_step = (f"every scrape of /metrics converts {objects} again: scrape the controller less often (the "
-                     "ServiceMonitor's interval), keep fewer finished AnalysisRuns (spec.analysis."
-                     "successfulRunHistoryLimit / unsuccessfulRunHistoryLimit on the Rollouts)"
-                     if on_scrape else
-                     f"{_short(who)} converts {objects} on each call: keep fewer of them (history limits), or look "
-                     "at how often it runs (reconcile rate, rollout_reconcile)")
+                     f"ServiceMonitor's interval){history}" if on_scrape else
+                     f"{_short(who)} converts {objects} on each call: look at how often it runs (the reconcile "
+                     f"rate, *_reconcile metrics){history}")
         next_step += "; upgrade to a release that converts once per object change" if _claims(notes) else ""
+        how = ("re-converts {} from unstructured" if any("romUnstructured" in name for name in tokens) else
+               "copies or re-marshals {}").format(objects)
         yield Finding(
             "conversion-churn", "warning" if share < 0.4 else "critical",
-            f"{item.name}: {_pct(share)} of the {what} re-converts {objects} from unstructured, for {_short(who)} "
-            f"({roles[who]})",
+            f"{item.name}: {_pct(share)} of the {what} {how}, for {_short(who)} ({roles[who]})",
             tuple(evidence), next_step,
             (("conversionShare", round(share, 4)), ("conversionValue", converting), ("unit", unit),
              ("objects", count if count is not None else -1), ("threshold", CONVERSION_SHARE)),
@@ -597,15 +607,22 @@ def _heap_growth(ctx: Context) -> Iterable[Finding]:
 
 
 _UNSTRUCTURED = "unstructured (Argo Rollouts CRDs through the dynamic informer)"
+_WATCHED = "objects decoded from watch events (the stack names no type)"
+_UNTYPED = "objects whose stack names no type"
+_COUNT_BY_TYPE = ("count the objects of each type the controller watches; a heap profile taken soon after a restart "
+                  "names the types (the informers' initial lists carry them)")
 _TYPE_ADVICE = {
     "ReplicaSet": "lower revisionHistoryLimit on the Rollouts (default 10 old ReplicaSets each); count them with "
-                  "`kubectl get rs -A --no-headers | wc -l`",
+                  "`kubectl get rs -A --no-headers | wc -l` (before v1.10.0-rc1 the controller caches the ReplicaSets "
+                  "of Deployments too, so their revisionHistoryLimit counts as well)",
     "AnalysisRun": "keep fewer finished AnalysisRuns: spec.analysis.successfulRunHistoryLimit and "
                    "unsuccessfulRunHistoryLimit on each Rollout (default 5 each)",
     "Experiment": "keep fewer finished Experiments: spec.analysis.successfulRunHistoryLimit and "
                   "unsuccessfulRunHistoryLimit on each Rollout also limit experiments (default 5 each)",
     "Pod": "the controller caches Pods of the namespaces it watches: count them, and watch one namespace "
            "(--namespaced) if the controller only needs that",
+    _WATCHED: _COUNT_BY_TYPE,
+    _UNTYPED: _COUNT_BY_TYPE,
     _UNSTRUCTURED: "count the Rollouts, AnalysisRuns and Experiments (kubectl get rollouts,analysisruns,"
                    "experiments -A --no-headers | wc -l) and their size; keep fewer finished AnalysisRuns "
                    "(spec.analysis.successfulRunHistoryLimit / unsuccessfulRunHistoryLimit)",
@@ -616,20 +633,23 @@ def _informer_types(ctx: Context, grown: Iterable[tuple[tuple[str, ...], int]]) 
     kinds: Counter[str] = Counter()
     for functions, value in grown:
         stack = Stack(functions, value)
-        if cat.INFORMERS not in ctx.subsystems(stack):
+        if _owner(ctx, stack) != cat.INFORMERS:
             continue
         kind = _stack_kind(stack)
         if kind is None and any("unstructured" in name for name in functions):
             kind = _UNSTRUCTURED
-        kinds[kind or "objects of unknown type"] += value
+        elif kind is None and _WATCH_DECODER in functions:
+            kind = _WATCHED
+        kinds[kind or _UNTYPED] += value
     return kinds
 
 
 def _informer_stacks(ctx: Context, item: ProfileInput) -> list[tuple[tuple[str, ...], int]]:
-    """The in-use heap's stacks that run informer code, picked in bulk (a few stacks of a huge profile)."""
+    """The in-use heap's stacks that run informer code or decode (watch streams are decoded for the informers),
+    picked in bulk (a few stacks of a huge profile)."""
     return ctx.once(("informer stacks", item.name, id(item.profile)), lambda: [
         (stack.functions, stack.value)
-        for stack in stacks(item.profile, "inuse_space", within=(cat.INFORMERS,), catalog=ctx.catalog)])
+        for stack in stacks(item.profile, "inuse_space", within=(cat.INFORMERS, cat.DECODING), catalog=ctx.catalog)])
 
 
 def _informer_memory(ctx: Context) -> Iterable[Finding]:
@@ -641,6 +661,7 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
         kinds = _informer_types(ctx, delta.grown)
         held = _informer_types(ctx, _informer_stacks(ctx, delta.new))
         source, severity, how = f"{delta.base.name} -> {delta.new.name}", "warning", "grew"
+        between = f" between {delta.base.name} and {delta.new.name}"
     else:
         heaps = ctx.data.of_kind("heap")
         if not heaps:
@@ -648,7 +669,7 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
         held = kinds = _informer_types(ctx, _informer_stacks(ctx, heaps[-1]))
         if sum(held.values()) < INFORMER_BYTES:
             return
-        source, severity, how = heaps[-1].name, "info", "hold"
+        source, severity, how, between = heaps[-1].name, "info", "hold", ""
     if not kinds:
         return
     kind, value = _top(kinds, 1)[0]
@@ -661,7 +682,7 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
     yield Finding(
         "informer-memory", severity,
         f"the informer caches {how} {label}: {_bytes(held.get(kind, value))}"
-        + (f" (+{_bytes(value)} between {source})" if how == "grew" else ""),
+        + (f" (+{_bytes(value)}{between})" if how == "grew" else ""),
         tuple(evidence),
         f"{advice}. If the number of {label} did not grow, compare two goroutine snapshots: growing reflector "
         "goroutines mean informers started and never stopped (a leak, which pruning does not fix)"
@@ -740,9 +761,20 @@ def _series(snapshot: MetricsSnapshot) -> dict[str, set[tuple[tuple[str, str], .
     return families
 
 
-def _series_growth(metrics: Sequence[MetricsSnapshot]) -> tuple[str, int, int, str, int, int] | None:
-    """The metric whose series grew most between the first and the last snapshot, and the label whose distinct
-    values grew most: (metric, before, after, label, values before, values after)."""
+@dataclass(frozen=True)
+class _SeriesGrowth:
+    metric: str
+    before: int
+    after: int
+    label: str  # the label whose distinct values grew most
+    values_before: int
+    values_after: int
+    shared: tuple[str, ...]  # ``key=value`` of the other labels on the new series (at most 3 values a label)
+
+
+def _series_growth(metrics: Sequence[MetricsSnapshot]) -> _SeriesGrowth | None:
+    """The metric whose series grew most between the first and the last snapshot, the label whose distinct values
+    grew most, and what the new series have in common."""
     if len(metrics) < 2:
         return None
     before, after = _series(metrics[0]), _series(metrics[-1])
@@ -750,17 +782,20 @@ def _series_growth(metrics: Sequence[MetricsSnapshot]) -> tuple[str, int, int, s
     if not growth:
         return None
     grew, metric = growth[0]
-    old = len(before.get(metric, ()))
-    if grew < SERIES_GROWTH or grew < SERIES_GROWTH_SHARE * old:
+    old = before.get(metric, set())
+    if grew < SERIES_GROWTH or grew < SERIES_GROWTH_SHARE * len(old):
         return None
-    labels = {key for labels in after[metric] for key, _ in labels}
+    labels = sorted({key for labels in after[metric] for key, _ in labels})
 
-    def values(sets: Iterable[tuple[tuple[str, str], ...]], key: str) -> int:
-        return len({dict(labels).get(key) for labels in sets})
+    def values(sets: Iterable[tuple[tuple[str, str], ...]], key: str) -> set[str | None]:
+        return {dict(labels).get(key) for labels in sets}
 
-    label = max(sorted(labels), key=lambda key: values(after[metric], key) - values(before.get(metric, ()), key))
-    return (metric, old, len(after[metric]), label, values(before.get(metric, ()), label),
-            values(after[metric], label))
+    label = max(labels, key=lambda key: len(values(after[metric], key)) - len(values(old, key)))
+    new = after[metric] - old
+    shared = tuple(f"{key}={value}" for key in labels if key != label and len(values(new, key)) <= 3
+                   for value in sorted(v for v in values(new, key) if v is not None))
+    return _SeriesGrowth(metric, len(old), len(after[metric]), label, len(values(old, label)),
+                         len(values(after[metric], label)), shared)
 
 
 def _metric_series_growth(ctx: Context) -> Iterable[Finding]:
@@ -770,33 +805,35 @@ def _metric_series_growth(ctx: Context) -> Iterable[Finding]:
     if series is None and vectors < HEAP_GROWTH_BYTES:
         return
     evidence = []
-    tokens = []
+    tokens: list[str] = []
     if series is not None:
-        metric, old, new, label, old_values, new_values = series
-        evidence.append(f"{metric}: {old} -> {new} series (+{new - old}) between {ctx.data.metrics[0].source} "
-                        f"and {ctx.data.metrics[-1].source}")
-        evidence.append(f"its label {label!r}: {old_values} -> {new_values} distinct values")
-        tokens = [metric, f"label {label}"]
+        evidence.append(f"{series.metric}: {series.before} -> {series.after} series (+{series.after - series.before})"
+                        f" between {ctx.data.metrics[0].source} and {ctx.data.metrics[-1].source}")
+        evidence.append(f"its label {series.label!r}: {series.values_before} -> {series.values_after} distinct "
+                        "values")
+        if series.shared:
+            evidence.append("the new series have " + ", ".join(series.shared))
+        tokens = [series.metric, f"label {series.label}", *series.shared]
     if vectors:
         evidence.append(f"Prometheus metric vectors took +{_bytes(vectors)} of the heap's growth")
     notes = _known(ctx, "metric-series-growth", tokens)
     evidence += notes
     if series is not None:
-        title = (f"{series[0]} keeps adding series: +{series[2] - series[1]}, its label {series[3]!r} takes new "
-                 "values" + (f"; metric vectors +{_bytes(vectors)} of heap" if vectors else ""))
-        next_step = (f"every new value of {series[3]!r} is a series the controller keeps in memory until it "
+        title = (f"{series.metric} keeps adding series: +{series.after - series.before}, its label {series.label!r} "
+                 "takes new values" + (f"; metric vectors +{_bytes(vectors)} of heap" if vectors else ""))
+        next_step = (f"every new value of {series.label!r} is a series the controller keeps in memory until it "
                      "restarts: restarting the leader releases them now (dropping the label in Prometheus does not "
                      "shrink the controller)"
                      + ("; no release fixes it yet (see the known issue above)" if _claims(notes) else
-                        f"; find which code labels {series[0]} with per-object values"))
+                        f"; find which code labels {series.metric} with per-object values"))
     else:
         title = f"the heap grows in Prometheus metric vectors: +{_bytes(vectors)}"
         next_step = ("take two /metrics snapshots minutes apart and analyze them together: the metric whose series "
                      "multiply, and the label that takes new values, is the cause")
     yield Finding(
         "metric-series-growth", "warning", title, tuple(evidence), next_step,
-        (("metric", series[0] if series else ""), ("label", series[3] if series else ""),
-         ("seriesBefore", series[1] if series else -1), ("seriesAfter", series[2] if series else -1),
+        (("metric", series.metric if series else ""), ("label", series.label if series else ""),
+         ("seriesBefore", series.before if series else -1), ("seriesAfter", series.after if series else -1),
          ("vectorHeapGrowthBytes", vectors)),
         subsystem=cat.METRICS_RECORD, source=ctx.data.metrics[-1].source if series else "",
     )  # fmt: skip

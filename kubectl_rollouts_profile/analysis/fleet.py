@@ -93,10 +93,12 @@ def _version(cluster: ClusterAnalysis) -> str:
     return cluster.version or "version unknown"
 
 
-def cluster_folders(directories: Sequence[Path]) -> dict[str, list[Path]]:
-    """Each cluster's folders, in the order given: from a run's ``fleet.json`` (context -> its folder), else every
-    sub-folder named after its cluster."""
+def cluster_folders(directories: Sequence[Path]) -> dict[str, tuple[list[Path], str | None]]:
+    """Each cluster's folders, in the order given, and the controller image its run recorded (a capture's
+    ``image``), if any: from a run's ``fleet.json`` (context -> its folder), else every sub-folder named after its
+    cluster."""
     clusters: dict[str, list[Path]] = {}
+    images: dict[str, str] = {}
     for directory in directories:
         if not directory.is_dir():
             raise UsageError(f"{directory}: not a directory", hint="give the folder a run over several contexts wrote")
@@ -106,6 +108,9 @@ def cluster_folders(directories: Sequence[Path]) -> dict[str, list[Path]]:
             for entry in _manifest_contexts(manifest):
                 folder = entry.get("directory")
                 named[str(entry.get("context"))] = Path(folder) if folder else None
+                result = entry.get("result")
+                if isinstance(result, dict) and isinstance(result.get("image"), str):
+                    images[str(entry.get("context"))] = result["image"]
         else:
             named = {folder.name: folder for folder in sorted(directory.iterdir()) if folder.is_dir()}
         for context, folder in named.items():
@@ -117,7 +122,7 @@ def cluster_folders(directories: Sequence[Path]) -> dict[str, list[Path]]:
         raise UsageError("no cluster folders found", hint="give the folder a run over several contexts wrote")
     if len(clusters) > MAX_CLUSTERS:
         raise UsageError(f"{len(clusters)} clusters: at most {MAX_CLUSTERS} are analyzed together")
-    return clusters
+    return {context: (folders, images.get(context)) for context, folders in clusters.items()}
 
 
 def _manifest_contexts(manifest: Path) -> list[dict]:
@@ -133,24 +138,25 @@ def _manifest_contexts(manifest: Path) -> list[dict]:
 
 def analyze_fleet(directories: Sequence[Path]) -> FleetAnalysis:
     """Analyze every cluster's captures, then line the findings up across the clusters."""
-    clusters = tuple(_analyze_cluster(context, folders)
-                     for context, folders in cluster_folders(directories).items())
+    clusters = tuple(_analyze_cluster(context, folders, image)
+                     for context, (folders, image) in cluster_folders(directories).items())
     return FleetAnalysis(clusters, tuple(line_up(clusters)))
 
 
-def _analyze_cluster(context: str, folders: Sequence[Path]) -> ClusterAnalysis:
+def _analyze_cluster(context: str, folders: Sequence[Path], image: str | None) -> ClusterAnalysis:
     files = tuple(sorted((path for folder in folders if folder.is_dir() for path in folder.rglob("*")
                           if path.is_file() and readable(path.name)),
                          key=lambda path: (folders.index(next(f for f in folders if f in path.parents)), path.name)))
     if not files:
-        return ClusterAnalysis(context, (), None, problem="no captures")
+        return ClusterAnalysis(context, (), image_tag(image) if image else None, problem="no captures")
     if len(files) > MAX_FILES_PER_CLUSTER:
         return ClusterAnalysis(context, files, None, problem=f"{len(files)} files: at most {MAX_FILES_PER_CLUSTER}")
     try:
         data = load_paths(list(files))
     except RolloutsProfileError as error:
         return ClusterAnalysis(context, files, None, problem=str(error))
-    return ClusterAnalysis(context, files, version_of(data), tuple(find(data)))
+    return ClusterAnalysis(context, files, version_of(data) or (image_tag(image) if image else None),
+                           tuple(find(data)))
 
 
 def readable(name: str) -> bool:
@@ -161,7 +167,8 @@ def readable(name: str) -> bool:
 
 
 def version_of(data: AnalysisInput) -> str | None:
-    """The controller's version: its image tag from a bundle's facts, else ``argo_rollouts_controller_info``."""
+    """The controller's version: its image tag from a bundle's facts, else ``argo_rollouts_controller_info``
+    (else the caller uses the image the run recorded)."""
     image = dict(data.facts).get("image")
     if image:
         return image_tag(image)

@@ -303,6 +303,7 @@ def outcome_json(outcome: pipeline.CaptureOutcome) -> dict[str, Any]:
         "samples": outcome.sample_count,
         "warnings": list(outcome.warnings),
         "load": outcome.load.as_json() if outcome.load is not None else None,
+        "image": outcome.image,
         **({"missing": outcome.missing} if outcome.missing else {}),
     }
 

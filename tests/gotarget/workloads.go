@@ -17,7 +17,9 @@ import (
 	"github.com/argoproj/argo-rollouts/analysis"
 	"github.com/argoproj/argo-rollouts/controller/metrics"
 	"github.com/argoproj/argo-rollouts/metricproviders/webmetric"
+	"github.com/argoproj/argo-rollouts/pkg/kubectl-argo-rollouts/viewcontroller"
 	"github.com/argoproj/argo-rollouts/rollout"
+	"github.com/argoproj/argo-rollouts/server"
 	"github.com/argoproj/argo-rollouts/utils/tolerantinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -34,6 +36,8 @@ var workloads = map[string]workload{
 	// Modes of real incidents (argoproj/argo-rollouts#4571: conversion on every scrape; a requeue loop).
 	"conversion-churn":   conversionChurn,
 	"reconcile-hot-loop": reconcileHotLoop,
+	"series-growth":      seriesGrowth,
+	"informer-leak":      informerLeak,
 }
 
 // ownWorkers are the workloads that start the controller's workers themselves.
@@ -227,21 +231,26 @@ func conversionChurn(ctx context.Context, controller *rollout.Controller) error 
 	}
 	lister := tolerantinformer.NewTolerantAnalysisRunLister(func() []map[string]interface{} { return runs })
 	controller.Metrics.RegisterCollector(metrics.NewAnalysisRunCollector(lister))
-	go scrapeMetrics(ctx, controller.Metrics, 50*time.Millisecond)
+	go every(ctx, 50*time.Millisecond, -1, func(int) { scrapeMetrics(controller.Metrics) })
 	return nil
 }
 
-// scrapeMetrics is a Prometheus scraping the controller's /metrics every period.
-func scrapeMetrics(ctx context.Context, server http.Handler, period time.Duration) {
+// scrapeMetrics is one scrape of the controller's /metrics by a Prometheus.
+func scrapeMetrics(server http.Handler) {
+	server.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+}
+
+// every calls do once a period, times times (forever when negative), until ctx ends.
+func every(ctx context.Context, period time.Duration, times int, do func(int)) {
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
-	for {
+	for n := 0; times < 0 || n < times; n++ {
 		select {
 		case <-ticker.C:
 		case <-ctx.Done():
 			return
 		}
-		server.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		do(n)
 	}
 }
 
@@ -252,5 +261,30 @@ func reconcileHotLoop(ctx context.Context, controller *rollout.Controller) error
 	controller.Run(ctx, 1)
 	controller.Queue.Add(controller.HotLoop)
 	go feedQueue(ctx, controller, 3, time.Second, 5)
+	return nil
+}
+
+// seriesGrowth: every AnalysisRun the controller updates adds a series of controller_clientset_k8s_request_total
+// (its name label), never deleted (argoproj/argo-rollouts#4571): 50 new runs a second, at most 20000.
+func seriesGrowth(ctx context.Context, controller *rollout.Controller) error {
+	go every(ctx, 20*time.Millisecond, 20000, func(run int) {
+		controller.Metrics.IncK8sRequest("analysisruns", "shop", fmt.Sprintf("checkout-7d9f8b6c5-%d", run),
+			"Update", 200)
+	})
+	return nil
+}
+
+// informerLeak: the dashboard before v1.8.0-rc1 (argoproj/argo-rollouts#2095): each GetRolloutInfo request
+// starts a view controller whose informers list 20 objects and are never stopped; a request every 100 ms, at
+// most 600.
+func informerLeak(ctx context.Context, _ *rollout.Controller) error {
+	objects := make([]viewcontroller.Object, 0, 20)
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("checkout-%d", i)
+		objects = append(objects, viewcontroller.Object{Key: "shop/" + name, Namespace: "shop",
+			Body: rolloutJSON("shop", name, 4<<10)})
+	}
+	dashboard := &server.ArgoRolloutsServer{List: func() []viewcontroller.Object { return objects }}
+	go every(ctx, 100*time.Millisecond, 600, func(int) { dashboard.GetRolloutInfo() })
 	return nil
 }
