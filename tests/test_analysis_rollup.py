@@ -9,7 +9,9 @@ import random
 import pytest
 
 from kubectl_rollouts_profile.analysis import catalog as cat
+from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
 from kubectl_rollouts_profile.analysis.rollup import key_function, render_rollup, rollup, stacks
+from kubectl_rollouts_profile.analysis.run import analyze, result_json, result_text
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
 from tests.test_analysis_catalog import make_profile
@@ -82,6 +84,15 @@ def test_a_profile_mostly_of_cli_code_is_not_the_controllers() -> None:
     assert "not the controller's" in (rollup(mostly_cli).note() or "")
     controller = make_profile([([cli], 30), ([f"{AR}/rollout.(*Controller).syncHandler"], 70)])
     assert not rollup(controller).not_controller and rollup(controller).note() is None
+    # analyze says so, in its text and its JSON
+    result = analyze(AnalysisInput(profiles=(ProfileInput("dashboard-cpu.pb.gz", "cpu", mostly_cli),
+                                             ProfileInput("controller-cpu.pb.gz", "cpu", controller))))  # fmt: skip
+    assert "warning: dashboard-cpu.pb.gz: 80% of this profile is kubectl-argo-rollouts CLI / dashboard code" in \
+        result_text(result)
+    assert "warning: controller-cpu.pb.gz" not in result_text(result)
+    notes = {table["name"]: (table["notControllerShare"], table["note"]) for table in result_json(result)["profiles"]}
+    assert notes["dashboard-cpu.pb.gz"][0] == 0.8 and "not the controller's" in notes["dashboard-cpu.pb.gz"][1]
+    assert notes["controller-cpu.pb.gz"] == (0.3, None)
 
 
 def _inlined_profile() -> Profile:
