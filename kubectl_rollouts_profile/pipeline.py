@@ -1,10 +1,11 @@
 """The application layer between the CLI and the stages: a capture is ``spec + endpoint -> outcome``.
 
-    open_endpoint   --url as given, or config -> preflight -> leader -> tunnel (holding the capture lock if asked)
+    open_endpoint   --url as given, or config -> preflight -> leader or --pod -> load guard -> capture lock
+                    -> (a cold start's restart and waits) -> tunnel: the one way every command reaches the controller
     run_capture     fetch (capture) -> decode (capture.check_body) -> redact -> commit (deliver) -> exports
 
-Every command that captures (a single capture, the goroutine trend, the bundle) goes through ``run_capture``; the
-CLI only turns flags into specs and reports the outcome.
+Every command that captures (a single capture, the goroutine trend, the bundle, a symptom run, a cold start) goes
+through ``open_endpoint`` and ``run_capture``; the CLI only turns flags into specs and reports the outcome.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from kubectl_rollouts_profile import capture, deliver
-from kubectl_rollouts_profile.cluster import Connection, connect
+from kubectl_rollouts_profile import capture, cluster, deliver
+from kubectl_rollouts_profile.cluster import ClusterSession, Connection
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
-from kubectl_rollouts_profile.cluster.locate import DEFAULT_METRICS_PORT
+from kubectl_rollouts_profile.cluster.locate import DEFAULT_METRICS_PORT, ControllerPod, Survey, Target, target_of
 from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, RolloutsProfileError, UsageError
@@ -143,6 +144,23 @@ class CaptureOutcome:
     def raw_path(self) -> str:
         return next(iter(self.files.values()))
 
+    def as_json(self) -> dict[str, Any]:
+        """The one JSON object of a capture's ``--json`` (also each capture in a cold start's)."""
+        return {
+            "kind": self.kind.name,
+            "target": self.target_name,
+            "seconds": self.seconds,
+            "started_at": self.started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "finished_at": self.finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "files": self.files,
+            "bytes": self.size,
+            "sha256": self.sha256,
+            "samples": self.sample_count,
+            "warnings": list(self.warnings),
+            "load": self.load.as_json() if self.load is not None else None,
+            **({"missing": self.missing} if self.missing else {}),
+        }
+
 
 def parse_url(url: str) -> tuple[str, str]:
     """``(base URL, target name)`` of a ``--url``."""
@@ -170,6 +188,25 @@ def check_destination(destination: Destination, exports: Iterable[str] = ()) -> 
         deliver.check_target(path, force=destination.force)
 
 
+class PodStart(Protocol):
+    """What a command that profiles a pod about to start (``cpu --at-start``, ``diagnose cold-start``) adds to the
+    one path: its preflight rules, the pod it would restart (also the one whose load is read), and its own steps,
+    which run only after every check has passed and the capture lock and cooldown are taken: the destructive
+    step (``--restart``) and the wait for the start, then retries of the tunnel and the wait for pprof."""
+
+    rules: tuple[Permission, ...]
+
+    def current_pod(self, session: ClusterSession, found: Survey, env: Environment) -> tuple[ControllerPod | None,
+                                                                                             Survey]: ...
+
+    def await_start(self, session: ClusterSession, found: Survey, current: ControllerPod | None,
+                    env: Environment) -> Target: ...
+
+    def retry_tunnel(self, error: RolloutsProfileError) -> bool: ...
+
+    def await_pprof(self, base_url: str, target: Target) -> None: ...
+
+
 @contextlib.contextmanager
 def open_endpoint(
     target: TargetSpec,
@@ -179,9 +216,13 @@ def open_endpoint(
     timed: bool = False,
     extra_rules: Iterable[Permission] = (),
     sampling: Sampling | None = None,
+    start: PodStart | None = None,
 ) -> Iterator[Endpoint]:
-    """The pprof server for the ``with`` body: ``--url`` as given, or the leader through a tunnel. With
-    ``target.lock`` the capture lock is held for the body (``lock_seconds``: how long the work should take;
+    """The pprof server for the ``with`` body: ``--url`` as given, or a controller pod through a tunnel, always in
+    this order: config (and its warnings) -> preflight (with ``extra_rules``) -> the leader or ``--pod`` -> the load
+    guard -> the capture lock and cooldown -> [``start``'s own steps] -> the tunnel.
+
+    With ``target.lock`` the capture lock is held for the body (``lock_seconds``: how long the work should take;
     ``timed``: a cpu/trace capture, subject to the cooldown). With ``target.load`` and ``sampling``, the load guard
     reads the controller's metrics first and refuses sustained sampling under high load (``TargetBusy``)."""
     guard = target.load if sampling is not None else None
@@ -196,24 +237,34 @@ def open_endpoint(
         yield Endpoint(base_url=base_url, target_name=target_name, where=base_url, load=reading,
                        load_warnings=load_warnings)
         return
-    rules = (*extra_rules, *(LOCK_RULES if target.lock else ()))
-    with connect(target.cluster, env=env, extra_rules=rules) as connection, contextlib.ExitStack() as stack:
-        reading = _cluster_load(connection, guard) if guard is not None else None
+    rules = (*extra_rules, *(start.rules if start is not None else ()), *(LOCK_RULES if target.lock else ()))
+    with cluster.open_session(target.cluster, env=env, extra_rules=rules) as session, \
+            contextlib.ExitStack() as stack:
+        found = cluster.survey_install(session)
+        pod: ControllerPod | None  # the pod whose load is read (and that a restart deletes)
+        if start is None:
+            pod, chosen_by, found = cluster.leader_or_named(session, found, env)
+            tunnel_target = target_of(pod, chosen_by=chosen_by, namespace=found.namespace, port=target.cluster.port)
+        else:
+            pod, found = start.current_pod(session, found, env)
+        reading = _cluster_load(session, pod, guard) if guard is not None and pod is not None else None
         load_warnings = _judge_load(env, reading, sampling, guard)  # before the lock: a refusal leaves no trace
         lock = None
         if target.lock:
-            lock = stack.enter_context(
-                capture_lock(
-                    connection.api,
-                    connection.target.namespace,
-                    duration_seconds=lease_duration(lock_seconds),
-                    timed=timed,
-                    cooldown_seconds=target.cooldown_seconds,
-                )
-            )
-        where = (f"the pprof server of pod {connection.target.namespace}/{connection.target.pod_name} "
-                 f"(port {connection.target.pprof_port}, through the tunnel)")
-        yield Endpoint(base_url=connection.base_url, target_name=connection.target.pod_name, where=where,
+            lock = stack.enter_context(capture_lock(session.api, session.namespace,
+                                                    duration_seconds=lease_duration(lock_seconds), timed=timed,
+                                                    cooldown_seconds=target.cooldown_seconds))
+        if start is not None:  # every check has passed and the lock is held: now the start may be provoked
+            tunnel_target = start.await_start(session, found, pod, env)
+        else:
+            cluster.announce(tunnel_target, env)
+        connection = stack.enter_context(cluster.tunnel_to(
+            session, tunnel_target, retry=start.retry_tunnel if start is not None else None))
+        if start is not None:
+            start.await_pprof(connection.base_url, tunnel_target)
+        where = (f"the pprof server of pod {tunnel_target.namespace}/{tunnel_target.pod_name} "
+                 f"(port {tunnel_target.pprof_port}, through the tunnel)")
+        yield Endpoint(base_url=connection.base_url, target_name=tunnel_target.pod_name, where=where,
                        connection=connection, lock=lock, load=reading, load_warnings=load_warnings)
 
 
@@ -227,17 +278,17 @@ def metrics_location(url: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", path + (f"?{parts.query}" if parts.query else "")
 
 
-def _cluster_load(connection: Connection, guard: LoadGuard) -> LoadReading:
+def _cluster_load(session: ClusterSession, pod: ControllerPod, guard: LoadGuard) -> LoadReading:
     """Read the load through a second tunnel to the metrics port (the port the controller's flags name, unless
     ``--metrics-port`` says otherwise); a tunnel that cannot open is a reading with an error."""
     from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
 
-    pod = connection.target
     port = guard.metrics_port or pod.metrics_port or DEFAULT_METRICS_PORT
-    source = f"pod {pod.pod_name} port {port}"
+    source = f"pod {pod.name} port {port}"
     with contextlib.ExitStack() as stack:
         try:
-            base = stack.enter_context(open_tunnel(connection.config, pod.namespace, pod.pod_name, port))
+            base = stack.enter_context(open_tunnel(session.config, pod.namespace or session.namespace, pod.name,
+                                                   port))
         except (RolloutsProfileError, OSError) as error:
             return LoadReading(source=source, thresholds=guard.thresholds, error=str(error))
         return read_load(lambda: capture.fetch_text(base, "/metrics", timeout=10), source=source,

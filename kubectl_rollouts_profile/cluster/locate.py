@@ -268,7 +268,14 @@ def _bool_flag(argv: Sequence[str], flag: str, *, default: bool) -> bool:
 
 
 def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = None) -> Target:
-    """The pod to profile: ``pod`` when named, else the Lease's holder, else the only ready pod."""
+    """The pod to profile and its pprof port: ``pod`` when named, else the Lease's holder, else the only ready pod."""
+    chosen, chosen_by = choose_pod(survey, pod=pod)
+    return target_of(chosen, chosen_by=chosen_by, namespace=survey.namespace, port=port)
+
+
+def choose_pod(survey: Survey, *, pod: str | None = None) -> tuple[ControllerPod, str]:
+    """A ready controller pod of the surveyed install and how it was chosen: ``pod`` when named, else the Lease's
+    holder, else the only ready pod (said so: it is not called the leader when the Lease names another)."""
     names = ", ".join(f"{p.name} ({_state(p)})" for p in survey.pods) or "none"
     if not survey.pods:
         raise TargetNotFound(
@@ -312,9 +319,14 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
             f"cannot tell which of {len(ready)} ready controller pods leads: {survey.lease_problem}",
             hint="name one with --pod",
         )
+    return chosen, chosen_by
+
+
+def target_of(chosen: ControllerPod, *, chosen_by: str, namespace: str, port: int | None = None) -> Target:
+    """The tunnel's target in ``chosen``: its pprof port from the controller's flags unless ``port`` names one."""
     return Target(
         pod_name=chosen.name,
-        namespace=chosen.namespace or survey.namespace,
+        namespace=chosen.namespace or namespace,
         pprof_port=port if port is not None else _pprof_port(chosen),
         metrics_port=chosen.metrics_port,
         image=chosen.image,

@@ -13,7 +13,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -359,9 +359,26 @@ def open_tunnel(
     remote_port: int,
     *,
     keepalive_seconds: float | None = KEEPALIVE_SECONDS,
+    retry: Callable[[RolloutsProfileError], bool] | None = None,
 ) -> Iterator[str]:
-    """Forward a free port on 127.0.0.1 to ``remote_port`` in the pod; yields the local base URL."""
-    with Tunnel(config, namespace, pod, remote_port, keepalive_seconds=keepalive_seconds) as tunnel:
+    """Forward a free port on 127.0.0.1 to ``remote_port`` in the pod; yields the local base URL. An error in the
+    block that comes from the tunnel breaking (the HTTP client sees only a closed connection) is replaced by what
+    the tunnel recorded, e.g. "nothing is listening on port P". ``retry``: asked after a failed first handshake
+    whether to try again (it waits before it says yes), e.g. while a container is only just starting."""
+    while True:
+        tunnel = Tunnel(config, namespace, pod, remote_port, keepalive_seconds=keepalive_seconds)
+        try:
+            tunnel.__enter__()
+        except RolloutsProfileError as error:
+            tunnel.close()
+            if retry is not None and retry(error):
+                continue
+            raise
+        except BaseException:
+            tunnel.close()
+            raise
+        break
+    with tunnel:
         try:
             yield tunnel.base_url
         except Exception as error:

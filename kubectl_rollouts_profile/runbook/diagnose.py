@@ -232,14 +232,14 @@ def _goroutine_leak(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Envi
 def _cold_start(target: TargetSpec, spec: DiagnoseSpec, env: Environment, started: datetime) -> DiagnoseOutcome:
     if target.url is not None:
         raise UsageError("diagnose cold-start watches the cluster for a controller start; it cannot use --url")
+    cold_spec = coldstart.ColdStartSpec(seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds,
+                                        restart=spec.restart, max_bytes=spec.max_bytes)
+    coldstart.check_spec(cold_spec, target.cluster)
     staging = _make_directory(spec.directory, "controller", "cold-start", started)
-    cold = coldstart.run_cold_start(target.cluster, coldstart.ColdStartSpec(
-        seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds, restart=spec.restart,
-        destination=Destination(directory=staging), max_bytes=spec.max_bytes, lock=target.lock,
-        cooldown_seconds=target.cooldown_seconds), env)
+    cold = coldstart.run_cold_start(target, replace(cold_spec, destination=Destination(directory=staging)), env)
     run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
                warnings=list(cold.warnings))
-    return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=None,
+    return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=cold.load,
                    facts=(("start", f"{cold.start.how}: pod {cold.start.pod.name}"),
                           ("waited", f"{cold.waited_seconds:.1f}s")))
 
