@@ -11,7 +11,7 @@ through ``open_endpoint`` and ``run_capture``; the CLI only turns flags into spe
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -188,6 +188,10 @@ def check_destination(destination: Destination, exports: Iterable[str] = ()) -> 
         deliver.check_target(path, force=destination.force)
 
 
+# The pod a cold start concerns before it happens (None: none is ready), and the survey it was chosen from.
+PodChoice = tuple[ControllerPod | None, Survey]
+
+
 class PodStart(Protocol):
     """What a command that profiles a pod about to start (``cpu --at-start``, ``diagnose cold-start``) adds to the
     one path: its preflight rules, the pod it would restart (also the one whose load is read), and its own steps,
@@ -196,15 +200,19 @@ class PodStart(Protocol):
 
     rules: tuple[Permission, ...]
 
-    def current_pod(self, session: ClusterSession, found: Survey, env: Environment) -> tuple[ControllerPod | None,
-                                                                                             Survey]: ...
+    def current_pod(self, session: ClusterSession, found: Survey, env: Environment) -> PodChoice:
+        """The pod the start concerns before it happens (the one ``--restart`` deletes), and the last survey."""
+
 
     def await_start(self, session: ClusterSession, found: Survey, current: ControllerPod | None,
-                    env: Environment) -> Target: ...
+                    env: Environment) -> Target:
+        """The destructive step if any, then the wait for the start: the started pod's target."""
 
-    def retry_tunnel(self, error: RolloutsProfileError) -> bool: ...
+    def retry_tunnel(self, error: RolloutsProfileError) -> bool:
+        """After a refused port-forward: wait a little and say whether to try again."""
 
-    def await_pprof(self, base_url: str, target: Target) -> None: ...
+    def await_pprof(self, base_url: str, target: Target) -> None:
+        """Until the started process answers on its pprof port."""
 
 
 @contextlib.contextmanager
@@ -228,18 +236,13 @@ def open_endpoint(
     guard = target.load if sampling is not None else None
     if target.url is not None:
         base_url, target_name = parse_url(target.url)
-        reading = None
-        if guard is not None and guard.metrics_url is not None:
-            metrics_base, metrics_path = metrics_location(guard.metrics_url)
-            reading = read_load(lambda: capture.fetch_text(metrics_base, metrics_path, timeout=10),
-                                source=metrics_base + metrics_path, thresholds=guard.thresholds)
-        load_warnings = _judge_load(env, reading, sampling, guard)
+        reading, load_warnings = _load_check(env, guard, sampling, _url_load)
         yield Endpoint(base_url=base_url, target_name=target_name, where=base_url, load=reading,
                        load_warnings=load_warnings)
         return
     rules = (*extra_rules, *(start.rules if start is not None else ()), *(LOCK_RULES if target.lock else ()))
-    with cluster.open_session(target.cluster, env=env, extra_rules=rules) as session, \
-            contextlib.ExitStack() as stack:
+    with (cluster.open_session(target.cluster, env=env, extra_rules=rules) as session,
+          contextlib.ExitStack() as stack):
         found = cluster.survey_install(session)
         pod: ControllerPod | None  # the pod whose load is read (and that a restart deletes)
         if start is None:
@@ -247,8 +250,8 @@ def open_endpoint(
             tunnel_target = target_of(pod, chosen_by=chosen_by, namespace=found.namespace, port=target.cluster.port)
         else:
             pod, found = start.current_pod(session, found, env)
-        reading = _cluster_load(session, pod, guard) if guard is not None and pod is not None else None
-        load_warnings = _judge_load(env, reading, sampling, guard)  # before the lock: a refusal leaves no trace
+        # Before the lock: a refusal leaves no trace.
+        reading, load_warnings = _load_check(env, guard, sampling, partial(_pod_load, session, pod))
         lock = None
         if target.lock:
             lock = stack.enter_context(capture_lock(session.api, session.namespace,
@@ -278,11 +281,36 @@ def metrics_location(url: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", path + (f"?{parts.query}" if parts.query else "")
 
 
-def _cluster_load(session: ClusterSession, pod: ControllerPod, guard: LoadGuard) -> LoadReading:
+def _load_check(env: Environment, guard: LoadGuard | None, sampling: Sampling | None,
+                read: Callable[[LoadGuard], LoadReading | None]) -> tuple[LoadReading | None, tuple[str, ...]]:
+    """The load guard: the reading ``read`` takes (none without a guard or without anything to read), shown on
+    stderr, and judged for ``sampling`` (``TargetBusy`` for sustained sampling under high load)."""
+    if guard is None or sampling is None:
+        return None, ()
+    reading = read(guard)
+    if reading is None:
+        return None, ()
+    if reading.error is None:
+        env.message(f"load: {reading.summary()}")
+    return reading, judge(reading, sustained=sampling.sustained, what=sampling.what, ignore=guard.ignore)
+
+
+def _url_load(guard: LoadGuard) -> LoadReading | None:
+    """With ``--url``: the ``--metrics-url`` when given (without it, the guard is skipped silently)."""
+    if guard.metrics_url is None:
+        return None
+    metrics_base, metrics_path = metrics_location(guard.metrics_url)
+    return read_load(lambda: capture.fetch_text(metrics_base, metrics_path, timeout=10),
+                     source=metrics_base + metrics_path, thresholds=guard.thresholds)
+
+
+def _pod_load(session: ClusterSession, pod: ControllerPod | None, guard: LoadGuard) -> LoadReading | None:
     """Read the load through a second tunnel to the metrics port (the port the controller's flags name, unless
     ``--metrics-port`` says otherwise); a tunnel that cannot open is a reading with an error."""
     from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
 
+    if pod is None:
+        return None
     port = guard.metrics_port or pod.metrics_port or DEFAULT_METRICS_PORT
     source = f"pod {pod.name} port {port}"
     with contextlib.ExitStack() as stack:
@@ -293,15 +321,6 @@ def _cluster_load(session: ClusterSession, pod: ControllerPod, guard: LoadGuard)
             return LoadReading(source=source, thresholds=guard.thresholds, error=str(error))
         return read_load(lambda: capture.fetch_text(base, "/metrics", timeout=10), source=source,
                          thresholds=guard.thresholds, cpu_limit=pod.cpu_limit, cpu_request=pod.cpu_request)
-
-
-def _judge_load(env: Environment, reading: LoadReading | None, sampling: Sampling | None,
-                guard: LoadGuard | None) -> tuple[str, ...]:
-    if reading is None or sampling is None or guard is None:
-        return ()
-    if reading.error is None:
-        env.message(f"load: {reading.summary()}")
-    return judge(reading, sustained=sampling.sustained, what=sampling.what, ignore=guard.ignore)
 
 
 def capture_once(

@@ -33,6 +33,7 @@ from kubectl_rollouts_profile.pipeline import (
     CaptureOutcome,
     CaptureSpec,
     Destination,
+    PodChoice,
     Sampling,
     TargetSpec,
     open_endpoint,
@@ -149,8 +150,7 @@ class ColdStart:
         self.start: Start | None = None
         self.waited_seconds = 0.0
 
-    def current_pod(self, session: ClusterSession, found: Survey, env: Environment) -> tuple[ControllerPod | None,
-                                                                                             Survey]:
+    def current_pod(self, session: ClusterSession, found: Survey, env: Environment) -> PodChoice:
         """With ``--restart``: the pod to delete, chosen as every command chooses its pod (``--pod``, else the
         leader); errors stop the run before anything is deleted. Without: the pod whose load is read, if one is
         ready (the controller may well be down while we wait for it)."""

@@ -1,12 +1,7 @@
-"""Symptom runs: ``diagnose memory-growth|high-cpu|slow-reconcile|goroutine-leak|cold-start`` runs the captures a
-symptom needs over one endpoint (with the capture lock, the cooldown and the load guard), saves them into one
-directory, and writes the incident report with the analysis' findings.
-
-    memory-growth   heap and metrics at the start and the end of --over (heap snapshots: not sustained sampling)
-    high-cpu        metrics, cpu (--seconds), allocs, metrics
-    slow-reconcile  metrics, cpu, block and mutex (kept when their rates are set), metrics at the end of --over
-    goroutine-leak  goroutine snapshots spread over --over (a trend), metrics at the start and the end
-    cold-start      cpu --at-start: wait for a start, then cpu, heap and goroutine from its first moments
+"""Symptom runs: ``diagnose SYMPTOM`` runs the captures a symptom needs over one endpoint (with the capture lock, the
+cooldown and the load guard), saves them into one directory, and writes the incident report with the analysis'
+findings. ``SYMPTOMS`` is the table of symptoms: one row each with what it captures, the steps that do it, what the
+load guard makes of it and the findings it is meant to bring out.
 """
 
 from __future__ import annotations
@@ -41,7 +36,6 @@ from kubectl_rollouts_profile.pipeline import (
 from kubectl_rollouts_profile.runbook import coldstart
 from kubectl_rollouts_profile.runbook.bundle import fetch_pod_metrics
 
-SYMPTOMS = ("memory-growth", "high-cpu", "slow-reconcile", "goroutine-leak", "cold-start")
 TREND_SNAPSHOTS = 5  # goroutine snapshots over --over for goroutine-leak
 
 
@@ -80,37 +74,24 @@ class _Run:
     trend: list[tuple[str, float]] = field(default_factory=list)
 
 
-def sampling_of(spec: DiagnoseSpec) -> Sampling:
-    """What the symptom's run does to the controller, for the load guard: cpu sampling longer than a short capture
-    and repeated snapshots over a period are sustained; two heap snapshots are not."""
-    what = f"a {spec.symptom} run"
-    if spec.symptom == "memory-growth":
-        return Sampling(what=what, sustained=False)
-    if spec.symptom == "high-cpu":
-        return Sampling(what=what, sustained=spec.cpu_seconds > SHORT_CAPTURE_SECONDS)
-    return Sampling(what=f"{what} over {spec.over_seconds:g}s", sustained=True)
-
-
 def run_diagnose(target: TargetSpec, spec: DiagnoseSpec, env: Environment, *,
                  stop: threading.Event | None = None) -> DiagnoseOutcome:
     """Run the symptom's captures into a new directory under ``spec.directory``, then analyse and write the
     report there. ``stop`` cuts the waiting short (tests, Ctrl-C)."""
-    if spec.symptom not in SYMPTOMS:
+    symptom = SYMPTOMS.get(spec.symptom)
+    if symptom is None:
         raise UsageError(f"unknown symptom {spec.symptom!r}", hint="choose from: " + ", ".join(SYMPTOMS))
     deliver.check_directory(spec.directory)
     stop = stop or threading.Event()
     started = datetime.now(timezone.utc)
-    if spec.symptom == "cold-start":
+    if symptom.steps is None:
         return _cold_start(target, spec, env, started)
-    timed = spec.symptom in ("high-cpu", "slow-reconcile")
     lock_seconds = spec.over_seconds + spec.cpu_seconds + 60
-    with open_endpoint(target, env, lock_seconds=lock_seconds, timed=timed, sampling=sampling_of(spec)) as endpoint:
+    with open_endpoint(target, env, lock_seconds=lock_seconds, timed=symptom.timed,
+                       sampling=symptom.guard(spec)) as endpoint:
         run = _Run(_make_directory(spec.directory, endpoint.target_name, spec.symptom, started))
         env.message(f"diagnose {spec.symptom}: {endpoint.where}; files in {run.directory}")
-        fetch_metrics = _metrics_fetcher(target, endpoint)
-        steps = {"memory-growth": _memory_growth, "high-cpu": _high_cpu, "slow-reconcile": _slow_reconcile,
-                 "goroutine-leak": _goroutine_leak}
-        steps[spec.symptom](endpoint, spec, run, env, fetch_metrics, stop)
+        symptom.steps(endpoint, spec, run, env, _metrics_fetcher(target, endpoint), stop)
     run.warnings[:0] = endpoint.warnings()
     return _finish(run, spec.symptom, endpoint.target_name, env, started, load=endpoint.load)
 
@@ -227,6 +208,54 @@ def _goroutine_leak(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Envi
             run.trend.append((f"{outcome.finished_at:%H:%M:%S}", float(count)))
             env.message(f"goroutines: {count}")
     _metrics(run, fetch, "end")
+
+
+MetricsFetcher = Callable[[], bytes]
+Steps = Callable[[Endpoint, DiagnoseSpec, _Run, Environment, MetricsFetcher | None, threading.Event], None]
+
+
+def _snapshots_only(spec: DiagnoseSpec) -> Sampling:
+    """Snapshots cost the controller next to nothing: never refused under high load."""
+    return Sampling(what=f"a {spec.symptom} run", sustained=False)
+
+
+def _cpu_capture(spec: DiagnoseSpec) -> Sampling:
+    """One cpu capture: refused under high load only when longer than a short capture."""
+    return Sampling(what=f"a {spec.symptom} run", sustained=spec.cpu_seconds > SHORT_CAPTURE_SECONDS)
+
+
+def _over_a_period(spec: DiagnoseSpec) -> Sampling:
+    """Sampling spread over --over: sustained."""
+    return Sampling(what=f"a {spec.symptom} run over {spec.over_seconds:g}s", sustained=True)
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """One row of the symptom table: what a run captures (in words, for --help), the steps that capture it, whether
+    it takes a cpu capture (then the cooldown applies), what the load guard makes of it, and the findings it is
+    meant to bring out (ids of analysis/findings.py; every finding is still looked for)."""
+
+    name: str
+    captures: str
+    steps: Steps | None  # None: the cold start, which opens its own endpoint (runbook/coldstart.py)
+    timed: bool
+    guard: Callable[[DiagnoseSpec], Sampling]
+    findings: tuple[str, ...]
+
+
+SYMPTOMS: dict[str, Symptom] = {row.name: row for row in (
+    Symptom("memory-growth", "heap and metrics at the start and the end of --over, then the diff", _memory_growth,
+            timed=False, guard=_snapshots_only, findings=("heap-growth",)),
+    Symptom("high-cpu", "cpu (--seconds), allocs and metrics", _high_cpu, timed=True, guard=_cpu_capture,
+            findings=("gc-share", "cpu-decoding", "too-few-samples")),
+    Symptom("slow-reconcile", "cpu, block/mutex when their rates are set, metrics (work queue, rollout_reconcile) "
+            "over --over", _slow_reconcile, timed=True, guard=_over_a_period,
+            findings=("reconcile-latency", "workqueue-backlog", "cpu-decoding")),
+    Symptom("goroutine-leak", "goroutine snapshots spread over --over (a trend) and metrics", _goroutine_leak,
+            timed=False, guard=_over_a_period, findings=("goroutine-growth", "goroutines-waiting-http")),
+    Symptom("cold-start", "wait for a controller start (--restart provokes one), then cpu, heap and goroutine",
+            None, timed=True, guard=_cpu_capture, findings=("cpu-decoding", "gc-share")),
+)}
 
 
 def _cold_start(target: TargetSpec, spec: DiagnoseSpec, env: Environment, started: datetime) -> DiagnoseOutcome:
