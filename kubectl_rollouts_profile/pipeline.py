@@ -20,6 +20,7 @@ from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from kubectl_rollouts_profile import capture, cluster, deliver
+from kubectl_rollouts_profile.budget import DEFAULT
 from kubectl_rollouts_profile.cluster import ClusterSession, Connection
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
@@ -300,7 +301,8 @@ def _url_load(guard: LoadGuard) -> LoadReading | None:
     if guard.metrics_url is None:
         return None
     metrics_base, metrics_path = metrics_location(guard.metrics_url)
-    return read_load(lambda: capture.fetch_text(metrics_base, metrics_path, timeout=10),
+    return read_load(partial(capture.fetch_text, metrics_base, metrics_path, timeout=10,
+                             max_bytes=DEFAULT.metrics_bytes),
                      source=metrics_base + metrics_path, thresholds=guard.thresholds)
 
 
@@ -319,8 +321,9 @@ def _pod_load(session: ClusterSession, pod: ControllerPod | None, guard: LoadGua
                                                    port))
         except (RolloutsProfileError, OSError) as error:
             return LoadReading(source=source, thresholds=guard.thresholds, error=str(error))
-        return read_load(lambda: capture.fetch_text(base, "/metrics", timeout=10), source=source,
-                         thresholds=guard.thresholds, cpu_limit=pod.cpu_limit, cpu_request=pod.cpu_request)
+        return read_load(partial(capture.fetch_text, base, "/metrics", timeout=10, max_bytes=DEFAULT.metrics_bytes),
+                         source=source, thresholds=guard.thresholds, cpu_limit=pod.cpu_limit,
+                         cpu_request=pod.cpu_request)
 
 
 def capture_once(

@@ -1,17 +1,23 @@
 """Profile -> rows: the profile's values summed by subsystem (the catalog), by Go package or by function, each row
-with flat (where the samples' innermost frame is) and cum (samples with the key anywhere in their stack)."""
+with flat (where the samples' innermost frame is) and cum (samples with the key anywhere in their stack).
+
+By subsystem, root frames (``runtime.goexit``, ``runtime.main``, ``main.main``, trampolines: the catalog's ``ROOT``)
+give no subsystem its cum: they are under every stack and say nothing of where the time went. Whatever the
+grouping, the rollup also counts the samples whose stacks run the kubectl plugin or its dashboard (the catalog's
+``CLI_DASHBOARD``): a profile made mostly of them is not the controller's (``Rollup.not_controller``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from kubectl_rollouts_profile.analysis.catalog import Catalog, default_catalog, package_of
+from kubectl_rollouts_profile.analysis.catalog import CLI_DASHBOARD, ROOT, Catalog, default_catalog, package_of
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import location_stacks
 
 GROUPINGS = ("subsystem", "package", "function")
+NOT_CONTROLLER_SHARE = 0.5  # above this share of CLI/dashboard samples, a profile is not the controller's
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,24 @@ class Rollup:
     unit: str
     total: int
     rows: tuple[RollupRow, ...]  # largest flat first
+    cli: int = 0  # the value of the samples with kubectl plugin / dashboard code on their stack
+
+    @property
+    def not_controller_share(self) -> float:
+        """The share of the profile spent in the kubectl plugin or its dashboard, not in the controller."""
+        return self.cli / self.total if self.total > 0 else 0.0
+
+    @property
+    def not_controller(self) -> bool:
+        return self.not_controller_share > NOT_CONTROLLER_SHARE
+
+    def note(self) -> str | None:
+        """A warning line when the profile is mostly not the controller's."""
+        if not self.not_controller:
+            return None
+        return (f"{100 * self.not_controller_share:.0f}% of this profile is {CLI_DASHBOARD} code, not the "
+                "controller's: it was taken from a kubectl-argo-rollouts / dashboard process; profile the "
+                "controller pod instead")
 
     def row(self, key: str) -> RollupRow | None:
         return next((row for row in self.rows if row.key == key), None)
@@ -79,29 +103,38 @@ def rollup(profile: Profile, by: str = "subsystem", *, sample_index: str | int |
            catalog: Catalog | None = None) -> Rollup:  # fmt: skip
     """The profile's values grouped ``by`` subsystem, package or function."""
     key_of = key_function(by, catalog)
+    chosen = catalog or default_catalog()
     index = profile.sample_index(sample_index)
     sample_type = profile.sample_types[index]
     keys: dict[str, str] = {}
+    cli_names: dict[str, bool] = {}
     flat: dict[str, int] = {}
     cum: dict[str, int] = {}
-    total = 0
+    total = cli = 0
     for stack in stacks(profile, index):
         total += stack.value
         if not stack.functions:
             continue
         in_stack = set()
+        in_cli = False
         for name in stack.functions:
             key = keys.get(name)
             if key is None:
                 key = keys[name] = key_of(name)
+                cli_names[name] = chosen.match(name).subsystem == CLI_DASHBOARD
             in_stack.add(key)
+            in_cli = in_cli or cli_names[name]
         leaf = keys[stack.functions[0]]
         flat[leaf] = flat.get(leaf, 0) + stack.value
+        if by == "subsystem" and leaf != ROOT:
+            in_stack.discard(ROOT)
         for key in in_stack:
             cum[key] = cum.get(key, 0) + stack.value
+        if in_cli:
+            cli += stack.value
     rows = sorted((RollupRow(key, flat.get(key, 0), value) for key, value in cum.items()),
                   key=lambda row: (-abs(row.flat), -abs(row.cum), row.key))
-    return Rollup(by, sample_type.type, sample_type.unit, total, tuple(rows))
+    return Rollup(by, sample_type.type, sample_type.unit, total, tuple(rows), cli)
 
 
 def render_rollup(table: Rollup, *, title: str, rows: int | None = None) -> str:

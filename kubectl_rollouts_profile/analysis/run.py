@@ -19,6 +19,11 @@ class AnalysisResult:
     findings: tuple[Finding, ...]
     rollups: tuple[tuple[str, str, Rollup], ...]  # (profile name, kind, table)
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the inputs held that was left out (metrics values that are not finite numbers)."""
+        return tuple(warning for snapshot in self.data.metrics if (warning := snapshot.warning()))
+
 
 def analyze(data: AnalysisInput, *, by: str = "subsystem") -> AnalysisResult:
     tables = tuple((item.name, item.kind, rollup(item.profile, by)) for item in data.profiles
@@ -37,7 +42,8 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
         "findings": [finding.as_json() for finding in result.findings],
         "profiles": [
             {"name": name, "kind": kind, "sampleType": table.sample_type, "unit": table.unit, "total": table.total,
-             "by": table.grouping,
+             "by": table.grouping, "notControllerShare": round(table.not_controller_share, 4),
+             "note": table.note(),
              "rows": [{"key": row.key, "flat": row.flat, "cum": row.cum} for row in table.rows[:rows]]}
             for name, kind, table in result.rollups
         ],
@@ -48,6 +54,7 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
             "reconcileMeanSeconds": round(reconcile.mean_seconds, 6) if reconcile else None,
         },
         "facts": dict(result.data.facts),
+        "warnings": list(result.warnings),
     }  # fmt: skip
 
 
@@ -59,6 +66,9 @@ def result_text(result: AnalysisResult, *, rows: int = 12) -> str:
         lines.append(f"      next step: {finding.next_step}")
     for name, kind, table in result.rollups:
         lines.append("")
+        note = table.note()
+        if note:
+            lines.append(f"warning: {name}: {note}")
         lines.append(render_rollup(table, title=f"{name} ({kind})", rows=rows).rstrip("\n"))
     return "\n".join(lines) + "\n"
 

@@ -3,7 +3,6 @@ runbooks, ``--html`` for the incident report page."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,6 +10,7 @@ import click
 from kubectl_rollouts_profile.analysis.rollup import GROUPINGS
 from kubectl_rollouts_profile.analysis.run import analyze_paths, result_json, result_text
 from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.safe import dumps, terminal, terminal_lines
 
 
 @click.command()
@@ -37,7 +37,13 @@ def analyze(env: Environment, files: tuple[Path, ...], as_json: bool, html_path:
       kubectl rollouts-profile analyze heap-1.pb.gz heap-2.pb.gz
       kubectl rollouts-profile analyze cpu.pb.gz metrics.txt --json
     """
+    if html_path is not None:
+        from kubectl_rollouts_profile.deliver import check_target
+
+        check_target(html_path, force=force)  # before the analysis, which can take a while
     result = analyze_paths(files, by=by)
+    for warning in result.warnings:
+        env.message(f"warning: {terminal(warning)}")
     report = None
     if html_path is not None:
         from kubectl_rollouts_profile.analysis.report import render_report
@@ -48,9 +54,9 @@ def analyze(env: Environment, files: tuple[Path, ...], as_json: bool, html_path:
     if as_json:
         document = result_json(result, rows=rows)
         document["report"] = str(report) if report else None
-        env.result(json.dumps(document, indent=2))
+        env.result(dumps(document, indent=2))
     else:
-        env.result(result_text(result, rows=rows).rstrip("\n"))
+        env.result(terminal_lines(result_text(result, rows=rows).rstrip("\n")))
         if report is not None:
             env.result(str(report))
     if report is not None:

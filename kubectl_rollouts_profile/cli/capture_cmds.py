@@ -7,7 +7,6 @@ outcome: results go to stdout (paths, or one JSON object); everything else to st
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +32,7 @@ from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError
 from kubectl_rollouts_profile.kinds import KINDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.runbook import coldstart, trend
+from kubectl_rollouts_profile.safe import dumps
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def run_cold_start_command(env: Environment, command: CaptureCommand, flags: Cap
     outcome = coldstart.run_cold_start(command.target, cold_spec, env)
     _warn(env, outcome.warnings)
     if command.report.as_json:
-        env.result(json.dumps(outcome.as_json()))
+        env.result(dumps(outcome.as_json()))
         return
     for capture in outcome.captures:
         for path in capture.files.values():
@@ -141,7 +141,7 @@ def _maybe_open(env: Environment, report: ReportOptions, files: dict[str, str]) 
 
 def _report(env: Environment, command: CaptureCommand, outcome: pipeline.CaptureOutcome) -> None:
     if command.report.as_json:
-        env.result(json.dumps(outcome.as_json()))
+        env.result(dumps(outcome.as_json()))
         return
     if command.spec.destination.stream is not None:
         return

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,6 +11,7 @@ import click
 
 from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
 from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.safe import dumps
 
 
 @click.command("targets")
@@ -47,7 +47,7 @@ def targets_command(env: Environment, as_json: bool, **options: Any) -> None:
         for pod in found.pods
     ]
     if as_json:
-        env.result(json.dumps(rows, indent=2))
+        env.result(dumps(rows, indent=2))
         return
     if not rows:
         env.message(f"no Argo Rollouts controller pods in namespace {config.namespace}")
@@ -105,7 +105,7 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
         else:
             report = preflight(api, config.namespace, permissions, subject=config.subject)
     if as_json:
-        env.result(json.dumps(report.as_json(), indent=2))
+        env.result(dumps(report.as_json(), indent=2))
     else:
         env.message(
             f"{report.subject} in namespace {report.namespace} (API server {report.server_version or 'unknown'}, "

@@ -16,6 +16,7 @@ from kubectl_rollouts_profile.export.texts import TextTable
 from kubectl_rollouts_profile.export.units import to_base_unit, unit_kind
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
+from kubectl_rollouts_profile.safe import display_name
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
@@ -41,6 +42,7 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
             "speedscope cannot show negative weights, and this profile has some (it is a diff)",
             "use --format html or --format top for a diff",
         )
+    title = display_name(title)
     table = stack_table(profile)
     frames, columns = table.frames, table.columns
     frame_list = [

@@ -10,6 +10,7 @@ from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import location_names, sample_codes, stack_table, value_column
+from kubectl_rollouts_profile.safe import terminal
 
 
 def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int], dict[str, int]]:
@@ -74,7 +75,7 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
     shown = rows if nodes is None else rows[: max(nodes, 0)]
     shown_flat = sum(flat.get(name, 0) for name in shown)
     lines = [
-        f"Profile: {title}",
+        f"Profile: {terminal(title)}",
         f"Type: {sample_type.type} ({unit or 'count'})",
         f"Showing nodes accounting for {scaled_label(shown_flat, unit)}, "
         f"{percentage(shown_flat, denominator).strip()} of {scaled_label(total, unit)} total",
@@ -92,7 +93,7 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
         lines.append(
             f"{scaled_label(flat_value, unit):>10} {percentage(flat_value, denominator)} "
             f"{percentage(running, denominator)} {scaled_label(cum[name], unit):>10} "
-            f"{percentage(cum[name], denominator)}  {name}"
+            f"{percentage(cum[name], denominator)}  {terminal(name)}"
         )
     return "\n".join(lines) + "\n"
 

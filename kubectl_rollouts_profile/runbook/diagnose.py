@@ -141,7 +141,8 @@ def _metrics(run: _Run, fetch: Callable[[], bytes] | None, label: str) -> None:
         return
     try:
         text = fetch()
-        snapshot = parse_metrics(text.decode("utf-8", "replace"), source=f"metrics-{label}.txt")
+        snapshot = parse_metrics(text.decode("utf-8", "replace"), source=f"metrics-{label}.txt",
+                                 taken_at=time.time())
         path = deliver.write_atomic(run.directory / f"metrics-{label}.txt", text, force=False)
     except (RolloutsProfileError, OSError) as error:
         run.warnings.append(f"metrics at the {label} could not be read: {error}")
