@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from kubectl_rollouts_profile import capture, cluster, deliver
 from kubectl_rollouts_profile.budget import DEFAULT
@@ -165,16 +165,22 @@ class CaptureOutcome:
 
 def parse_url(url: str) -> tuple[str, str]:
     """``(base URL, target name)`` of a ``--url``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url must look like http://HOST:PORT, got {url!r}", hint="e.g. --url http://127.0.0.1:6060")
+    parts = _http_url(url, "--url", "http://HOST:PORT", "http://127.0.0.1:6060")
     if parts.path.rstrip("/") not in ("", "/debug/pprof"):
         raise UsageError(
             f"--url is the pprof server's base URL, not a profile path: {url!r}",
             hint=f"use --url {parts.scheme}://{parts.netloc}",
         )
-    target_name = f"{parts.hostname}-{parts.port}" if parts.port else parts.hostname
-    return f"{parts.scheme}://{parts.netloc}", target_name
+    host = parts.hostname or ""  # never empty: _http_url checked it
+    return f"{parts.scheme}://{parts.netloc}", f"{host}-{parts.port}" if parts.port else host
+
+
+def _http_url(url: str, flag: str, shape: str, example: str) -> SplitResult:
+    """``url`` split, when it is an http(s) URL with a host; else the usage error for ``flag``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{flag} must look like {shape}, got {url!r}", hint=f"e.g. {flag} {example}")
+    return parts
 
 
 def check_destination(destination: Destination, exports: Iterable[str] = ()) -> None:
@@ -274,10 +280,7 @@ def open_endpoint(
 
 def metrics_location(url: str) -> tuple[str, str]:
     """``(base URL, path)`` of a ``--metrics-url``; a bare ``http://HOST:PORT`` means its ``/metrics``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--metrics-url must look like http://HOST:PORT/metrics, got {url!r}",
-                         hint="e.g. --metrics-url http://127.0.0.1:8090/metrics")
+    parts = _http_url(url, "--metrics-url", "http://HOST:PORT/metrics", "http://127.0.0.1:8090/metrics")
     path = parts.path if parts.path.strip("/") else "/metrics"
     return f"{parts.scheme}://{parts.netloc}", path + (f"?{parts.query}" if parts.query else "")
 
@@ -383,6 +386,21 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
         missing=missing,
         profile=profile,
     )
+
+
+# Why an empty block or mutex profile is not kept (Argo Rollouts sets neither rate).
+EMPTY_NOT_KEPT = "empty: the controller does not set this profile's sampling rate"
+
+
+def discard_if_empty(outcome: CaptureOutcome) -> bool:
+    """Remove the files of a profile without samples (block and mutex, unless their rates are set): not worth
+    keeping. True when they were removed."""
+    if outcome.sample_count != 0:
+        return False
+    for path in outcome.files.values():
+        if path != "-":
+            Path(path).unlink(missing_ok=True)
+    return True
 
 
 def export_paths(raw_path: Path, formats: Iterable[str]) -> dict[str, Path]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from kubectl_rollouts_profile.cluster.api import ClusterApi, parse_micro_time
+from kubectl_rollouts_profile.cluster.api import ClusterApi, lease_expiry, parse_micro_time
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
@@ -382,17 +382,15 @@ def survey(api: ClusterApi, namespace: str, *, instance_id: str | None = None) -
                       "leader election is off (--leader-elect=false)", leader_election=False,
                       instance_id=instance_id)
     lookup = api.find_lease(namespace, lease_names(instance_id))
-    spec = (lookup.lease or {}).get("spec") or {}
-    duration = spec.get("leaseDurationSeconds")
-    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
+    expires, duration = lease_expiry(lookup.lease)
     return Survey(
         namespace=namespace,
         pods=tuple(pods),
         lease_name=lookup.name,
         lease_holder=lookup.holder,
         lease_problem=lookup.problem,
-        lease_expires=renewed + timedelta(seconds=float(duration)) if renewed and duration else None,
-        lease_duration_seconds=float(duration) if duration else None,
+        lease_expires=expires,
+        lease_duration_seconds=duration,
         instance_id=instance_id,
     )
 

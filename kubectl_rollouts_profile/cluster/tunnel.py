@@ -26,6 +26,7 @@ from kubectl_rollouts_profile.errors import (
     ProfilingUnavailable,
     RolloutsProfileError,
     TargetNotFound,
+    connection_refused,
 )
 
 LOOPBACK = "127.0.0.1"
@@ -401,8 +402,7 @@ def _is_timeout(error: BaseException) -> bool:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error)
-    return "connection refused" if "Connection refused" in text or "[Errno 111]" in text else text
+    return "connection refused" if connection_refused(error) else str(error)
 
 
 def _close_quietly(sock: Any) -> None:

@@ -21,7 +21,7 @@ from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.run import bundle_report
 from kubectl_rollouts_profile.capture import fetch_text
 from kubectl_rollouts_profile.cluster.access import Permission
-from kubectl_rollouts_profile.cluster.api import ClusterApi
+from kubectl_rollouts_profile.cluster.api import ClusterApi, format_micro_time
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.cluster.locate import lease_names
 from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
@@ -35,11 +35,13 @@ from kubectl_rollouts_profile.errors import (
 from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import LoadGuard, LoadReading
 from kubectl_rollouts_profile.pipeline import (
+    EMPTY_NOT_KEPT,
     CaptureSpec,
     Destination,
     Endpoint,
     Sampling,
     TargetSpec,
+    discard_if_empty,
     open_endpoint,
     run_capture,
 )
@@ -72,8 +74,8 @@ class BundleItem:
 
     def entry(self) -> layout.ManifestItem:
         return layout.ManifestItem(
-            name=self.name, size=self.size, sha256=self.sha256, started_at=_iso(self.started_at),
-            finished_at=_iso(self.finished_at),
+            name=self.name, size=self.size, sha256=self.sha256, started_at=format_micro_time(self.started_at),
+            finished_at=format_micro_time(self.finished_at),
             seconds=round((self.finished_at - self.started_at).total_seconds(), 3), error=self.error,
             note=self.note or None,
         )
@@ -121,11 +123,8 @@ class Collector:
             self._record(BundleItem(member, started, datetime.now(timezone.utc), error=f"{error}"))
             return
         finished = datetime.now(timezone.utc)
-        if not keep_empty and outcome.sample_count == 0:
-            for path in outcome.files.values():
-                Path(path).unlink(missing_ok=True)
-            self._record(BundleItem(member, started, finished,
-                                    note="empty: the controller does not set this profile's sampling rate"))
+        if not keep_empty and discard_if_empty(outcome):
+            self._record(BundleItem(member, started, finished, note=EMPTY_NOT_KEPT))
             return
         self._record(BundleItem(member, started, finished, size=outcome.size, sha256=outcome.sha256))
         if "top" in outcome.files:
@@ -217,10 +216,6 @@ def _write_tar(out: BinaryIO | IO[bytes], collector: Collector, manifest: dict, 
             info.size, info.mode, info.mtime = path.stat().st_size, 0o600, now
             with path.open("rb") as handle:
                 tar.addfile(info, handle)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -382,7 +377,7 @@ def build_manifest(collector: Collector, *, name: str, created: datetime, source
                    seconds: int, warnings: Sequence[str] = (), load: LoadReading | None = None) -> dict:
     return layout.Manifest(
         bundle=name,
-        created_at=_iso(created),
+        created_at=format_micro_time(created),
         plugin=__version__,
         target=layout.ManifestTarget(namespace=sources.namespace, pod=sources.pod_name, image=sources.image),
         cpu_seconds=seconds,

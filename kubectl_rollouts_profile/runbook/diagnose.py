@@ -23,12 +23,14 @@ from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
 from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadReading
 from kubectl_rollouts_profile.pipeline import (
+    EMPTY_NOT_KEPT,
     CaptureOutcome,
     CaptureSpec,
     Destination,
     Endpoint,
     Sampling,
     TargetSpec,
+    discard_if_empty,
     metrics_location,
     open_endpoint,
     run_capture,
@@ -125,9 +127,8 @@ def _capture(endpoint: Endpoint, run: _Run, kind_name: str, *, seconds: int | No
     spec = CaptureSpec(kind=get_kind(kind_name), seconds=seconds, max_bytes=max_bytes,
                        destination=Destination(directory=run.directory, label=label))
     outcome = run_capture(spec, endpoint)
-    if not keep_empty and outcome.sample_count == 0:
-        Path(outcome.raw_path).unlink(missing_ok=True)
-        run.warnings.append(f"{kind_name}: empty (the controller does not set its sampling rate), not kept")
+    if not keep_empty and discard_if_empty(outcome):
+        run.warnings.append(f"{kind_name}: {EMPTY_NOT_KEPT}, not kept")
         return None
     run.captures.append(outcome)
     run.files.append(outcome.raw_path)
