@@ -36,16 +36,16 @@ def timestamp(when: datetime) -> str:
 
 
 def safe_component(text: str) -> str:
-    """A file-name-safe form of a target name (a pod name already is; a URL's host:port is not)."""
+    """A file-name-safe form of a source name (a pod name already is; a URL's host:port is not)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "target"
 
 
-def default_stem(target: str, label: str, when: datetime) -> str:
-    return f"{safe_component(target)}-{label}-{timestamp(when)}"
+def default_stem(source_name: str, label: str, when: datetime) -> str:
+    return f"{safe_component(source_name)}-{label}-{timestamp(when)}"
 
 
-def default_name(target: str, kind: str, when: datetime, extension: str) -> str:
-    return default_stem(target, kind, when) + extension
+def default_name(source_name: str, kind: str, when: datetime, extension: str) -> str:
+    return default_stem(source_name, kind, when) + extension
 
 
 PPROF_SUFFIXES = (".pb.gz", ".pprof.gz", ".prof.gz", ".pb", ".pprof", ".prof", ".gz")
@@ -98,7 +98,7 @@ def check_directory(directory: Path, *, min_free_bytes: int = MIN_FREE_BYTES) ->
         )
 
 
-def check_target(path: Path, *, force: bool) -> None:
+def check_output_path(path: Path, *, force: bool) -> None:
     """Fail before any capture when the result could not be written at ``path`` (a dangling symlink counts as
     existing: writing through it is never done), so no capture time is wasted."""
     check_directory(path.parent)
@@ -289,11 +289,11 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> Path:
 
 def copy_to_stream(path: Path, stream: IO[Any]) -> None:
     """Copy a file's bytes to a binary stream (``-o -``)."""
-    target = getattr(stream, "buffer", stream)
+    binary = getattr(stream, "buffer", stream)
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
-            target.write(chunk)
-    target.flush()
+            binary.write(chunk)
+    binary.flush()
 
 
 def write_error(directory: Path, exc: OSError, path: Path | None = None) -> OutputError:

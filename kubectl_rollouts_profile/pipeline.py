@@ -24,7 +24,13 @@ from kubectl_rollouts_profile.budget import DEFAULT
 from kubectl_rollouts_profile.cluster import ClusterSession, Connection
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
-from kubectl_rollouts_profile.cluster.locate import DEFAULT_METRICS_PORT, ControllerPod, Survey, Target, target_of
+from kubectl_rollouts_profile.cluster.locate import (
+    DEFAULT_METRICS_PORT,
+    ControllerPod,
+    ProfiledPod,
+    Survey,
+    profiled_pod,
+)
 from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, CaptureLock, capture_lock, lease_duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, RolloutsProfileError, UsageError
@@ -40,7 +46,7 @@ DEFAULT_MAX_BYTES = capture.DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
-class TargetSpec:
+class EndpointSpec:
     """Which pprof server: a ``--url``, or the controller's leader through the cluster (and the capture lock)."""
 
     url: str | None = None
@@ -103,11 +109,12 @@ class CaptureSpec:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the pprof server answers (a direct URL or the local end of a tunnel), what to call the target, and
-    the cluster connection and capture lock behind it when there are any."""
+    """Where the pprof server answers (a direct URL or the local end of a tunnel), what to call its source (in file
+    names and messages: the pod, or the URL's host and port), and the cluster connection and capture lock behind it
+    when there are any."""
 
     base_url: str
-    target_name: str
+    source_name: str
     where: str  # the server, in words, for messages
     connection: Connection | None = field(default=None, compare=False)
     lock: CaptureLock | None = field(default=None, compare=False)
@@ -127,7 +134,7 @@ class CaptureOutcome:
     """A capture that is on disk: the files by format (the raw profile first), its checks, and what is missing."""
 
     kind: ProfileKind
-    target_name: str
+    source_name: str
     url: str
     seconds: int | None
     started_at: datetime
@@ -149,7 +156,7 @@ class CaptureOutcome:
         """The one JSON object of a capture's ``--json`` (also each capture in a cold start's)."""
         return {
             "kind": self.kind.name,
-            "target": self.target_name,
+            "target": self.source_name,
             "seconds": self.seconds,
             "started_at": self.started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "finished_at": self.finished_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -164,7 +171,7 @@ class CaptureOutcome:
 
 
 def parse_url(url: str) -> tuple[str, str]:
-    """``(base URL, target name)`` of a ``--url``."""
+    """``(base URL, source name)`` of a ``--url``."""
     parts = _http_url(url, "--url", "http://HOST:PORT", "http://127.0.0.1:6060")
     if parts.path.rstrip("/") not in ("", "/debug/pprof"):
         raise UsageError(
@@ -192,7 +199,7 @@ def check_destination(destination: Destination, exports: Iterable[str] = ()) -> 
         return
     raw = destination.directory / destination.name
     for path in (raw, *export_paths(raw, exports).values()):
-        deliver.check_target(path, force=destination.force)
+        deliver.check_output_path(path, force=destination.force)
 
 
 # The pod a cold start concerns before it happens (None: none is ready), and the survey it was chosen from.
@@ -212,19 +219,19 @@ class PodStart(Protocol):
 
 
     def await_start(self, session: ClusterSession, found: Survey, current: ControllerPod | None,
-                    env: Environment) -> Target:
-        """The destructive step if any, then the wait for the start: the started pod's target."""
+                    env: Environment) -> ProfiledPod:
+        """The destructive step if any, then the wait for the start: the started pod to profile."""
 
     def retry_tunnel(self, error: RolloutsProfileError) -> bool:
         """After a refused port-forward: wait a little and say whether to try again."""
 
-    def await_pprof(self, base_url: str, target: Target) -> None:
+    def await_pprof(self, base_url: str, pod: ProfiledPod) -> None:
         """Until the started process answers on its pprof port."""
 
 
 @contextlib.contextmanager
 def open_endpoint(
-    target: TargetSpec,
+    endpoint_spec: EndpointSpec,
     env: Environment,
     *,
     lock_seconds: float = 0,
@@ -237,44 +244,46 @@ def open_endpoint(
     this order: config (and its warnings) -> preflight (with ``extra_rules``) -> the leader or ``--pod`` -> the load
     guard -> the capture lock and cooldown -> [``start``'s own steps] -> the tunnel.
 
-    With ``target.lock`` the capture lock is held for the body (``lock_seconds``: how long the work should take;
-    ``timed``: a cpu/trace capture, subject to the cooldown). With ``target.load`` and ``sampling``, the load guard
-    reads the controller's metrics first and refuses sustained sampling under high load (``TargetBusy``)."""
-    guard = target.load if sampling is not None else None
-    if target.url is not None:
-        base_url, target_name = parse_url(target.url)
+    With ``endpoint_spec.lock`` the capture lock is held for the body (``lock_seconds``: how long the work should
+    take; ``timed``: a cpu/trace capture, subject to the cooldown). With ``endpoint_spec.load`` and ``sampling``, the
+    load guard reads the controller's metrics first and refuses sustained sampling under high load
+    (``TargetBusy``)."""
+    guard = endpoint_spec.load if sampling is not None else None
+    if endpoint_spec.url is not None:
+        base_url, source_name = parse_url(endpoint_spec.url)
         reading, load_warnings = _load_check(env, guard, sampling, _url_load)
-        yield Endpoint(base_url=base_url, target_name=target_name, where=base_url, load=reading,
+        yield Endpoint(base_url=base_url, source_name=source_name, where=base_url, load=reading,
                        load_warnings=load_warnings)
         return
-    rules = (*extra_rules, *(start.rules if start is not None else ()), *(LOCK_RULES if target.lock else ()))
-    with (cluster.open_session(target.cluster, env=env, extra_rules=rules) as session,
+    rules = (*extra_rules, *(start.rules if start is not None else ()), *(LOCK_RULES if endpoint_spec.lock else ()))
+    with (cluster.open_session(endpoint_spec.cluster, env=env, extra_rules=rules) as session,
           contextlib.ExitStack() as stack):
         found = cluster.survey_install(session)
         pod: ControllerPod | None  # the pod whose load is read (and that a restart deletes)
         if start is None:
             pod, chosen_by, found = cluster.leader_or_named(session, found, env)
-            tunnel_target = target_of(pod, chosen_by=chosen_by, namespace=found.namespace, port=target.cluster.port)
+            profiled = profiled_pod(pod, chosen_by=chosen_by, namespace=found.namespace,
+                                    port=endpoint_spec.cluster.port)
         else:
             pod, found = start.current_pod(session, found, env)
         # Before the lock: a refusal leaves no trace.
         reading, load_warnings = _load_check(env, guard, sampling, partial(_pod_load, session, pod))
         lock = None
-        if target.lock:
+        if endpoint_spec.lock:
             lock = stack.enter_context(capture_lock(session.api, session.namespace,
                                                     duration_seconds=lease_duration(lock_seconds), timed=timed,
-                                                    cooldown_seconds=target.cooldown_seconds))
+                                                    cooldown_seconds=endpoint_spec.cooldown_seconds))
         if start is not None:  # every check has passed and the lock is held: now the start may be provoked
-            tunnel_target = start.await_start(session, found, pod, env)
+            profiled = start.await_start(session, found, pod, env)
         else:
-            cluster.announce(tunnel_target, env)
+            cluster.announce(profiled, env)
         connection = stack.enter_context(cluster.tunnel_to(
-            session, tunnel_target, retry=start.retry_tunnel if start is not None else None))
+            session, profiled, retry=start.retry_tunnel if start is not None else None))
         if start is not None:
-            start.await_pprof(connection.base_url, tunnel_target)
-        where = (f"the pprof server of pod {tunnel_target.namespace}/{tunnel_target.pod_name} "
-                 f"(port {tunnel_target.pprof_port}, through the tunnel)")
-        yield Endpoint(base_url=connection.base_url, target_name=tunnel_target.pod_name, where=where,
+            start.await_pprof(connection.base_url, profiled)
+        where = (f"the pprof server of pod {profiled.namespace}/{profiled.pod_name} "
+                 f"(port {profiled.pprof_port}, through the tunnel)")
+        yield Endpoint(base_url=connection.base_url, source_name=profiled.pod_name, where=where,
                        connection=connection, lock=lock, load=reading, load_warnings=load_warnings)
 
 
@@ -330,11 +339,11 @@ def _pod_load(session: ClusterSession, pod: ControllerPod | None, guard: LoadGua
 
 
 def capture_once(
-    target: TargetSpec, spec: CaptureSpec, env: Environment, *, progress: capture.Progress | None = None
+    endpoint_spec: EndpointSpec, spec: CaptureSpec, env: Environment, *, progress: capture.Progress | None = None
 ) -> CaptureOutcome:
     """A whole single capture: check the destination, open the endpoint (and lock), run the capture."""
     check_destination(spec.destination, spec.exports)
-    with open_endpoint(target, env, lock_seconds=spec.seconds or 0, timed=spec.kind.timed,
+    with open_endpoint(endpoint_spec, env, lock_seconds=spec.seconds or 0, timed=spec.kind.timed,
                        sampling=Sampling.of_capture(spec.kind, spec.seconds)) as endpoint:
         outcome = run_capture(spec, endpoint, progress=progress)
     endpoint_warnings = endpoint.warnings()  # read after release: a loss in the last renewal counts too
@@ -359,11 +368,11 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
         if spec.redact and profile is not None:
             profile = _redacted(profile, staged)
         size, sha256 = staged.size_and_digest()
-        raw_path = _commit(staged, destination, endpoint.target_name, spec.kind, fetched.started_at)
+        raw_path = _commit(staged, destination, endpoint.source_name, spec.kind, fetched.started_at)
     files = {("pprof" if spec.kind.pprof_format else "trace"): str(raw_path) if raw_path else "-"}
     missing: dict[str, str] = {}
     if raw_path is not None and profile is not None:
-        title = f"{endpoint.target_name} {spec.kind.name}"
+        title = f"{endpoint.source_name} {spec.kind.name}"
         for fmt, path in export_paths(raw_path, spec.exports).items():
             try:
                 _write_export(profile, fmt, path, title=title, force=destination.force)
@@ -373,7 +382,7 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
             files[fmt] = str(path)
     return CaptureOutcome(
         kind=spec.kind,
-        target_name=endpoint.target_name,
+        source_name=endpoint.source_name,
         url=fetched.url,
         seconds=spec.seconds,
         started_at=fetched.started_at,
@@ -422,12 +431,12 @@ def _redacted(profile: Profile, staged: deliver.StagedFile) -> Profile:
 
 
 def _commit(
-    staged: deliver.StagedFile, destination: Destination, target_name: str, kind: ProfileKind, started: datetime
+    staged: deliver.StagedFile, destination: Destination, source_name: str, kind: ProfileKind, started: datetime
 ) -> Path | None:
     if destination.stream is not None:
         staged.copy_to(destination.stream)
         return None
     if destination.name is not None:
         return staged.commit(destination.directory / destination.name, force=destination.force)
-    stem = deliver.default_stem(target_name, destination.label or kind.name, started.astimezone(timezone.utc))
+    stem = deliver.default_stem(source_name, destination.label or kind.name, started.astimezone(timezone.utc))
     return staged.commit_new(destination.directory, stem, kind.extension)

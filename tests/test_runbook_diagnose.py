@@ -144,13 +144,13 @@ def test_a_cut_wait_still_ends_with_the_closing_captures(go_new: Any, tmp_path: 
     """Ctrl-C during --over (here: the stop event already set) skips the wait, not the end-of-run captures."""
     import threading
 
-    from kubectl_rollouts_profile.pipeline import TargetSpec
+    from kubectl_rollouts_profile.pipeline import EndpointSpec
     from kubectl_rollouts_profile.runbook.diagnose import DiagnoseSpec, run_diagnose
 
     stop = threading.Event()
     stop.set()
     stderr = io.StringIO()
-    outcome = run_diagnose(TargetSpec(url=go_new.base_url),
+    outcome = run_diagnose(EndpointSpec(url=go_new.base_url),
                            DiagnoseSpec(symptom="memory-growth", over_seconds=3600, directory=tmp_path),
                            Environment(stdout=io.StringIO(), stderr=stderr, environ={}), stop=stop)
     heaps = [Path(path).name for path in outcome.files if "-heap-" in path]

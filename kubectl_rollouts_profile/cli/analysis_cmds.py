@@ -38,9 +38,9 @@ def analyze(env: Environment, files: tuple[Path, ...], as_json: bool, html_path:
       kubectl rollouts-profile analyze cpu.pb.gz metrics.txt --json
     """
     if html_path is not None:
-        from kubectl_rollouts_profile.deliver import check_target
+        from kubectl_rollouts_profile.deliver import check_output_path
 
-        check_target(html_path, force=force)  # before the analysis, which can take a while
+        check_output_path(html_path, force=force)  # before the analysis, which can take a while
     result = analyze_paths(files, by=by)
     for warning in result.warnings:
         env.message(f"warning: {terminal(warning)}")

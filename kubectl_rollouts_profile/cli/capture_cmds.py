@@ -1,8 +1,8 @@
 """The capture commands, one per profile kind: ``kubectl rollouts-profile cpu``, ``heap``, ... ``trace``.
 
-Each turns its flags (``capture_flags``: definitions and the rules between them) into a target and a spec, calls
-the application layer once (``pipeline.capture_once``, the goroutine trend, or the cold start) and reports the
-outcome: results go to stdout (paths, or one JSON object); everything else to stderr.
+Each turns its flags (``capture_flags``: definitions and the rules between them) into an endpoint spec and a
+capture spec, calls the application layer once (``pipeline.capture_once``, the goroutine trend, or the cold start)
+and reports the outcome: results go to stdout (paths, or one JSON object); everything else to stderr.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ReportOptions:
 class CaptureCommand:
     """A capture command's flags, parsed: what to capture from where, and how to report it."""
 
-    target: pipeline.TargetSpec
+    endpoint: pipeline.EndpointSpec
     spec: pipeline.CaptureSpec
     report: ReportOptions
 
@@ -59,7 +59,7 @@ class CaptureCommand:
 def parse_command(flags: CaptureFlags, options: dict[str, Any], env: Environment) -> CaptureCommand:
     """Checked flags -> a ``CaptureCommand`` (``options``: the load guard's flags, for ``load_guard``)."""
     return CaptureCommand(
-        target=pipeline.TargetSpec(url=flags.url, cluster=flags.cluster,
+        endpoint=pipeline.EndpointSpec(url=flags.url, cluster=flags.cluster,
                                    lock=flags.lock or flags.cooldown is not None,
                                    cooldown_seconds=flags.cooldown or 0.0,
                                    load=load_guard(flags.url, options) if guarded(flags.kind) else None),
@@ -79,11 +79,11 @@ def parse_command(flags: CaptureFlags, options: dict[str, Any], env: Environment
 
 def run_capture_command(env: Environment, command: CaptureCommand) -> None:
     progress = None if command.report.quiet else countdown(env, command.spec.kind.name)
-    outcome = pipeline.capture_once(command.target, command.spec, env, progress=progress)
+    outcome = pipeline.capture_once(command.endpoint, command.spec, env, progress=progress)
     _warn(env, outcome.warnings)
     _report(env, command, outcome)
     if command.report.top and outcome.profile is not None:
-        title = f"{outcome.target_name} {outcome.kind.name}"
+        title = f"{outcome.source_name} {outcome.kind.name}"
         env.result(render_table(outcome.profile, command.report.top_by, title=title).rstrip("\n"))
     if outcome.missing:
         what = "; ".join(f"{fmt}: {why}" for fmt, why in outcome.missing.items())
@@ -94,7 +94,7 @@ def run_capture_command(env: Environment, command: CaptureCommand) -> None:
 
 def run_trend_command(env: Environment, command: CaptureCommand, flags: CaptureFlags) -> None:
     assert flags.every is not None
-    trend.run_trend(command.target, flags.every, flags.count, command.spec.destination.directory, env,
+    trend.run_trend(command.endpoint, flags.every, flags.count, command.spec.destination.directory, env,
                     max_bytes=command.spec.max_bytes)
 
 
@@ -104,9 +104,9 @@ def run_cold_start_command(env: Environment, command: CaptureCommand, flags: Cap
     cold_spec = coldstart.ColdStartSpec(
         seconds=spec.seconds or 30, wait_seconds=flags.wait or DEFAULT_WAIT_SECONDS, restart=flags.restart,
         destination=spec.destination, exports=spec.exports, max_bytes=spec.max_bytes)
-    coldstart.check_spec(cold_spec, command.target.cluster)
+    coldstart.check_spec(cold_spec, command.endpoint.cluster)
     pipeline.check_destination(spec.destination, spec.exports)
-    outcome = coldstart.run_cold_start(command.target, cold_spec, env)
+    outcome = coldstart.run_cold_start(command.endpoint, cold_spec, env)
     _warn(env, outcome.warnings)
     if command.report.as_json:
         env.result(dumps(outcome.as_json()))
@@ -149,7 +149,7 @@ def _report(env: Environment, command: CaptureCommand, outcome: pipeline.Capture
         env.result(path)
     if not command.report.quiet:
         samples = f", {outcome.sample_count} samples" if outcome.sample_count is not None else ""
-        env.message(f"saved {outcome.kind.name} profile of {outcome.target_name} ({outcome.size} bytes{samples})")
+        env.message(f"saved {outcome.kind.name} profile of {outcome.source_name} ({outcome.size} bytes{samples})")
 
 
 def _make_command(kind: ProfileKind) -> click.Command:

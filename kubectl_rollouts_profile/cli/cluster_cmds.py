@@ -194,12 +194,12 @@ def forward_command(env: Environment, **options: Any) -> None:
     import signal
     import threading
 
-    from kubectl_rollouts_profile.pipeline import TargetSpec, open_endpoint
+    from kubectl_rollouts_profile.pipeline import EndpointSpec, open_endpoint
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with open_endpoint(TargetSpec(cluster=cluster_request(**options)), env) as endpoint:
+        with open_endpoint(EndpointSpec(cluster=cluster_request(**options)), env) as endpoint:
             env.result(endpoint.base_url)
             env.message(f"forwarding {endpoint.base_url} -> {endpoint.where}; stop with Ctrl-C")
             env.message(f"try: go tool pprof {endpoint.base_url}/debug/pprof/heap")

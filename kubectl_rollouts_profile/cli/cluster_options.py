@@ -1,4 +1,4 @@
-"""The cluster flags every cluster-facing command shares (kubeconfig, context, namespace, impersonation, target
+"""The cluster flags every cluster-facing command shares (kubeconfig, context, namespace, impersonation, pod
 overrides), and ``cluster_request`` that turns them into a frozen ``ClusterRequest``.
 """
 

@@ -12,7 +12,7 @@ from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
-from kubectl_rollouts_profile.pipeline import TargetSpec
+from kubectl_rollouts_profile.pipeline import EndpointSpec
 from kubectl_rollouts_profile.runbook.diagnose import SYMPTOMS, DiagnoseSpec, run_diagnose, with_default_lock
 from kubectl_rollouts_profile.safe import dumps
 
@@ -54,15 +54,15 @@ def diagnose_command(env: Environment, symptom: str, over_seconds: float, second
         raise UsageError("--restart only applies to cold-start")
     load = load_guard(url, options)
     cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES})
-    target = with_default_lock(TargetSpec(url=url, cluster=cluster, load=load), cooldown)
+    endpoint_spec = with_default_lock(EndpointSpec(url=url, cluster=cluster, load=load), cooldown)
     spec = DiagnoseSpec(symptom=symptom, over_seconds=over_seconds, cpu_seconds=seconds, directory=Path(output_dir),
                         wait_seconds=wait_seconds, restart=restart)
-    outcome = run_diagnose(target, spec, env)
+    outcome = run_diagnose(endpoint_spec, spec, env)
     for warning in outcome.warnings:
         env.message(f"warning: {warning}")
     if as_json:
         env.result(dumps({
-            "symptom": outcome.symptom, "target": outcome.target_name, "directory": str(outcome.directory),
+            "symptom": outcome.symptom, "endpoint_spec": outcome.source_name, "directory": str(outcome.directory),
             "files": list(outcome.files), "report": str(outcome.report),
             "findings": [finding.as_json() for finding in outcome.findings],
             "warnings": list(outcome.warnings),

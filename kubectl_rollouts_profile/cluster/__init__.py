@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.cluster.config import ClusterConfig, ClusterRequest, resolve_config
-from kubectl_rollouts_profile.cluster.locate import ControllerPod, Survey, Target
+from kubectl_rollouts_profile.cluster.locate import ControllerPod, ProfiledPod, Survey
 from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from kubectl_rollouts_profile.environment import Environment
     from kubectl_rollouts_profile.errors import RolloutsProfileError
 
-__all__ = ["ClusterApi", "ClusterConfig", "ClusterRequest", "ClusterSession", "Connection", "Target", "connect",
+__all__ = ["ClusterApi", "ClusterConfig", "ClusterRequest", "ClusterSession", "Connection", "ProfiledPod", "connect",
            "open_session", "resolve_config"]
 
 
@@ -41,10 +41,10 @@ class ClusterSession:
 
 @dataclass(frozen=True)
 class Connection:
-    """An open way to the target's pprof server; valid inside the ``with`` block that opened it only."""
+    """An open way to the profiled pod's pprof server; valid inside the ``with`` block that opened it only."""
 
     base_url: str
-    target: Target
+    pod: ProfiledPod
     config: ClusterConfig
     api: ClusterApi = field(repr=False, compare=False)
     access: AccessReport | None = None
@@ -110,18 +110,18 @@ def leader_or_named(session: ClusterSession, found: Survey, env: Environment, *,
 @contextmanager
 def tunnel_to(
     session: ClusterSession,
-    target: Target,
+    pod: ProfiledPod,
     *,
     keepalive_seconds: float | None = KEEPALIVE_SECONDS,
     retry: Callable[[RolloutsProfileError], bool] | None = None,
 ) -> Iterator[Connection]:
-    """The port-forward to the target's pprof port for the block; errors in the block that come from the tunnel
+    """The port-forward to the pod's pprof port for the block; errors in the block that come from the tunnel
     breaking are replaced by what the tunnel saw (``tunnel.open_tunnel``)."""
     from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
 
-    with open_tunnel(session.config, target.namespace, target.pod_name, target.pprof_port,
+    with open_tunnel(session.config, pod.namespace, pod.pod_name, pod.pprof_port,
                      keepalive_seconds=keepalive_seconds, retry=retry) as base_url:
-        yield Connection(base_url=base_url, target=target, config=session.config, api=session.api,
+        yield Connection(base_url=base_url, pod=pod, config=session.config, api=session.api,
                          access=session.access)
 
 
@@ -135,17 +135,17 @@ def connect(
 ) -> Iterator[Connection]:
     """Resolve config -> preflight (unless skipped) -> locate the leader -> open the tunnel; close all on exit.
     ``keepalive_seconds``: websocket ping interval while idle (None: no pings)."""
-    from kubectl_rollouts_profile.cluster.locate import target_of
+    from kubectl_rollouts_profile.cluster.locate import profiled_pod
 
     with open_session(request, env=env, extra_rules=extra_rules) as session:
-        pod, chosen_by, found = leader_or_named(session, survey_install(session), env)
-        target = target_of(pod, chosen_by=chosen_by, namespace=found.namespace, port=request.port)
-        announce(target, env)
-        with tunnel_to(session, target, keepalive_seconds=keepalive_seconds) as connection:
+        chosen, chosen_by, found = leader_or_named(session, survey_install(session), env)
+        profiled = profiled_pod(chosen, chosen_by=chosen_by, namespace=found.namespace, port=request.port)
+        announce(profiled, env)
+        with tunnel_to(session, profiled, keepalive_seconds=keepalive_seconds) as connection:
             yield connection
 
 
-def announce(target: Target, env: Environment) -> None:
+def announce(pod: ProfiledPod, env: Environment) -> None:
     env.message(
-        f"target: pod {target.namespace}/{target.pod_name}, {target.chosen_by}, pprof port {target.pprof_port}"
+        f"target: pod {pod.namespace}/{pod.pod_name}, {pod.chosen_by}, pprof port {pod.pprof_port}"
     )

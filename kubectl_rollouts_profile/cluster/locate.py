@@ -124,7 +124,7 @@ class Survey:
 
 
 @dataclass(frozen=True)
-class Target:
+class ProfiledPod:
     """The pod and port a capture goes to, and how the pod was chosen (for the log line)."""
 
     pod_name: str
@@ -267,10 +267,10 @@ def _bool_flag(argv: Sequence[str], flag: str, *, default: bool) -> bool:
     return value
 
 
-def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = None) -> Target:
+def choose_profiled_pod(survey: Survey, *, pod: str | None = None, port: int | None = None) -> ProfiledPod:
     """The pod to profile and its pprof port: ``pod`` when named, else the Lease's holder, else the only ready pod."""
     chosen, chosen_by = choose_pod(survey, pod=pod)
-    return target_of(chosen, chosen_by=chosen_by, namespace=survey.namespace, port=port)
+    return profiled_pod(chosen, chosen_by=chosen_by, namespace=survey.namespace, port=port)
 
 
 def choose_pod(survey: Survey, *, pod: str | None = None) -> tuple[ControllerPod, str]:
@@ -322,9 +322,9 @@ def choose_pod(survey: Survey, *, pod: str | None = None) -> tuple[ControllerPod
     return chosen, chosen_by
 
 
-def target_of(chosen: ControllerPod, *, chosen_by: str, namespace: str, port: int | None = None) -> Target:
-    """The tunnel's target in ``chosen``: its pprof port from the controller's flags unless ``port`` names one."""
-    return Target(
+def profiled_pod(chosen: ControllerPod, *, chosen_by: str, namespace: str, port: int | None = None) -> ProfiledPod:
+    """``chosen`` as the pod to profile: its pprof port from the controller's flags unless ``port`` names one."""
+    return ProfiledPod(
         pod_name=chosen.name,
         namespace=chosen.namespace or namespace,
         pprof_port=port if port is not None else _pprof_port(chosen),
@@ -405,7 +405,7 @@ def await_leader(
 ) -> Survey:
     """While the Lease names a pod that is gone (right after a restart), re-read it until a running pod holds it,
     at most until the old holder's lease expires (renewTime + leaseDurationSeconds) plus a margin. Returns the
-    last survey: ``choose_target`` then falls back to the only ready pod, or names the stale holder."""
+    last survey: ``choose_profiled_pod`` then falls back to the only ready pod, or names the stale holder."""
     survey_now = first
     if not survey_now.stale_holder:
         return survey_now

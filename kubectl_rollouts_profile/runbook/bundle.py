@@ -39,8 +39,8 @@ from kubectl_rollouts_profile.pipeline import (
     CaptureSpec,
     Destination,
     Endpoint,
+    EndpointSpec,
     Sampling,
-    TargetSpec,
     discard_if_empty,
     open_endpoint,
     run_capture,
@@ -254,19 +254,19 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
     tunnel (the metrics through a second one), and write the archive. A failed item is recorded, not raised."""
     destination = spec.destination
     if destination.name is not None:
-        deliver.check_target(destination.directory / destination.name, force=destination.force)
+        deliver.check_output_path(destination.directory / destination.name, force=destination.force)
     else:
         deliver.check_directory(destination.directory)
     created = datetime.now(timezone.utc)
-    target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds, load=spec.load)
+    endpoint_spec = EndpointSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds, load=spec.load)
     sampling = Sampling(what=f"a bundle (cpu {spec.seconds}s and every snapshot)", sustained=True)
     # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
-    with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES,
+    with open_endpoint(endpoint_spec, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES,
                        sampling=sampling) as endpoint, \
             deliver.work_directory(destination.directory, prefix=".rollouts-profile-bundle-") as work_dir:
         connection = endpoint.connection
         assert connection is not None  # a bundle always goes through the cluster
-        pod = connection.target
+        pod = connection.pod
         sources = BundleSources(api=connection.api, namespace=pod.namespace, pod_name=pod.pod_name,
                                 image=pod.image, lease_names=lease_names(cluster.instance_id or pod.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
@@ -292,16 +292,16 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
 
 def _report_beside(staged_report: Path, archive: Path, env: Environment, *, force: bool) -> Path | None:
     """The report next to the archive (``{archive stem}.report.html``), where a person opens it first."""
-    target = archive.with_name(archive.name.removesuffix(".tar.gz") + ".report.html")
+    beside = archive.with_name(archive.name.removesuffix(".tar.gz") + ".report.html")
     try:
-        return deliver.write_atomic(target, staged_report.read_bytes(), force=force)
+        return deliver.write_atomic(beside, staged_report.read_bytes(), force=force)
     except (RolloutsProfileError, OSError) as error:
         env.message(f"warning: the report is only inside the archive: {error}")
         return None
 
 
 def fetch_pod_metrics(connection: Any) -> bytes:
-    pod = connection.target
+    pod = connection.pod
     if pod.metrics_port is None:
         raise UsageError("the controller's metrics port is unknown")
     try:
@@ -379,7 +379,7 @@ def build_manifest(collector: Collector, *, name: str, created: datetime, source
         bundle=name,
         created_at=format_micro_time(created),
         plugin=__version__,
-        target=layout.ManifestTarget(namespace=sources.namespace, pod=sources.pod_name, image=sources.image),
+        controller=layout.ManifestPod(namespace=sources.namespace, pod=sources.pod_name, image=sources.image),
         cpu_seconds=seconds,
         complete=not collector.failed,
         warnings=tuple(warnings),

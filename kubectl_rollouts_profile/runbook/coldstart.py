@@ -24,7 +24,7 @@ from kubectl_rollouts_profile import cluster
 from kubectl_rollouts_profile.cluster import ClusterSession
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
-from kubectl_rollouts_profile.cluster.locate import ControllerPod, Survey, Target, choose_pod, survey, target_of
+from kubectl_rollouts_profile.cluster.locate import ControllerPod, ProfiledPod, Survey, choose_pod, profiled_pod, survey
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, RolloutsProfileError, TargetNotFound, UsageError
 from kubectl_rollouts_profile.kinds import get_kind
@@ -33,9 +33,9 @@ from kubectl_rollouts_profile.pipeline import (
     CaptureOutcome,
     CaptureSpec,
     Destination,
+    EndpointSpec,
     PodChoice,
     Sampling,
-    TargetSpec,
     open_endpoint,
     run_capture,
 )
@@ -109,7 +109,7 @@ def pending_note(before: Survey, now: Survey) -> str | None:
 
 
 def run_cold_start(
-    target: TargetSpec,
+    endpoint_spec: EndpointSpec,
     spec: ColdStartSpec,
     env: Environment,
     *,
@@ -118,8 +118,8 @@ def run_cold_start(
 ) -> ColdStartOutcome:
     """Open the endpoint the way every command does, with ``ColdStart``'s steps last (the restart, if asked, only
     once every check has passed and the lock is held), then capture cpu, heap and goroutine from the new process."""
-    cold = ColdStart(spec, target.cluster, clock=clock, pause=pause)
-    with open_endpoint(target, env, lock_seconds=spec.seconds + SNAPSHOTS_SECONDS, timed=True,
+    cold = ColdStart(spec, endpoint_spec.cluster, clock=clock, pause=pause)
+    with open_endpoint(endpoint_spec, env, lock_seconds=spec.seconds + SNAPSHOTS_SECONDS, timed=True,
                        sampling=Sampling.of_capture(get_kind("cpu"), spec.seconds), start=cold) as endpoint:
         env.message(f"pprof answered {cold.waited_seconds:.1f}s after the wait began; capturing cpu for "
                     f"{spec.seconds}s")
@@ -163,8 +163,8 @@ class ColdStart:
             return None, found
 
     def await_start(self, session: ClusterSession, found: Survey, current: ControllerPod | None,
-                    env: Environment) -> Target:
-        """The destructive step (``--restart``), then the wait for a start; the started pod's pprof target."""
+                    env: Environment) -> ProfiledPod:
+        """The destructive step (``--restart``), then the wait for a start; the started pod to profile."""
         self.began = self.clock()
         self.deadline = self.began + self.spec.wait_seconds
         if self.spec.restart:
@@ -173,11 +173,11 @@ class ColdStart:
             env.message(f"restart: deleting {what} {found.namespace}/{current.name}")
             session.api.delete_pod(found.namespace, current.name)
         self.start = self._await_start(session, found, env)
-        target = target_of(self.start.pod, chosen_by=self.start.how, namespace=found.namespace,
+        started = profiled_pod(self.start.pod, chosen_by=self.start.how, namespace=found.namespace,
                            port=self.request.port)
-        env.message(f"cold start: {self.start.how}: pod {target.namespace}/{target.pod_name}; opening the tunnel to "
-                    f"pprof port {target.pprof_port}")
-        return target
+        env.message(f"cold start: {self.start.how}: pod {started.namespace}/{started.pod_name}; opening the tunnel to "
+                    f"pprof port {started.pprof_port}")
+        return started
 
     def _await_start(self, session: ClusterSession, before: Survey, env: Environment) -> Start:
         env.message(f"waiting up to {math.ceil(max(self.deadline - self.clock(), 0))}s for a controller start in "
@@ -209,7 +209,7 @@ class ColdStart:
         self.pause(PPROF_POLL_SECONDS)
         return True
 
-    def await_pprof(self, base_url: str, target: Target) -> None:
+    def await_pprof(self, base_url: str, pod: ProfiledPod) -> None:
         """Until the process in the pod serves pprof: any HTTP answer on its index counts (either mux layout)."""
         import requests
 
@@ -222,8 +222,8 @@ class ColdStart:
                 except requests.RequestException as error:
                     if self.clock() + PPROF_POLL_SECONDS > self.deadline:
                         raise ProfilingUnavailable(
-                            f"pod {target.pod_name} started, but nothing answered on its pprof port "
-                            f"{target.pprof_port} within the wait ({type(error).__name__})",
+                            f"pod {pod.pod_name} started, but nothing answered on its pprof port "
+                            f"{pod.pprof_port} within the wait ({type(error).__name__})",
                             hint="check --enable-pprof-address in the new pod, or wait longer (--wait)",
                         ) from error
                 self.pause(PPROF_POLL_SECONDS)

@@ -28,8 +28,8 @@ from kubectl_rollouts_profile.pipeline import (
     CaptureSpec,
     Destination,
     Endpoint,
+    EndpointSpec,
     Sampling,
-    TargetSpec,
     discard_if_empty,
     metrics_location,
     open_endpoint,
@@ -55,7 +55,7 @@ class DiagnoseSpec:
 @dataclass(frozen=True)
 class DiagnoseOutcome:
     symptom: str
-    target_name: str
+    source_name: str
     directory: Path
     files: tuple[str, ...]
     findings: tuple[Finding, ...]
@@ -76,7 +76,7 @@ class _Run:
     trend: list[tuple[str, float]] = field(default_factory=list)
 
 
-def run_diagnose(target: TargetSpec, spec: DiagnoseSpec, env: Environment, *,
+def run_diagnose(endpoint_spec: EndpointSpec, spec: DiagnoseSpec, env: Environment, *,
                  stop: threading.Event | None = None) -> DiagnoseOutcome:
     """Run the symptom's captures into a new directory under ``spec.directory``, then analyse and write the
     report there. ``stop`` cuts the waiting short (tests, Ctrl-C)."""
@@ -87,19 +87,19 @@ def run_diagnose(target: TargetSpec, spec: DiagnoseSpec, env: Environment, *,
     stop = stop or threading.Event()
     started = datetime.now(timezone.utc)
     if symptom.steps is None:
-        return _cold_start(target, spec, env, started)
+        return _cold_start(endpoint_spec, spec, env, started)
     lock_seconds = spec.over_seconds + spec.cpu_seconds + 60
-    with open_endpoint(target, env, lock_seconds=lock_seconds, timed=symptom.timed,
+    with open_endpoint(endpoint_spec, env, lock_seconds=lock_seconds, timed=symptom.timed,
                        sampling=symptom.guard(spec)) as endpoint:
-        run = _Run(_make_directory(spec.directory, endpoint.target_name, spec.symptom, started))
+        run = _Run(_make_directory(spec.directory, endpoint.source_name, spec.symptom, started))
         env.message(f"diagnose {spec.symptom}: {endpoint.where}; files in {run.directory}")
-        symptom.steps(endpoint, spec, run, env, _metrics_fetcher(target, endpoint), stop)
+        symptom.steps(endpoint, spec, run, env, _metrics_fetcher(endpoint_spec, endpoint), stop)
     run.warnings[:0] = endpoint.warnings()
-    return _finish(run, spec.symptom, endpoint.target_name, env, started, load=endpoint.load)
+    return _finish(run, spec.symptom, endpoint.source_name, env, started, load=endpoint.load)
 
 
-def _make_directory(parent: Path, target_name: str, symptom: str, started: datetime) -> Path:
-    stem = deliver.default_stem(target_name, f"diagnose-{symptom}", started)
+def _make_directory(parent: Path, source_name: str, symptom: str, started: datetime) -> Path:
+    stem = deliver.default_stem(source_name, f"diagnose-{symptom}", started)
     for name in deliver.numbered_names(stem):
         directory = parent / name
         try:
@@ -112,12 +112,12 @@ def _make_directory(parent: Path, target_name: str, symptom: str, started: datet
     raise UsageError(f"too many diagnose directories named {stem} in {parent}")
 
 
-def _metrics_fetcher(target: TargetSpec, endpoint: Endpoint) -> Callable[[], bytes] | None:
+def _metrics_fetcher(endpoint_spec: EndpointSpec, endpoint: Endpoint) -> Callable[[], bytes] | None:
     if endpoint.connection is not None:
         connection = endpoint.connection
         return lambda: fetch_pod_metrics(connection)
-    if target.load is not None and target.load.metrics_url is not None:
-        base, path = metrics_location(target.load.metrics_url)
+    if endpoint_spec.load is not None and endpoint_spec.load.metrics_url is not None:
+        base, path = metrics_location(endpoint_spec.load.metrics_url)
         return lambda: capture.fetch_text(base, path, timeout=10)
     return None
 
@@ -260,14 +260,15 @@ SYMPTOMS: dict[str, Symptom] = {row.name: row for row in (
 )}
 
 
-def _cold_start(target: TargetSpec, spec: DiagnoseSpec, env: Environment, started: datetime) -> DiagnoseOutcome:
-    if target.url is not None:
+def _cold_start(endpoint_spec: EndpointSpec, spec: DiagnoseSpec, env: Environment,
+                started: datetime) -> DiagnoseOutcome:
+    if endpoint_spec.url is not None:
         raise UsageError("diagnose cold-start watches the cluster for a controller start; it cannot use --url")
     cold_spec = coldstart.ColdStartSpec(seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds,
                                         restart=spec.restart, max_bytes=spec.max_bytes)
-    coldstart.check_spec(cold_spec, target.cluster)
+    coldstart.check_spec(cold_spec, endpoint_spec.cluster)
     staging = _make_directory(spec.directory, "controller", "cold-start", started)
-    cold = coldstart.run_cold_start(target, replace(cold_spec, destination=Destination(directory=staging)), env)
+    cold = coldstart.run_cold_start(endpoint_spec, replace(cold_spec, destination=Destination(directory=staging)), env)
     run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
                warnings=list(cold.warnings))
     return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=cold.load,
@@ -275,7 +276,7 @@ def _cold_start(target: TargetSpec, spec: DiagnoseSpec, env: Environment, starte
                           ("waited", f"{cold.waited_seconds:.1f}s")))
 
 
-def _finish(run: _Run, symptom: str, target_name: str, env: Environment, started: datetime, *,
+def _finish(run: _Run, symptom: str, source_name: str, env: Environment, started: datetime, *,
             load: LoadReading | None, facts: Sequence[tuple[str, str]] = ()) -> DiagnoseOutcome:
     profiles = tuple(
         ProfileInput(Path(outcome.raw_path).name, _analysis_kind(outcome.kind.name), outcome.profile)
@@ -283,14 +284,14 @@ def _finish(run: _Run, symptom: str, target_name: str, env: Environment, started
     )
     data = AnalysisInput(
         profiles=profiles, metrics=tuple(run.metrics), trend=tuple(run.trend),
-        facts=(("symptom", symptom), ("target", target_name),
+        facts=(("symptom", symptom), ("endpoint_spec", source_name),
                ("started", started.strftime("%Y-%m-%d %H:%M:%S UTC")), *facts,
                *((("load", load.summary()),) if load is not None else ())),
     )
     findings = tuple(find(data))
-    page = render_report(data, findings, title=f"Diagnose {symptom}: {target_name}")
+    page = render_report(data, findings, title=f"Diagnose {symptom}: {source_name}")
     report = deliver.write_atomic(run.directory / "report.html", page, force=False)
-    return DiagnoseOutcome(symptom=symptom, target_name=target_name, directory=run.directory,
+    return DiagnoseOutcome(symptom=symptom, source_name=source_name, directory=run.directory,
                            files=(*run.files, str(report)), findings=findings, report=report,
                            warnings=tuple(dict.fromkeys(run.warnings)), load=load)
 
@@ -299,6 +300,8 @@ def _analysis_kind(kind_name: str) -> str:
     return {"block": "contention", "mutex": "contention"}.get(kind_name, kind_name)
 
 
-def with_default_lock(target: TargetSpec, cooldown_seconds: float) -> TargetSpec:
+def with_default_lock(endpoint_spec: EndpointSpec, cooldown_seconds: float) -> EndpointSpec:
     """A symptom run through the cluster holds the capture lock (with the cooldown), like a bundle."""
-    return target if target.url is not None else replace(target, lock=True, cooldown_seconds=cooldown_seconds)
+    if endpoint_spec.url is not None:
+        return endpoint_spec
+    return replace(endpoint_spec, lock=True, cooldown_seconds=cooldown_seconds)
