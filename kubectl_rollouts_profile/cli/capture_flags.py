@@ -14,7 +14,7 @@ import click
 from kubectl_rollouts_profile import pipeline
 from kubectl_rollouts_profile.analysis.rollup import GROUPINGS
 from kubectl_rollouts_profile.cli.cluster_options import cluster_request
-from kubectl_rollouts_profile.cli.params import Duration
+from kubectl_rollouts_profile.cli.params import Duration, with_options
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.export import RENDERERS
@@ -99,7 +99,7 @@ def capture_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Abort when the profile is larger than this.",
         ),
     ]
-    return _apply(options, command)
+    return with_options(options, command)
 
 
 def cold_start_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,7 +120,7 @@ def cold_start_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="With --at-start: how long to wait for the start and for pprof to answer (default 10m).",
         ),
     ]
-    return _apply(options, command)
+    return with_options(options, command)
 
 
 def trend_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -138,13 +138,7 @@ def trend_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Snapshots in a trend.",
         ),
     ]
-    return _apply(options, command)
-
-
-def _apply(options: list[Callable[..., Any]], command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(options, command)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from kubectl_rollouts_profile.cli.params import Duration
+from kubectl_rollouts_profile.cli.params import Duration, with_options
 from kubectl_rollouts_profile.cluster.config import (
     DEFAULT_NAMESPACE,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
@@ -67,9 +67,7 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "retried.",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(options, command)
 
 
 def cluster_request(**kwargs: Any) -> ClusterRequest:
