@@ -217,7 +217,6 @@ class PodStart(Protocol):
     def current_pod(self, session: ClusterSession, found: Survey, env: Environment) -> PodChoice:
         """The pod the start concerns before it happens (the one ``--restart`` deletes), and the last survey."""
 
-
     def await_start(self, session: ClusterSession, found: Survey, current: ControllerPod | None,
                     env: Environment) -> ProfiledPod:
         """The destructive step if any, then the wait for the start: the started pod to profile."""

@@ -82,6 +82,7 @@ class ColdStartOutcome:
                       "waited_seconds": round(self.waited_seconds, 3)},
             "captures": [capture.as_json() for capture in self.captures],
             "warnings": list(self.warnings),
+            "load": self.load.as_json() if self.load is not None else None,
         }
 
 
