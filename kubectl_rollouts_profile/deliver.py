@@ -28,6 +28,10 @@ TEMP_PREFIX = ".rollouts-profile-"
 # A directory with less free space than this is refused before a capture starts (a profile and its exports).
 MIN_FREE_BYTES = 16 * 1024 * 1024
 MAX_NAME_SUFFIX = 999
+# A default name's stem, before its suffix (-999) and extension (.speedscope.json, .report.html): short enough for
+# NAME_MAX on every file system (255 bytes; 143 under eCryptfs) whatever the pod is called (up to 253 characters).
+MAX_STEM_BYTES = 120
+NAME_HASH_LENGTH = 8
 
 
 def timestamp(when: datetime) -> str:
@@ -41,7 +45,15 @@ def safe_component(text: str) -> str:
 
 
 def default_stem(source_name: str, label: str, when: datetime) -> str:
-    return f"{safe_component(source_name)}-{label}-{timestamp(when)}"
+    """``{source}-{label}-{time}``; a source name too long for the name keeps its start and a short hash of the whole
+    name (``argo-rollouts-controller-rep~1f3a9c2e``), so names stay readable and two pods never share one."""
+    source_part = safe_component(source_name)
+    tail = f"-{label}-{timestamp(when)}"
+    room = MAX_STEM_BYTES - len(tail)
+    if len(source_part) > room:
+        digest = hashlib.sha256(source_name.encode("utf-8", "surrogateescape")).hexdigest()[:NAME_HASH_LENGTH]
+        source_part = f"{source_part[: room - NAME_HASH_LENGTH - 1]}~{digest}"
+    return source_part + tail
 
 
 def default_name(source_name: str, kind: str, when: datetime, extension: str) -> str:
@@ -85,6 +97,12 @@ def check_directory(directory: Path, *, min_free_bytes: int = MIN_FREE_BYTES) ->
         ) from exc
     if not is_dir:
         raise OutputError(f"output directory {directory} does not exist", hint="create it or choose another")
+    # Room under PATH_MAX for what goes in it: a run directory and a file, each a default name (at most
+    # MAX_STEM_BYTES + suffix + extension).
+    if len(os.fsencode(os.path.abspath(directory))) + 2 * (MAX_STEM_BYTES + 32) > _path_conf(directory, "PC_PATH_MAX",
+                                                                                             4096):
+        raise OutputError(f"output directory {str(directory)[:60]}... is nested too deep for the files to be "
+                          "written under it (PATH_MAX)", hint="choose a shorter path with --output-dir")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"output directory {directory} is not writable", hint="choose another with --output-dir")
     try:
@@ -102,8 +120,19 @@ def check_output_path(path: Path, *, force: bool) -> None:
     """Fail before any capture when the result could not be written at ``path`` (a dangling symlink counts as
     existing: writing through it is never done), so no capture time is wasted."""
     check_directory(path.parent)
+    if len(os.fsencode(path.name)) > _path_conf(path.parent, "PC_NAME_MAX", 255):
+        raise OutputError(f"{path.name[:60]}...: the file name is longer than this file system allows",
+                          hint="choose a shorter name with -o")
     if not force and os.path.lexists(path):
         raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
+
+
+def _path_conf(directory: Path, name: str, default: int) -> int:
+    """The file system's NAME_MAX or PATH_MAX for ``directory``."""
+    try:
+        return os.pathconf(directory, name)
+    except (OSError, ValueError):
+        return default
 
 
 class StagedFile:

@@ -147,6 +147,7 @@ class CaptureOutcome:
     missing: dict[str, str] = field(default_factory=dict)  # export -> why it could not be written
     profile: Profile | None = field(default=None, repr=False, compare=False)
     load: LoadReading | None = None  # the controller's load before the capture, when the guard read it
+    image: str | None = None  # the controller container's image, when the capture went through the cluster
 
     @property
     def raw_path(self) -> str:
@@ -166,6 +167,7 @@ class CaptureOutcome:
             "samples": self.sample_count,
             "warnings": list(self.warnings),
             "load": self.load.as_json() if self.load is not None else None,
+            "image": self.image,
             **({"missing": self.missing} if self.missing else {}),
         }
 
@@ -257,7 +259,7 @@ def open_endpoint(
     rules = (*extra_rules, *(start.rules if start is not None else ()), *(LOCK_RULES if endpoint_spec.lock else ()))
     with (cluster.open_session(endpoint_spec.cluster, env=env, extra_rules=rules) as session,
           contextlib.ExitStack() as stack):
-        found = cluster.survey_install(session)
+        found = cluster.survey_install(session, env)
         pod: ControllerPod | None  # the pod whose load is read (and that a restart deletes)
         if start is None:
             pod, chosen_by, found = cluster.leader_or_named(session, found, env)
@@ -393,6 +395,7 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
         warnings=warnings,
         missing=missing,
         profile=profile,
+        image=endpoint.connection.pod.image if endpoint.connection is not None else None,
     )
 
 

@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 
 from kubectl_rollouts_profile.analysis import catalog as cat
-from kubectl_rollouts_profile.analysis.findings import RULES, Finding, find
+from kubectl_rollouts_profile.analysis.findings import RULES, find
 from kubectl_rollouts_profile.analysis.inputs import load_paths
 from kubectl_rollouts_profile.analysis.known_issues import KNOWN_ISSUES, controller_version, issue_notes
 from tests import incident_material as m
-
-
-def ids(findings: list[Finding]) -> list[str]:
-    return [finding.id for finding in findings]
-
-
-def only(findings: list[Finding], finding_id: str) -> Finding:
-    matching = [finding for finding in findings if finding.id == finding_id]
-    assert len(matching) == 1, ids(findings)
-    return matching[0]
+from tests.test_analysis_findings import ids, only
 
 
 def text(path: Path, content: str) -> Path:
@@ -59,6 +50,8 @@ def test_conversion_churn_on_every_scrape(tmp_path: Path) -> None:
     assert "analysisRunCollector).Collect" in finding.title and "on every scrape" in finding.title
     assert "1200 AnalysisRuns" in finding.title and dict(finding.numbers)["objects"] == 1200
     assert dict(finding.numbers)["conversionShare"] >= 0.45
+    assert any(line.startswith("through the lister tolerantinformer.(*tolerantAnalysisRunLister).List") for line in
+               finding.evidence), finding.evidence
     assert "scrape the controller less often" in finding.next_step and "HistoryLimit" in finding.next_step
     assert "protobuf" not in (finding.next_step + " ".join(finding.evidence)).lower()
     assert any("matches argoproj/argo-rollouts#4571, fixed in v1.10.0-rc1 by #4745 (you run v1.9.1)" in line
@@ -75,12 +68,26 @@ def test_conversion_churn_on_a_release_with_the_fix_does_not_claim_the_issue(tmp
     assert "upgrade" not in finding.next_step
 
 
+def test_conversion_churn_in_the_reconcile_from_allocations(tmp_path: Path) -> None:
+    """Every reconcile gets its Rollout through the tolerant lister (rollout/controller.go:398@v1.9.1 ->
+    tolerantRolloutNamespaceLister.Get, utils/tolerantinformer/rollout.go:57), converting it again: seen in the
+    allocations."""
+    get = [*m.CONVERT, f"{m.AR}/utils/tolerantinformer.(*tolerantRolloutNamespaceLister).Get", *m.ROLLOUT_WORKER]
+    allocs = m.heap([(["runtime.mallocgc", *get], 300 * m.MB), ([*m.RECONCILE], 100 * m.MB), (m.IDLE, 50 * m.MB)],
+                    allocs=True)
+    finding = only(find(load_paths([m.write(tmp_path / "allocs.pb.gz", allocs)])), "conversion-churn")
+    assert "of the allocated bytes" in finding.title and "rollout.(*Controller).syncHandler" in finding.title
+    assert "the controller's own code" in finding.title and dict(finding.numbers)["unit"] == "bytes"
+    assert "how often it runs" in finding.next_step and "protobuf" not in finding.next_step
+
+
 def test_api_decoding_still_points_at_decoding(tmp_path: Path) -> None:
     """Watch events decoded by the informers stay cpu-decoding: conversion churn does not swallow them."""
     profile = m.cpu([(["sigs.k8s.io/json/internal/golang/encoding/json.(*decodeState).object", *m.WATCH_EVENTS[1:]],
                       300), ([*m.RECONCILE], 700)])
     findings = find(load_paths([m.write(tmp_path / "cpu.pb.gz", profile)]))
     assert ids(findings) == ["cpu-decoding"]
+    assert findings[0].subsystem == cat.INFORMERS and "watch events decoded by the informers" in findings[0].title
 
 
 # ---- reconcile hot loop -----------------------------------------------------------------------------------------
@@ -171,6 +178,7 @@ def test_informer_memory_names_replicasets(tmp_path: Path) -> None:
     finding = only(findings, "informer-memory")
     assert finding.subsystem == cat.INFORMERS and dict(finding.numbers)["type"] == "ReplicaSet"
     assert "ReplicaSets: 600MB" in finding.title
+    assert "objects decoded from watch events (the stack names no type): 30MB in use (+22MB)" in finding.evidence
     assert "revisionHistoryLimit" in finding.next_step
     assert any("matches argoproj/argo-rollouts#2552, fixed in v1.10.0-rc1 by #4666 (you run v1.9.1)" in line
                for line in finding.evidence), finding.evidence

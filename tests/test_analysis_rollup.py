@@ -4,11 +4,14 @@ to be the controller's."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from kubectl_rollouts_profile.analysis import catalog as cat
-from kubectl_rollouts_profile.analysis.rollup import render_rollup, rollup
+from kubectl_rollouts_profile.analysis.rollup import key_function, render_rollup, rollup, stacks
 from kubectl_rollouts_profile.errors import UsageError
+from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
 from tests.test_analysis_catalog import make_profile
 
 AR = "github.com/argoproj/argo-rollouts"
@@ -79,3 +82,54 @@ def test_a_profile_mostly_of_cli_code_is_not_the_controllers() -> None:
     assert "not the controller's" in (rollup(mostly_cli).note() or "")
     controller = make_profile([([cli], 30), ([f"{AR}/rollout.(*Controller).syncHandler"], 70)])
     assert not rollup(controller).not_controller and rollup(controller).note() is None
+
+
+def _inlined_profile() -> Profile:
+    """Random stacks over locations of one to three inlined frames, with recursion, CLI, root frames, zero values
+    and an unsymbolized address: the array rollup is checked against a plain reading of its stacks."""
+    names = ["runtime.goexit", "runtime.main", "main.main", "runtime.mallocgc", "runtime.scanobject",
+             f"{AR}/rollout.(*Controller).syncHandler", f"{AR}/server.(*ArgoRolloutsServer).ListRolloutInfos",
+             "k8s.io/client-go/tools/cache.(*Reflector).ListAndWatch", "encoding/json.Marshal",
+             "k8s.io/api/apps/v1.(*ReplicaSet).Unmarshal", "github.com/sirupsen/logrus.(*Entry).Logf"]  # fmt: skip
+    rng = random.Random(7)
+    functions = {i + 1: Function(i + 1, name) for i, name in enumerate(names)}
+    locations = {i: Location(i, lines=tuple(Line(rng.randrange(1, len(names) + 1), 1)
+                                            for _ in range(rng.choice((1, 1, 2, 3))))) for i in range(1, 40)}
+    locations[40] = Location(40, address=0x4A5B6C)
+    samples = [tuple(rng.randrange(1, 41) for _ in range(rng.randrange(0, 12))) for _ in range(400)]
+    return Profile(sample_types=(ValueType("cpu", "nanoseconds"),), sample_locations=samples,
+                   sample_values=[(rng.choice((0, 1, 5, 20)),) for _ in samples], locations=locations,
+                   functions=functions)  # fmt: skip
+
+
+@pytest.mark.parametrize("by", ["subsystem", "package", "function"])
+def test_array_rollup_matches_a_plain_reading_of_the_stacks(by: str) -> None:
+    profile = _inlined_profile()
+    key_of = key_function(by)
+    catalog = cat.default_catalog()
+    flat: dict[str, int] = {}
+    cum: dict[str, int] = {}
+    cli = 0
+    for stack in stacks(profile):
+        keys = {key_of(name) for name in stack.functions}
+        if stack.functions:
+            leaf = key_of(stack.functions[0])
+            flat[leaf] = flat.get(leaf, 0) + stack.value
+            if by == "subsystem" and leaf != cat.ROOT:
+                keys.discard(cat.ROOT)
+        for key in keys:
+            cum[key] = cum.get(key, 0) + stack.value
+        cli += stack.value if any(catalog.match(name).layer == "cli" for name in stack.functions) else 0
+    table = rollup(profile, by)
+    assert {row.key: (row.flat, row.cum) for row in table.rows} == {key: (flat.get(key, 0), cum[key]) for key in cum}
+    assert table.total == sum(value for (value,) in profile.sample_values)
+    assert table.cli == cli
+
+
+def test_stacks_within_subsystems_are_the_stacks_that_have_them() -> None:
+    profile = _inlined_profile()
+    every = list(stacks(profile))
+    for subsystems in ({cat.INFORMERS}, {cat.DECODING, cat.LOGGING}, {cat.CLI_DASHBOARD}, {"no such subsystem"}):
+        having = [stack for stack in every if subsystems & set(cat.default_catalog().subsystems_of(stack.functions))]
+        assert list(stacks(profile, within=subsystems)) == having
+    assert any(stack.functions == ("0x4a5b6c",) or "0x4a5b6c" in stack.functions for stack in every)

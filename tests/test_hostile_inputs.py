@@ -4,14 +4,20 @@ sequences (from a real HTTP server standing in for the controller's metrics port
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import gzip
 import io
 import json
 import os
 import re
+import signal
+import subprocess
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,10 +26,11 @@ import pytest
 
 from kubectl_rollouts_profile.analysis.inputs import load_bundle
 from kubectl_rollouts_profile.budget import Budget, InputTooLarge
+from kubectl_rollouts_profile.deliver import MAX_STEM_BYTES, default_stem
 from kubectl_rollouts_profile.export import render
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
-from tests.clitools import invoke, refuse_constant
+from tests.clitools import PLUGIN, invoke, plugin_env, refuse_constant
 from tests.test_analysis_metrics import RECONCILE
 
 
@@ -280,3 +287,156 @@ def test_analyze_html_checks_its_destination_before_the_analysis(tmp_path: Path)
     code, _, stderr = invoke("analyze", str(never_read), "--html", str(existing))
     assert code == 9 and "report.html" in stderr and "exists" in stderr, stderr
     assert existing.read_text() == "keep me"
+
+
+# ----- case 7: the report's bound -----------------------------------------------------------------------------------
+
+def test_two_thousand_small_profiles_give_a_report_within_its_bound(tmp_path: Path) -> None:
+    """A 2000-profile bundle of a few KB: the report draws the first profiles and lists the others by name, and
+    stays under 5 MB (it was 22 MB)."""
+    profile = encode_profile(named_profile("main.a", "main.b", "runtime.mallocgc"))
+    members = [("manifest.json", MANIFEST)] + [(f"after/heap-{i}.pb.gz", profile) for i in range(2000)]
+    archive = write_archive(tmp_path / "many-profiles.tar.gz", members)
+    assert archive.stat().st_size < 100_000
+    report = tmp_path / "report.html"
+    code, _, stderr = invoke("analyze", str(archive), "--html", str(report))
+    assert code == 0, stderr
+    page = report.read_text()
+    assert len(page.encode()) <= 5_000_000
+    assert page.count('class="flame"') == 24 and "1976 more profiles are not drawn" in page
+
+
+# ----- case 8: a 253-character pod name -----------------------------------------------------------------------------
+
+LONG_POD = "argo-rollouts-" + "controller-replica-" * 12 + "x" * 5
+LONG_POD += "-" + "a" * (253 - len(LONG_POD) - 1)
+
+
+def test_default_names_fit_the_file_system_whatever_the_pod_is_called() -> None:
+    when = datetime(2026, 12, 1, 1, 2, 3, tzinfo=timezone.utc)
+    assert len(LONG_POD) == 253
+    stem = default_stem(LONG_POD, "diagnose-slow-reconcile", when)
+    assert len(stem.encode()) <= MAX_STEM_BYTES and stem.startswith("argo-rollouts-controller-replica-")
+    assert stem.endswith("-diagnose-slow-reconcile-20261201T010203Z")
+    other = default_stem(LONG_POD[:-1] + "b", "diagnose-slow-reconcile", when)
+    assert other != stem and len(other) == len(stem)  # unique: a short hash of the whole name
+    assert default_stem("argo-rollouts-7d9f-x2x4k", "cpu", when) == "argo-rollouts-7d9f-x2x4k-cpu-20261201T010203Z"
+
+
+def long_named_leader(argo_cluster: Any, go_new: Any) -> None:
+    """A copy of the leader pod under a valid 253-character name, its ports relayed to the Go target."""
+    server, scenario = argo_cluster.server, argo_cluster.scenario
+    pod = copy.deepcopy(server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod))
+    pod["metadata"] = {key: value for key, value in pod["metadata"].items()
+                       if key not in ("uid", "resourceVersion", "creationTimestamp")}
+    pod["metadata"]["name"] = LONG_POD
+    server.put(pod)
+    server.route_port(scenario.namespace, LONG_POD, 6060, "127.0.0.1", go_new.pprof_port)
+    server.route_port(scenario.namespace, LONG_POD, 8090, "127.0.0.1", go_new.metrics_port)
+
+
+def test_a_253_character_pod_name_captures_and_diagnoses(argo_cluster: Any, go_new: Any, tmp_path: Path) -> None:
+    long_named_leader(argo_cluster, go_new)
+    common = ("--kubeconfig", str(argo_cluster.kubeconfig), "--pod", LONG_POD, "--seconds", "1", "--json")
+    code, stdout, stderr = invoke("cpu", *common, "--format", "html,speedscope,folded,top", "--output-dir",
+                                  str(tmp_path))
+    assert code == 0, stderr
+    for path in strict(stdout)["files"].values():
+        assert Path(path).is_file() and Path(path).name.startswith("argo-rollouts-controller-replica-")
+    code, stdout, stderr = invoke("diagnose", "high-cpu", *common, "--output-dir", str(tmp_path), "--cooldown", "0")
+    assert code == 0, stderr
+    assert Path(strict(stdout)["report"]).is_file()
+
+
+def test_bundle_with_non_finite_metrics_keeps_its_archive(argo_cluster: Any, metrics_page: MetricsPage,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    """process_resident_memory_bytes +Inf and go_goroutines NaN on the metrics port: the guard warns, the bundle
+    is complete, and its manifest and --json are strict JSON."""
+    scenario = argo_cluster.scenario
+    metrics_page.page = NON_FINITE + BAD_RECONCILE
+    argo_cluster.server.route_port(scenario.namespace, scenario.leader_pod, 8090, "127.0.0.1", metrics_page.port)
+    code, stdout, stderr = invoke("bundle", "--kubeconfig", str(argo_cluster.kubeconfig), "--seconds", "1",
+                                  "--output-dir", str(tmp_path), "--json")
+    assert code == 0, stderr
+    result = strict(stdout)
+    assert "go_goroutines NaN" in stderr and result["load"]["goroutines"] is None
+    with tarfile.open(result["archive"]) as archive:
+        manifest = next(member for member in archive if member.name.endswith("/manifest.json"))
+        strict(archive.extractfile(manifest).read().decode())  # type: ignore[union-attr]
+
+
+def test_every_json_output_goes_through_the_strict_helper(argo_cluster: Any) -> None:
+    """No command writes JSON but through safe.dumps (allow_nan=False) — requests to the cluster and its
+    credential plugins aside; the cluster commands' documents parse strictly too."""
+    package = Path(__file__).resolve().parent.parent / "kubectl_rollouts_profile"
+    for module in package.rglob("*.py"):
+        if module.name != "safe.py" and module.parent.name != "cluster":
+            assert "json.dumps(" not in module.read_text(), module
+    for command in ("targets", "check"):
+        code, stdout, stderr = invoke(command, "--kubeconfig", str(argo_cluster.kubeconfig), "--json")
+        assert code == 0, stderr
+        strict(stdout)
+
+
+def test_the_readme_limits_table_lists_every_bound_of_the_budget() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    for bound in dataclasses.fields(Budget):
+        assert f"`{bound.name}`" in table, bound.name
+
+
+# ----- case 12: a run directory is complete or explained --------------------------------------------------------------
+
+def test_a_failed_cold_start_leaves_no_directory(argo_cluster: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, stderr = invoke("diagnose", "cold-start", "--kubeconfig", str(argo_cluster.kubeconfig), "--wait", "1s",
+                             "--seconds", "1", "--output-dir", str(out))
+    assert code == 3, stderr
+    assert list(out.iterdir()) == []
+
+
+def test_a_run_that_fails_midway_keeps_its_files_with_a_readme(metrics_page: MetricsPage, tmp_path: Path) -> None:
+    """The metrics are read, then the heap capture gets a page that is not a profile (exit 8): the directory
+    keeps metrics-start.txt with a README saying what is missing, and the message says so."""
+    metrics_page.page = b"# TYPE go_goroutines gauge\ngo_goroutines 12\n"
+    code, _, stderr = invoke("diagnose", "memory-growth", "--url", metrics_page.url.removesuffix("/metrics"),
+                             "--metrics-url", metrics_page.url, "--over", "1s", "--output-dir", str(tmp_path))
+    assert code == 8, stderr
+    (run,) = tmp_path.iterdir()
+    assert sorted(path.name for path in run.iterdir()) == ["README", "metrics-start.txt"]
+    readme = (run / "README").read_text()
+    assert "metrics-start.txt" in readme and "report.html" in readme and "heap" in readme
+    assert f"kept in {run}" in stderr and "cleaned up" not in stderr
+
+
+def test_sigterm_during_diagnose_keeps_what_was_written_and_says_so(go_new: Any, tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [str(PLUGIN), "diagnose", "goroutine-leak", "--url", go_new.base_url, "--over", "120s", "--output-dir",
+         str(tmp_path)], env=plugin_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+
+    def first_snapshot_taken() -> bool:
+        return any("-goroutine-001-" in path.name for run in tmp_path.iterdir() for path in run.iterdir())
+
+    while not first_snapshot_taken():
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 143, stderr
+    (run,) = tmp_path.iterdir()
+    names = sorted(path.name for path in run.iterdir())
+    assert "README" in names and "report.html" not in names and not any(name.startswith(".") for name in names)
+    assert "SIGTERM" in (run / "README").read_text()
+    assert "stopped and cleaned up" not in stderr and f"kept in {run}" in stderr
+
+
+def test_an_output_directory_too_deep_for_path_max_is_refused_first(tmp_path: Path) -> None:
+    deep = tmp_path
+    while len(os.fsencode(deep)) < 3900:
+        deep = deep / ("d" * 240)
+    deep.mkdir(parents=True)
+    code, _, stderr = invoke("heap", "--url", "http://127.0.0.1:1", "--output-dir", str(deep))  # never contacted
+    assert code == 9 and "nested too deep" in stderr and "PATH_MAX" in stderr, stderr

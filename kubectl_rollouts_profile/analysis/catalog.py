@@ -45,9 +45,10 @@ do not say (unstructured objects, generic code).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 # ruff: noqa: E501  (a data table: one catalog entry per line reads best)
 
@@ -295,6 +296,18 @@ def package_of(function_name: str) -> str:
     return function_name[:dot] if dot > 0 else function_name
 
 
+class _Memo(dict):
+    """A dictionary that computes a missing value once: look-ups of known keys stay in C."""
+
+    def __init__(self, compute: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self._compute(key)
+        return value
+
+
 class Catalog:
     """The entries, compiled once; ``match`` is cached per function name (a profile has a few thousand)."""
 
@@ -306,6 +319,15 @@ class Catalog:
         self._packages = {pattern: Match(subsystem, layer, upstream)
                           for subsystem, layer, pattern, upstream in entries if not pattern.startswith("~")}
         self.match = lru_cache(maxsize=65536)(self._match)
+        self._subsystem_of = _Memo(lambda name: self.match(name).subsystem)
+        self._layer_of = _Memo(lambda name: self.match(name).layer)
+
+    def subsystems_of(self, function_names: Iterable[str]) -> list[str]:
+        """The subsystem of each function name, in bulk (a dictionary look-up per name once it is known)."""
+        return list(map(self._subsystem_of.__getitem__, function_names))
+
+    def layer_of(self, function_name: str) -> str:
+        return self._layer_of[function_name]
 
     def _match(self, function_name: str) -> Match:
         function_name = without_type_arguments(function_name)
@@ -373,7 +395,6 @@ _TYPED_FRAMES = tuple(re.compile(pattern) for pattern in (
 ))  # fmt: skip
 
 
-@lru_cache(maxsize=65536)
 def _frame_type(function_name: str) -> str | None:
     function_name = without_type_arguments(function_name)
     for pattern in _TYPED_FRAMES:
@@ -385,15 +406,14 @@ def _frame_type(function_name: str) -> str | None:
     return None
 
 
+_FRAME_TYPES = _Memo(_frame_type)
+
+
 def object_type(stack_or_function: str | Iterable[str]) -> str | None:
     """The API object type (``"ReplicaSet"``, ``"AnalysisRun"``...) a function or a stack (function names,
     innermost first) works on, as its frames say; None when they do not. For a stack the outermost typed frame
     wins: the ``ReplicaSet`` being decoded, not the ``Pod`` template inside it."""
     if isinstance(stack_or_function, str):
-        return _frame_type(stack_or_function)
-    found = None
-    for name in stack_or_function:
-        kind = _frame_type(name)
-        if kind is not None:
-            found = kind
-    return found
+        return _FRAME_TYPES[stack_or_function]
+    outermost_first = reversed(stack_or_function if isinstance(stack_or_function, Sequence) else list(stack_or_function))
+    return next(filter(None, map(_FRAME_TYPES.__getitem__, outermost_first)), None)

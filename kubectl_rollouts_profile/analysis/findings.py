@@ -52,10 +52,12 @@ _GC = {cat.GC_MARK, cat.GC_SWEEP}
 _DECODE = {cat.JSON, cat.DECODING}
 AR = "github.com/argoproj/argo-rollouts"
 CACHE = "k8s.io/client-go/tools/cache"
+_WATCH_DECODER = "k8s.io/apimachinery/pkg/watch.(*StreamWatcher).receive"  # apimachinery pkg/watch/streamwatcher.go
 # The goroutines every running informer keeps (client-go tools/cache: reflector.go, shared_informer.go,
 # controller.go): their number grows only when informers are started and never stopped.
 _INFORMER_LOOPS = (f"{CACHE}.(*Reflector).", f"{CACHE}.(*processorListener).", f"{CACHE}.(*sharedProcessor).run",
-                   f"{CACHE}.(*sharedIndexInformer).Run", f"{CACHE}.(*controller).Run")
+                   f"{CACHE}.(*sharedIndexInformer).Run", f"{CACHE}.(*controller).Run",
+                   f"{CACHE}.(*controller).processLoop", f"{CACHE}.(*DeltaFIFO).Pop")
 # Who reconciles each kind (v1.9.1: rollout/controller.go:392, analysis/controller.go:166,
 # experiments/controller.go:247).
 _SYNC_HANDLERS = {"Rollout": f"{AR}/rollout.(*Controller).syncHandler",
@@ -105,10 +107,10 @@ class Context:
                          lambda: tuple(stacks(item.profile, sample_type)))
 
     def subsystems(self, stack: Stack) -> list[str]:
-        return [self.catalog.match(name).subsystem for name in stack.functions]
+        return self.catalog.subsystems_of(stack.functions)
 
     def layer(self, name: str) -> str:
-        return self.catalog.match(name).layer
+        return self.catalog.layer_of(name)
 
     def concluded(self, kind: str) -> list[ProfileInput]:
         """The profiles of ``kind`` with enough in them to conclude from."""
@@ -148,10 +150,11 @@ def _site(ctx: Context, stack: Stack) -> str:
 
 
 def _owner(ctx: Context, stack: Stack) -> str:
-    """Who holds what a stack allocated: the informer caches when a reflector/DeltaFIFO/indexer is on the stack,
-    else the innermost controller or client-go subsystem, else the innermost library."""
+    """Who holds what a stack allocated (or whose work it is): the informer caches when a reflector/DeltaFIFO/
+    indexer is on the stack or the stack decodes a watch stream (the controller watches only through its
+    informers), else the innermost controller or client-go subsystem, else the innermost library."""
     subsystems = ctx.subsystems(stack)
-    if cat.INFORMERS in subsystems:
+    if cat.INFORMERS in subsystems or _WATCH_DECODER in stack.functions:
         return cat.INFORMERS
     for name, subsystem in zip(stack.functions, subsystems, strict=True):
         if ctx.layer(name) in ("controller", "client-go"):
@@ -397,6 +400,7 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
     for item, sample_type, unit in _conversion_profiles(ctx):
         total = converting = 0
         converters: Counter[str] = Counter()
+        listers: Counter[str] = Counter()
         roles: dict[str, str] = {}
         kinds: Counter[str] = Counter()
         tokens: set[str] = set()
@@ -408,6 +412,9 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
             who, role = _converter(ctx, stack)
             converters[who] += stack.value
             roles[who] = role
+            lister = next((name for name in stack.functions if "Lister)." in name), None)
+            if lister:
+                listers[lister] += stack.value
             kinds[_stack_kind(stack) or "?"] += stack.value
             tokens.update(stack.functions)
         share = converting / total if total else 0.0
@@ -422,6 +429,8 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
                     f"{_pct(share)} of the {what} ({scaled_label(converting, unit)})"]
         evidence += [f"converted for {_short(name)} ({roles[name]}): {scaled_label(value, unit)}"
                      for name, value in _top(converters)]
+        evidence += [f"through the lister {_short(name)}, which converts every object it returns "
+                     f"({scaled_label(value, unit)})" for name, value in _top(listers, 2)]
         if count is not None and kind:
             evidence.append(f"the controller's metrics list {count} {kind}s ({_INFO_METRICS[kind]})")
         notes = _known(ctx, "conversion-churn", tokens)
@@ -597,15 +606,19 @@ def _heap_growth(ctx: Context) -> Iterable[Finding]:
 
 
 _UNSTRUCTURED = "unstructured (Argo Rollouts CRDs through the dynamic informer)"
+_WATCHED = "objects decoded from watch events (the stack names no type)"
 _TYPE_ADVICE = {
     "ReplicaSet": "lower revisionHistoryLimit on the Rollouts (default 10 old ReplicaSets each); count them with "
-                  "`kubectl get rs -A --no-headers | wc -l`",
+                  "`kubectl get rs -A --no-headers | wc -l` (before v1.10.0-rc1 the controller caches the ReplicaSets "
+                  "of Deployments too, so their revisionHistoryLimit counts as well)",
     "AnalysisRun": "keep fewer finished AnalysisRuns: spec.analysis.successfulRunHistoryLimit and "
                    "unsuccessfulRunHistoryLimit on each Rollout (default 5 each)",
     "Experiment": "keep fewer finished Experiments: spec.analysis.successfulRunHistoryLimit and "
                   "unsuccessfulRunHistoryLimit on each Rollout also limit experiments (default 5 each)",
     "Pod": "the controller caches Pods of the namespaces it watches: count them, and watch one namespace "
            "(--namespaced) if the controller only needs that",
+    _WATCHED: "count the objects of each type the controller watches; a heap profile taken soon after a restart "
+              "names the types (the informers' initial lists carry them)",
     _UNSTRUCTURED: "count the Rollouts, AnalysisRuns and Experiments (kubectl get rollouts,analysisruns,"
                    "experiments -A --no-headers | wc -l) and their size; keep fewer finished AnalysisRuns "
                    "(spec.analysis.successfulRunHistoryLimit / unsuccessfulRunHistoryLimit)",
@@ -616,13 +629,23 @@ def _informer_types(ctx: Context, grown: Iterable[tuple[tuple[str, ...], int]]) 
     kinds: Counter[str] = Counter()
     for functions, value in grown:
         stack = Stack(functions, value)
-        if cat.INFORMERS not in ctx.subsystems(stack):
+        if _owner(ctx, stack) != cat.INFORMERS:
             continue
         kind = _stack_kind(stack)
         if kind is None and any("unstructured" in name for name in functions):
             kind = _UNSTRUCTURED
+        elif kind is None and _WATCH_DECODER in functions:
+            kind = _WATCHED
         kinds[kind or "objects of unknown type"] += value
     return kinds
+
+
+def _informer_stacks(ctx: Context, item: ProfileInput) -> list[tuple[tuple[str, ...], int]]:
+    """The in-use heap's stacks that run informer code or decode (watch streams are decoded for the informers),
+    picked in bulk (a few stacks of a huge profile)."""
+    return ctx.once(("informer stacks", item.name, id(item.profile)), lambda: [
+        (stack.functions, stack.value)
+        for stack in stacks(item.profile, "inuse_space", within=(cat.INFORMERS, cat.DECODING), catalog=ctx.catalog)])
 
 
 def _informer_memory(ctx: Context) -> Iterable[Finding]:
@@ -632,16 +655,17 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
     if grown is not None and _top(grown[1], 1)[0][0] == cat.INFORMERS:
         delta = grown[0]
         kinds = _informer_types(ctx, delta.grown)
-        held = _informer_types(ctx, _by_stack(ctx, delta.new, "inuse_space").items())
+        held = _informer_types(ctx, _informer_stacks(ctx, delta.new))
         source, severity, how = f"{delta.base.name} -> {delta.new.name}", "warning", "grew"
+        between = f" between {delta.base.name} and {delta.new.name}"
     else:
         heaps = ctx.data.of_kind("heap")
         if not heaps:
             return
-        held = kinds = _informer_types(ctx, _by_stack(ctx, heaps[-1], "inuse_space").items())
+        held = kinds = _informer_types(ctx, _informer_stacks(ctx, heaps[-1]))
         if sum(held.values()) < INFORMER_BYTES:
             return
-        source, severity, how = heaps[-1].name, "info", "hold"
+        source, severity, how, between = heaps[-1].name, "info", "hold", ""
     if not kinds:
         return
     kind, value = _top(kinds, 1)[0]
@@ -654,7 +678,7 @@ def _informer_memory(ctx: Context) -> Iterable[Finding]:
     yield Finding(
         "informer-memory", severity,
         f"the informer caches {how} {label}: {_bytes(held.get(kind, value))}"
-        + (f" (+{_bytes(value)} between {source})" if how == "grew" else ""),
+        + (f" (+{_bytes(value)}{between})" if how == "grew" else ""),
         tuple(evidence),
         f"{advice}. If the number of {label} did not grow, compare two goroutine snapshots: growing reflector "
         "goroutines mean informers started and never stopped (a leak, which pruning does not fix)"

@@ -64,7 +64,7 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
     ),
     KnownIssue(
         2095, "kubectl argo rollouts dashboard OOM kill",
-        affected="the dashboard of v1.2 to v1.7.x", fixed_in="v1.8.0-rc1", fix_pr=3966,
+        affected="the dashboard of v1.0.0 to v1.7.x", fixed_in="v1.8.0-rc1", fix_pr=3966,
         fix_commit="642d031747392ab420c36b56b3b6fde41b451d93", finding="informer-leak",
         signature=("kubectl-argo-rollouts/viewcontroller.",),
         note="every GetRolloutInfo request of the dashboard started a view controller's informers with a context "

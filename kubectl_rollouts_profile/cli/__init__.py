@@ -21,7 +21,7 @@ import click
 
 from kubectl_rollouts_profile import __version__
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated
+from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated, leftovers
 from kubectl_rollouts_profile.kinds import KINDS
 
 REPORT_URL = "https://github.com/argoproj-labs/kubectl-rollouts-profile/issues"
@@ -102,6 +102,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "memory went, by subsystem."),
 }  # fmt: skip
 HIDDEN_COMMANDS = {"__complete": "runbook_cmds"}  # shell completion's entry point, never listed
+COMMAND_ARGS_KEY = "command_args"  # ctx.meta: the command's own arguments as typed (see cli/fleet_options.py)
 
 
 class LazyCommandGroup(click.Group):
@@ -116,6 +117,13 @@ class LazyCommandGroup(click.Group):
         if module_name not in self.loaded_modules:
             self.loaded_modules.add(module_name)
             importlib.import_module(f"kubectl_rollouts_profile.cli.{module_name}").register(self)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # The command's arguments as typed, for a run over several contexts that starts the command once per context.
+        ctx.meta[COMMAND_ARGS_KEY] = list(args[1:])
+        return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *COMMANDS, *HIDDEN_COMMANDS})
@@ -151,14 +159,17 @@ class ErrorBoundaryGroup(LazyCommandGroup):
             except RolloutsProfileError as error:
                 env = _env(ctx)
                 env.message(f"error: {mask_secrets(str(error))}")
+                if leftovers(error):
+                    env.message(f"note: {leftovers(error)}")
                 if error.hint:
                     env.message(f"hint: {error.hint}")
                 ctx.exit(error.exit_code)
             except Terminated as error:
-                _env(ctx).message(f"terminated by {error.signal_name}: stopped and cleaned up")
+                done = f"stopped; {leftovers(error)}" if leftovers(error) else "stopped and cleaned up"
+                _env(ctx).message(f"terminated by {error.signal_name}: {done}")
                 ctx.exit(error.exit_code)
-            except KeyboardInterrupt:
-                click.echo("interrupted", err=True)
+            except KeyboardInterrupt as error:
+                _env(ctx).message(f"interrupted: {leftovers(error)}" if leftovers(error) else "interrupted")
                 ctx.exit(130)
             except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
                 raise

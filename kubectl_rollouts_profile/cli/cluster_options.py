@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from kubectl_rollouts_profile.cli.fleet_options import several_contexts
 from kubectl_rollouts_profile.cli.params import Duration, with_options
 from kubectl_rollouts_profile.cluster.config import (
     DEFAULT_NAMESPACE,
@@ -34,12 +35,10 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the cluster flags to a click command (they arrive as keyword arguments; see ``cluster_request``)."""
     options = [
         click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", metavar="NAME", help="Kubeconfig context to use."),
         click.option(
             "-n",
             "--namespace",
-            default=DEFAULT_NAMESPACE,
-            show_default=True,
+            show_default=DEFAULT_NAMESPACE,
             help="Namespace of the Argo Rollouts controller.",
         ),
         click.option("--as", "as_user", metavar="USER", help="Impersonate this user (like kubectl --as)."),
@@ -67,7 +66,8 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "retried.",
         ),
     ]
-    return with_options(options, command)
+    # --context (repeatable), --all-contexts and --parallel: one context runs the command, several a fleet run.
+    return several_contexts(with_options(options, command))
 
 
 def cluster_request(**kwargs: Any) -> ClusterRequest:
@@ -76,6 +76,7 @@ def cluster_request(**kwargs: Any) -> ClusterRequest:
         kubeconfig=kwargs.get("kubeconfig"),
         context=kwargs.get("context"),
         namespace=kwargs.get("namespace") or DEFAULT_NAMESPACE,
+        namespace_given=kwargs.get("namespace") is not None,
         as_user=kwargs.get("as_user"),
         as_groups=tuple(kwargs.get("as_groups") or ()),
         pod=kwargs.get("pod"),

@@ -61,6 +61,25 @@ def preflight_for(
     return preflight(api, config.namespace, permissions, subject=config.subject)
 
 
+def say_which_installs(api: ClusterApi, found: Survey, env: Environment) -> None:
+    """Without -n: when the cluster holds more installs than the one in the default namespace, name them (and
+    stop with exit 3 when the default namespace holds none)."""
+    from kubectl_rollouts_profile.cluster.locate import installs_text, other_installs
+    from kubectl_rollouts_profile.errors import TargetNotFound
+
+    installs = other_installs(api, found)
+    if installs is None:
+        return
+    if not found.pods:
+        raise TargetNotFound(
+            f"no Argo Rollouts controller pods in namespace {found.namespace}; this cluster holds "
+            f"{len(installs)} install{'s' if len(installs) > 1 else ''}: {installs_text(installs)}",
+            hint="choose one with -n NAMESPACE (and --instance-id ID)",
+        )
+    env.message(f"note: {len(installs)} installs in this cluster: {installs_text(installs)}; profiling the one in "
+                f"namespace {found.namespace} (choose with -n)")
+
+
 @contextmanager
 def open_session(
     request: ClusterRequest, *, env: Environment, extra_rules: Iterable[Permission] = ()
@@ -84,11 +103,15 @@ def open_session(
         api.close()
 
 
-def survey_install(session: ClusterSession) -> Survey:
-    """The controller pods of the resolved install (namespace, instance id) and its leader Lease."""
+def survey_install(session: ClusterSession, env: Environment) -> Survey:
+    """The controller pods of the resolved install (namespace, instance id) and its leader Lease; without -n (and
+    --pod), the other installs of the cluster are named (``say_which_installs``)."""
     from kubectl_rollouts_profile.cluster.locate import survey
 
-    return survey(session.api, session.namespace, instance_id=session.request.instance_id)
+    found = survey(session.api, session.namespace, instance_id=session.request.instance_id)
+    if not session.request.namespace_given and session.request.pod is None:
+        say_which_installs(session.api, found, env)
+    return found
 
 
 def leader_or_named(session: ClusterSession, found: Survey, env: Environment, *,
@@ -138,7 +161,7 @@ def connect(
     from kubectl_rollouts_profile.cluster.locate import profiled_pod
 
     with open_session(request, env=env, extra_rules=extra_rules) as session:
-        chosen, chosen_by, found = leader_or_named(session, survey_install(session), env)
+        chosen, chosen_by, found = leader_or_named(session, survey_install(session, env), env)
         profiled = profiled_pod(chosen, chosen_by=chosen_by, namespace=found.namespace, port=request.port)
         announce(profiled, env)
         with tunnel_to(session, profiled, keepalive_seconds=keepalive_seconds) as connection:

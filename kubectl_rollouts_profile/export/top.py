@@ -9,41 +9,17 @@ import numpy as np
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import location_names, sample_codes, stack_table, value_column
+from kubectl_rollouts_profile.pprof.stacks import address_name, function_name, key_totals, stack_table
 from kubectl_rollouts_profile.safe import terminal
 
 
 def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int], dict[str, int]]:
     """Flat and cumulative value per function name (a recursive function counts once per stack in cum)."""
-    # Names innermost first per location (as the file lists inlined lines): a sample's first name is its leaf.
-    labels, table = location_names(profile, root_first=False)
-    column = value_column(profile, sample_index)
-    names_count = len(labels)
-    flat = np.zeros(names_count, np.int64)
-    cum = np.zeros(names_count, np.int64)
-    is_leaf = np.zeros(names_count, np.bool_)
-    seen = np.zeros(names_count, np.bool_)
-    # Samples list their locations innermost first too. cum counts each name once per sample: per chunk of
-    # samples, (sample, name) pairs are sorted so repeats are neighbours.
-    for samples, names, bounds in sample_codes(profile, table, root_first=False):
-        values = column[samples]
-        counts = np.diff(bounds)
-        counted = (counts > 0) & (values != 0)
-        leaves = names[bounds[:-1][counted]]
-        np.add.at(flat, leaves, values[counted])
-        is_leaf[leaves] = True
-        owner = np.repeat(np.arange(len(counts)), counts)
-        pairs = np.sort(owner * names_count + names)
-        once = np.ones(len(pairs), np.bool_)
-        once[1:] = pairs[1:] != pairs[:-1]
-        owners, unique_names = np.divmod(pairs[once], names_count)
-        weights = values[owners]
-        live = weights != 0
-        np.add.at(cum, unique_names[live], weights[live])
-        seen[unique_names[live]] = True
+    totals = key_totals(profile, sample_index, function_name, address_name)
+    labels = totals.keys
     return (
-        {labels[i]: int(flat[i]) for i in np.flatnonzero(is_leaf).tolist()},
-        {labels[i]: int(cum[i]) for i in np.flatnonzero(seen).tolist()},
+        {labels[i]: int(totals.flat[i]) for i in np.flatnonzero(totals.is_leaf).tolist()},
+        {labels[i]: int(totals.cum[i]) for i in np.flatnonzero(totals.seen).tolist()},
     )
 
 

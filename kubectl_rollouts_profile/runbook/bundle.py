@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 import tarfile
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO
 from kubectl_rollouts_profile import __version__, deliver
 from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.run import bundle_report
+from kubectl_rollouts_profile.budget import DEFAULT
 from kubectl_rollouts_profile.capture import fetch_text
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.api import ClusterApi, format_micro_time
@@ -45,6 +45,7 @@ from kubectl_rollouts_profile.pipeline import (
     open_endpoint,
     run_capture,
 )
+from kubectl_rollouts_profile.safe import dumps
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.environment import Environment
@@ -206,7 +207,7 @@ def write_archive(collector: Collector, manifest: dict, destination: Destination
 def _write_tar(out: BinaryIO | IO[bytes], collector: Collector, manifest: dict, inner: str) -> None:
     now = int(time.time())
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        manifest_bytes = json.dumps(manifest, indent=2).encode() + b"\n"
+        manifest_bytes = dumps(manifest, indent=2).encode() + b"\n"
         info = tarfile.TarInfo(f"{inner}/{layout.MANIFEST}")
         info.size, info.mode, info.mtime = len(manifest_bytes), 0o600, now
         tar.addfile(info, io.BytesIO(manifest_bytes))
@@ -306,7 +307,7 @@ def fetch_pod_metrics(connection: Any) -> bytes:
         raise UsageError("the controller's metrics port is unknown")
     try:
         with open_tunnel(connection.config, pod.namespace, pod.pod_name, pod.metrics_port) as url:
-            return fetch_text(url, "/metrics")
+            return fetch_text(url, "/metrics", max_bytes=DEFAULT.metrics_bytes)
     except ProfilingUnavailable as error:  # the tunnel's words are about the pprof port; these are metrics
         raise ConnectionFailed(
             f"nothing is listening on the metrics port {pod.metrics_port} in pod {pod.pod_name}",
@@ -339,7 +340,7 @@ def collect(endpoint: Endpoint, sources: BundleSources, spec: BundleSpec, collec
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2, sort_keys=True).encode() + b"\n"
+    return dumps(value, indent=2, sort_keys=True).encode() + b"\n"
 
 
 def _get_pod(sources: BundleSources) -> dict:

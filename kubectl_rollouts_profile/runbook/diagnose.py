@@ -6,9 +6,11 @@ load guard makes of it and the findings it is meant to bring out.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +21,7 @@ from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
 from kubectl_rollouts_profile.analysis.report import render_report
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
+from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated, UsageError, note_leftovers
 from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadReading
 from kubectl_rollouts_profile.pipeline import (
@@ -89,16 +91,19 @@ def run_diagnose(endpoint_spec: EndpointSpec, spec: DiagnoseSpec, env: Environme
     if symptom.steps is None:
         return _cold_start(endpoint_spec, spec, env, started)
     lock_seconds = spec.over_seconds + spec.cpu_seconds + 60
-    with open_endpoint(endpoint_spec, env, lock_seconds=lock_seconds, timed=symptom.timed,
-                       sampling=symptom.guard(spec)) as endpoint:
-        run = _Run(_make_directory(spec.directory, endpoint.source_name, spec.symptom, started))
+    made: list[Path] = []  # the run's directory, once made
+    with (_complete_or_explained(made, spec.symptom),
+          open_endpoint(endpoint_spec, env, lock_seconds=lock_seconds, timed=symptom.timed,
+                        sampling=symptom.guard(spec)) as endpoint):
+        run = _Run(_make_directory(spec.directory, endpoint.source_name, spec.symptom, started, made))
         env.message(f"diagnose {spec.symptom}: {endpoint.where}; files in {run.directory}")
         symptom.steps(endpoint, spec, run, env, _metrics_fetcher(endpoint_spec, endpoint), stop)
-    run.warnings[:0] = endpoint.warnings()
-    return _finish(run, spec.symptom, endpoint.source_name, env, started, load=endpoint.load)
+        run.warnings[:0] = endpoint.warnings()
+        return _finish(run, spec.symptom, endpoint.source_name, env, started, load=endpoint.load)
 
 
-def _make_directory(parent: Path, source_name: str, symptom: str, started: datetime) -> Path:
+def _make_directory(parent: Path, source_name: str, symptom: str, started: datetime, made: list[Path]) -> Path:
+    """A new run directory, also appended to ``made`` (for ``_complete_or_explained``)."""
     stem = deliver.default_stem(source_name, f"diagnose-{symptom}", started)
     for name in deliver.numbered_names(stem):
         directory = parent / name
@@ -108,6 +113,7 @@ def _make_directory(parent: Path, source_name: str, symptom: str, started: datet
             continue
         except OSError as error:
             raise deliver.write_error(parent, error) from error
+        made.append(directory)
         return directory
     raise UsageError(f"too many diagnose directories named {stem} in {parent}")
 
@@ -267,13 +273,16 @@ def _cold_start(endpoint_spec: EndpointSpec, spec: DiagnoseSpec, env: Environmen
     cold_spec = coldstart.ColdStartSpec(seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds,
                                         restart=spec.restart, max_bytes=spec.max_bytes)
     coldstart.check_spec(cold_spec, endpoint_spec.cluster)
-    staging = _make_directory(spec.directory, "controller", "cold-start", started)
-    cold = coldstart.run_cold_start(endpoint_spec, replace(cold_spec, destination=Destination(directory=staging)), env)
-    run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
-               warnings=list(cold.warnings))
-    return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=cold.load,
-                   facts=(("start", f"{cold.start.how}: pod {cold.start.pod.name}"),
-                          ("waited", f"{cold.waited_seconds:.1f}s")))
+    made: list[Path] = []
+    with _complete_or_explained(made, spec.symptom):
+        staging = _make_directory(spec.directory, "controller", "cold-start", started, made)
+        cold = coldstart.run_cold_start(endpoint_spec, replace(cold_spec, destination=Destination(directory=staging)),
+                                        env)
+        run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
+                   warnings=list(cold.warnings))
+        return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=cold.load,
+                       facts=(("start", f"{cold.start.how}: pod {cold.start.pod.name}"),
+                              ("waited", f"{cold.waited_seconds:.1f}s")))
 
 
 def _finish(run: _Run, symptom: str, source_name: str, env: Environment, started: datetime, *,
@@ -305,3 +314,49 @@ def with_default_lock(endpoint_spec: EndpointSpec, cooldown_seconds: float) -> E
     if endpoint_spec.url is not None:
         return endpoint_spec
     return replace(endpoint_spec, lock=True, cooldown_seconds=cooldown_seconds)
+
+
+@contextlib.contextmanager
+def _complete_or_explained(made: list[Path], symptom: str) -> Iterator[None]:
+    """The ``with`` body makes a run directory (into ``made``) and fills it; if it stops midway (an error, Ctrl-C,
+    SIGTERM), the directory is explained or removed (``_leave_explained``) before the stop goes on."""
+    try:
+        yield
+    except BaseException as error:
+        if made:
+            _leave_explained(made[0], symptom, SYMPTOMS[symptom].captures, error)
+        raise
+
+
+def _leave_explained(directory: Path, symptom: str, captures: str, error: BaseException) -> None:
+    """A run that did not finish: its directory is removed when nothing was kept in it, else it gets a README
+    saying why the run stopped, what is here and what is missing. The error carries the note the CLI prints with
+    it (never "cleaned up" while files stay)."""
+    kept = sorted(path.name for path in directory.iterdir() if not path.name.startswith(".")) \
+        if directory.is_dir() else []
+    if not kept:
+        shutil.rmtree(directory, ignore_errors=True)  # at most temp files, which are being removed anyway
+        note_leftovers(error, f"its empty directory {directory} was removed")
+        return
+    if isinstance(error, Terminated):
+        why = f"it was stopped by {error.signal_name}"
+    elif isinstance(error, KeyboardInterrupt):
+        why = "it was interrupted (Ctrl-C)"
+    elif isinstance(error, RolloutsProfileError):
+        why = f"it failed: {error}"
+    else:
+        why = f"it failed (unexpected {type(error).__name__})"
+    files = "\n".join(f"  {name}" for name in kept)
+    text = (f"This diagnose {symptom} run did not finish: {why}.\n\n"
+            f"What is here:\n{files}\n\n"
+            f"What is missing: the rest of its captures ({captures or symptom}) and report.html, the incident report, "
+            "which is written only when every capture is done.\n\n"
+            "What is here can still be analysed:\n"
+            f"  kubectl rollouts-profile analyze {directory}/*.pb.gz {directory}/metrics-*.txt --html report.html\n")
+    try:
+        deliver.write_atomic(directory / "README", text.encode(), force=True)
+    except (RolloutsProfileError, OSError):
+        note_leftovers(error, f"the files so far are kept in {directory} (a README saying what is missing could "
+                              "not be written)")
+        return
+    note_leftovers(error, f"the files so far are kept in {directory} with a README saying what is missing")
