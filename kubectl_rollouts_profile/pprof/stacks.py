@@ -78,9 +78,10 @@ class StackKey:
         """A key's codes, root first (int64)."""
         return np.frombuffer(key, self.dtype).astype(np.int64) - 1
 
-    def decode_joined(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        """The codes of ``keys`` back to back (int32: frame indexes) and how many each key holds."""
-        codes = np.frombuffer(b"".join(keys), self.dtype).astype(np.int32) - 1
+    def decode_joined(self, keys: Sequence[bytes], dtype: type = np.int32) -> tuple[np.ndarray, np.ndarray]:
+        """The codes of ``keys`` back to back (as ``dtype``: int32 holds any frame index, location ids want int64)
+        and how many each key holds."""
+        codes: np.ndarray = np.frombuffer(b"".join(keys), self.dtype).astype(dtype) - 1
         return codes, np.fromiter(map(len, keys), np.int64, len(keys)) // self.width
 
     def code_bytes(self, key: bytes, depth: int) -> bytes:
@@ -240,6 +241,10 @@ class LocationStacks:
 
     def ids(self, key: bytes) -> list[int]:
         return self._key.decode(key).tolist()
+
+    def ids_joined(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """The root-first location ids of ``keys`` back to back (int64), and how many each key holds."""
+        return self._key.decode_joined(keys, np.int64)
 
 
 def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
