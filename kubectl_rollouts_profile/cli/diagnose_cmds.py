@@ -62,7 +62,7 @@ def diagnose_command(env: Environment, symptom: str, over_seconds: float, second
         env.message(f"warning: {warning}")
     if as_json:
         env.result(dumps({
-            "symptom": outcome.symptom, "endpoint_spec": outcome.source_name, "directory": str(outcome.directory),
+            "symptom": outcome.symptom, "target": outcome.source_name, "directory": str(outcome.directory),
             "files": list(outcome.files), "report": str(outcome.report),
             "findings": [finding.as_json() for finding in outcome.findings],
             "warnings": list(outcome.warnings),

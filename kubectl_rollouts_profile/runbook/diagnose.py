@@ -293,7 +293,7 @@ def _finish(run: _Run, symptom: str, source_name: str, env: Environment, started
     )
     data = AnalysisInput(
         profiles=profiles, metrics=tuple(run.metrics), trend=tuple(run.trend),
-        facts=(("symptom", symptom), ("endpoint_spec", source_name),
+        facts=(("symptom", symptom), ("target", source_name),
                ("started", started.strftime("%Y-%m-%d %H:%M:%S UTC")), *facts,
                *((("load", load.summary()),) if load is not None else ())),
     )
