@@ -247,13 +247,14 @@ def test_a_comment_opener_in_a_name_cannot_blank_the_flame_graph() -> None:
 
 def test_control_characters_in_names_are_escaped_in_top_folded_and_analyze(tmp_path: Path) -> None:
     path = tmp_path / "evil.pb.gz"
-    path.write_bytes(encode_profile(named_profile(f"main.{ESCAPES}", "main.ok\nfake line 100")))
-    for fmt in ("top", "folded"):
-        code, stdout, stderr = invoke("convert", str(path), "--format", fmt)
+    path.write_bytes(encode_profile(named_profile(f"main.{ESCAPES}", "main.ok\nfake line 100",
+                                                  f"example.com/{ESCAPES}/pkg.Run")))
+    for fmt, by in (("top", "function"), ("folded", "function"), ("top", "package")):
+        code, stdout, stderr = invoke("convert", str(path), "--format", fmt, "--by", by)
         assert code == 0, stderr
         assert "\x1b" not in stdout and "\x07" not in stdout
         assert not any(line.startswith("fake line") for line in stdout.splitlines())
-        assert "main.\\x1b]0" in stdout and "owned\\x07\\x1b[2J" in stdout  # folded has ":" for ";"
+        assert "\\x1b]0" in stdout and "owned\\x07\\x1b" in stdout  # folded has ":" for ";"
     code, stdout, stderr = invoke("analyze", str(path), "--by", "function")
     assert code == 0, stderr
     assert "\x1b" not in stdout and "main.\\x1b]0;owned\\x07\\x1b[2J" in stdout
