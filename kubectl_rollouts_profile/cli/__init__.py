@@ -15,9 +15,11 @@ import importlib
 import os
 import re
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -213,12 +215,20 @@ EXECUTABLE_NAME = "kubectl-rollouts_profile"
 COMPLETE_VAR = "_KUBECTL_ROLLOUTS_PROFILE_COMPLETE"
 
 
+# kubectl (>= 1.26) completes `kubectl rollouts-profile …` by running `kubectl_complete-rollouts_profile WORDS…`
+# from PATH: pip installs that name as a second script, krew users link it to the plugin (see .krew.yaml).
+COMPLETION_HELPER_NAME = "kubectl_complete-rollouts_profile"
+
+
 def run(args: list[str] | None = None) -> None:
-    """The one entry point: pip's console script, the frozen executable of the krew archive and ``python -m``.
+    """The one entry point: pip's console scripts, the frozen executable of the krew archive and ``python -m``.
 
     Usage lines say ``kubectl rollouts-profile``; a shell completion script completes the executable the shell
-    runs (``kubectl-rollouts_profile``), the same for all three.
+    runs (``kubectl-rollouts_profile``), the same for all three. Run under the name of kubectl's completion helper
+    (a script or a link of that name), it answers kubectl's completion request.
     """
+    if args is None and Path(sys.argv[0]).stem == COMPLETION_HELPER_NAME:
+        args = ["__complete", *sys.argv[1:]]
     prog_name = EXECUTABLE_NAME if os.environ.get(COMPLETE_VAR) else USAGE_NAME
     main(args, prog_name=prog_name, complete_var=COMPLETE_VAR)
 

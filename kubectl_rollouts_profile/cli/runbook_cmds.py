@@ -110,11 +110,3 @@ def register(group: click.Group) -> None:
         for line in cobra_completions(group, list(words)):
             click.echo(line)
 
-
-def complete_main() -> None:
-    """Entry point of ``kubectl_complete-rollouts_profile``: kubectl passes the words typed after the plugin name."""
-    import sys
-
-    from kubectl_rollouts_profile.cli import run
-
-    run(["__complete", *sys.argv[1:]])
