@@ -268,7 +268,7 @@ def test_glibc_check_passes_at_the_build_hosts_own_glibc(build: Build) -> None:
 def test_release_workflow_passes_actionlint() -> None:
     actionlint = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which("actionlint")
     assert actionlint, "actionlint is missing: scripts/setup-test-extras.sh installs it"
-    result = subprocess.run([actionlint, "-color=false", str(WORKFLOW)], capture_output=True, text=True,
+    result = subprocess.run([actionlint, "-no-color", str(WORKFLOW)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
