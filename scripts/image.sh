@@ -72,10 +72,17 @@ if [ $debian_base = 1 ]; then
   base=$debian_base_image
 fi
 
+# The CA bundle this host's pip trusts (a TLS-inspecting proxy's CA among them), handed to the build's pip step as a
+# secret: it is not copied into the image.
+build_args=(--build-arg "BASE=$base" --tag "$tag" --file Containerfile)
+ca_bundle=${PIP_CERT:-${SSL_CERT_FILE:-}}
+if [ -n "$ca_bundle" ] && [ -s "$ca_bundle" ]; then
+  build_args+=(--secret "id=pip-ca,src=$ca_bundle")
+fi
 log "building $tag on $base with $engine"
 if [ "$engine" = podman ]; then
-  podman build --quiet --isolation chroot --build-arg "BASE=$base" --tag "$tag" --file Containerfile . >/dev/null
+  podman build --quiet --isolation chroot "${build_args[@]}" . >/dev/null
 else
-  docker build --quiet --build-arg "BASE=$base" --tag "$tag" --file Containerfile . >/dev/null
+  DOCKER_BUILDKIT=1 docker build --quiet "${build_args[@]}" . >/dev/null
 fi
 echo "$tag"
