@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kubectl_rollouts_profile.catalog import KINDS, PPROF_PREFIX, RATE_SETTERS, ProfileKind
 from kubectl_rollouts_profile.errors import (
     ConnectionFailed,
     ProfileError,
     ProfilingUnavailable,
     TargetBusy,
 )
+from kubectl_rollouts_profile.kinds import KINDS, PPROF_PREFIX, RATE_SETTERS, ProfileKind
 from kubectl_rollouts_profile.pprof.decode import decode_profile
 from kubectl_rollouts_profile.pprof.model import Profile
 

@@ -14,22 +14,24 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from queue import Queue
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any, BinaryIO
 
-from kubectl_rollouts_profile.errors import OutputError, ProfileError, UsageError
+from kubectl_rollouts_profile.errors import OutputError
+from kubectl_rollouts_profile.writebehind import write_behind
 
 FILE_MODE = 0o600
 TEMP_PREFIX = ".rollouts-profile-"
 # A directory with less free space than this is refused before a capture starts (a profile and its exports).
 MIN_FREE_BYTES = 16 * 1024 * 1024
 MAX_NAME_SUFFIX = 999
+# A default name's stem, before its suffix (-999) and extension (.speedscope.json, .report.html): short enough for
+# NAME_MAX on every file system (255 bytes; 143 under eCryptfs) whatever the pod is called (up to 253 characters).
+MAX_STEM_BYTES = 120
+NAME_HASH_LENGTH = 8
 
 
 def timestamp(when: datetime) -> str:
@@ -43,7 +45,15 @@ def safe_component(text: str) -> str:
 
 
 def default_stem(target: str, label: str, when: datetime) -> str:
-    return f"{safe_component(target)}-{label}-{timestamp(when)}"
+    """``{target}-{label}-{time}``; a target too long for the name keeps its start and a short hash of the whole
+    name (``argo-rollouts-controller-rep~1f3a9c2e``), so names stay readable and two pods never share one."""
+    target_part = safe_component(target)
+    tail = f"-{label}-{timestamp(when)}"
+    room = MAX_STEM_BYTES - len(tail)
+    if len(target_part) > room:
+        digest = hashlib.sha256(target.encode("utf-8", "surrogateescape")).hexdigest()[:NAME_HASH_LENGTH]
+        target_part = f"{target_part[: room - NAME_HASH_LENGTH - 1]}~{digest}"
+    return target_part + tail
 
 
 def default_name(target: str, kind: str, when: datetime, extension: str) -> str:
@@ -60,6 +70,14 @@ def profile_stem(path: Path) -> str:
         if name.endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
     return path.stem or name
+
+
+def numbered_names(stem: str, extension: str = "") -> Iterator[str]:
+    """``stem + extension``, then ``stem-2 + extension`` ... ``stem-999 + extension``: the names a default name
+    falls back to when it is taken."""
+    yield stem + extension
+    for number in range(2, MAX_NAME_SUFFIX + 1):
+        yield f"{stem}-{number}{extension}"
 
 
 def output_path(output: str | None, output_dir: str | None, name: str) -> Path:
@@ -96,8 +114,18 @@ def check_target(path: Path, *, force: bool) -> None:
     """Fail before any capture when the result could not be written at ``path`` (a dangling symlink counts as
     existing: writing through it is never done), so no capture time is wasted."""
     check_directory(path.parent)
+    if len(os.fsencode(path.name)) > _name_max(path.parent):
+        raise OutputError(f"{path.name[:60]}...: the file name is longer than this file system allows",
+                          hint="choose a shorter name with -o")
     if not force and os.path.lexists(path):
         raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 class StagedFile:
@@ -166,8 +194,8 @@ class StagedFile:
         """Move into place under ``stem + extension`` in ``directory``, or ``stem-2 + extension`` ... when that
         is taken: a default name never collides with another run's file."""
         self.finish()
-        for number in range(1, MAX_NAME_SUFFIX + 1):
-            candidate = directory / f"{stem if number == 1 else f'{stem}-{number}'}{extension}"
+        for name in numbered_names(stem, extension):
+            candidate = directory / name
             try:
                 self.committed = commit(self.path, candidate, force=False, keep_temp_on_exists=True)
                 return self.committed
@@ -255,67 +283,6 @@ def _replace_exclusive(temp_path: Path, final_path: Path, keep_temp_on_exists: b
     os.replace(temp_path, final_path)
 
 
-# Bytes a write-behind thread lets pile up in the page cache before it asks the disk to take them.
-_SYNC_STEP = 64 << 20
-
-
-class _WriteBehind:
-    """Writes handed to a thread, which writes them in order and makes the disk take them every _SYNC_STEP bytes
-    (fdatasync): rendering the next piece of a big export overlaps writing this one, and the final fsync has
-    little left to do. A buffer handed to ``write`` must not change afterwards (renderers hand fresh objects).
-    A write error is raised by the next ``write`` or by ``close``."""
-
-    def __init__(self, file: BinaryIO, pieces_ahead: int = 4) -> None:
-        self._file = file
-        self._pieces: Queue[Any] = Queue(maxsize=pieces_ahead)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="write-behind", daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        unsynced = 0
-        while (piece := self._pieces.get()) is not None:
-            if self._error is not None:
-                continue  # after a failure, pieces are only taken off the queue
-            try:
-                self._file.write(piece)
-                unsynced += memoryview(piece).nbytes
-                if unsynced >= _SYNC_STEP:
-                    self._file.flush()
-                    os.fdatasync(self._file.fileno())
-                    unsynced = 0
-            except BaseException as exc:  # handed to the writing thread, which raises it
-                self._error = exc
-
-    def write(self, piece: Any) -> int:
-        if self._error is not None:
-            raise self._error
-        self._pieces.put(piece)
-        return memoryview(piece).nbytes
-
-    def close(self) -> None:
-        """Wait until every piece is written; raise the first write error."""
-        if self._thread.is_alive():
-            self._pieces.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
-@contextlib.contextmanager
-def write_behind(file: BinaryIO) -> Iterator[BinaryIO]:
-    """``file`` written through a _WriteBehind: every piece is written (or the first error raised) when the block
-    ends; if the block fails, the pieces still queued are written or dropped and its error propagates."""
-    writer = _WriteBehind(file)
-    try:
-        yield cast(BinaryIO, writer)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            writer.close()
-        raise
-    writer.close()
-
-
 def write_atomic_stream(path: Path, write: Callable[[BinaryIO], None], *, force: bool) -> Path:
     """Let ``write`` fill a temp file next to ``path``, then move it into place atomically with mode 0600. The
     temp file is removed whatever goes wrong (an OSError becomes OutputError; anything else, Ctrl-C included,
@@ -371,33 +338,3 @@ def _fsync_directory(directory: Path) -> None:
         pass  # not every file system lets a directory be fsync'd; the rename itself is already atomic
     finally:
         os.close(fd)
-
-
-def read_input(path: Path, *, max_bytes: int) -> bytes:
-    """The bytes of a saved profile: a regular file, not empty, at most ``max_bytes``. A FIFO or device is refused
-    before any read (opened without blocking, so a FIFO without a writer cannot hang us)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}", "name a readable pprof file") from error
-    with os.fdopen(fd, "rb") as file:
-        status = os.fstat(fd)
-        mode = status.st_mode
-        if not stat.S_ISREG(mode):
-            what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-            raise UsageError(f"cannot read {path}: {what}", "name a saved pprof file (a regular file)")
-        data = b""
-        if status.st_size <= max_bytes:
-            try:
-                data = file.read(status.st_size)  # sized by the file: a read of the cap would allocate the cap
-            except OSError as error:
-                hint = "name a readable pprof file"
-                raise UsageError(f"cannot read {path}: {error.strerror or error}", hint) from error
-    if status.st_size > max_bytes or len(data) > max_bytes:
-        raise ProfileError(
-            f"not a profile: {path} is larger than {max_bytes} bytes ({max_bytes >> 20} MiB)",
-            "a pprof file is far smaller; check that the right file was named",
-        )
-    if not data:
-        raise ProfileError(f"not a profile: {path} is empty (0 bytes)", "name a saved pprof file")
-    return data

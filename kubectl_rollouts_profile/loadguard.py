@@ -4,7 +4,9 @@ CPU use comes from ``process_cpu_seconds_total`` read twice about a second apart
 container's CPU limit (else its request); ``go_goroutines`` and the work queues' depth (``workqueue_depth``) are
 read from the second reading. Under high load one short capture (at most ``SHORT_CAPTURE_SECONDS``) goes ahead with
 a warning; sustained sampling (a longer cpu/trace capture, a trend, a bundle, a symptom run) is refused with
-``TargetBusy`` (exit 6) unless the caller passed the override. A metrics port that cannot be read is a warning.
+``TargetBusy`` (exit 6) unless the caller passed the override. A metrics port that cannot be read is a warning, and
+so is a value that is not a finite number (left out of the judgement). What the reading shows is bounded whatever the
+page holds: the deepest work queues by name (escaped for the terminal), and how many there were.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from decimal import Decimal, InvalidOperation
 
 from kubectl_rollouts_profile.analysis.metrics import parse_metrics
 from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, UsageError
+from kubectl_rollouts_profile.safe import terminal
 
 SHORT_CAPTURE_SECONDS = 30  # the longest cpu/trace capture that still goes ahead under high load
 SAMPLE_INTERVAL_SECONDS = 1.0  # between the two reads of process_cpu_seconds_total
 OVERRIDE_FLAG = "--ignore-load"
+QUEUES_KEPT = 20  # the deepest work queues a reading keeps (and --json shows)
+QUEUES_SHOWN = 5  # of which the load line names
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,10 @@ class LoadReading:
     cpu_budget_cores: float | None = None
     cpu_budget: str | None = None  # "limit" or "request": what cpu_budget_cores is
     goroutines: int | None = None
-    queue_depth: Mapping[str, float] = field(default_factory=dict)  # per work queue name
+    queue_depth: Mapping[str, float] = field(default_factory=dict)  # the deepest QUEUES_KEPT work queues by name
+    queue_count: int | None = None  # how many work queues the page had (None: as many as queue_depth holds)
     error: str | None = None  # the metrics could not be read: nothing below is known
+    warnings: tuple[str, ...] = ()  # what the page held that was left out (values that are not finite numbers)
 
     @property
     def cpu_percent(self) -> float | None:
@@ -107,7 +114,7 @@ class LoadReading:
             found.append(f"{self.goroutines} goroutines (threshold {self.thresholds.goroutines})")
         deepest = max(self.queue_depth.items(), key=lambda item: item[1], default=None)
         if deepest is not None and deepest[1] >= self.thresholds.queue_depth:
-            found.append(f"work queue {deepest[0] or '(unnamed)'} holds {deepest[1]:.0f} items "
+            found.append(f"work queue {_queue_name(deepest[0])} holds {deepest[1]:.0f} items "
                          f"(threshold {self.thresholds.queue_depth})")
         return tuple(found)
 
@@ -127,9 +134,16 @@ class LoadReading:
         if self.goroutines is not None:
             parts.append(f"{self.goroutines} goroutines")
         if self.queue_depth:
-            parts.append("work queue depth " + ", ".join(f"{name or '(unnamed)'} {depth:.0f}"
-                                                         for name, depth in sorted(self.queue_depth.items())))
+            deepest = sorted(self.queue_depth.items(), key=lambda item: -item[1])[:QUEUES_SHOWN]
+            more = self.queues - len(deepest)
+            parts.append("work queue depth " + ", ".join(f"{_queue_name(name)} {depth:.0f}"
+                                                         for name, depth in sorted(deepest))
+                         + (f" and {more} more queues" if more else ""))
         return ", ".join(parts) or "no load metrics exposed"
+
+    @property
+    def queues(self) -> int:
+        return len(self.queue_depth) if self.queue_count is None else self.queue_count
 
     def as_json(self) -> dict:
         return {
@@ -140,11 +154,16 @@ class LoadReading:
             "cpu_percent": None if self.cpu_percent is None else round(self.cpu_percent, 1),
             "goroutines": self.goroutines,
             "workqueue_depth": dict(sorted(self.queue_depth.items())),
+            "workqueue_queues": self.queues,
             "busy": self.busy,
             "reasons": list(self.reasons),
             "thresholds": self.thresholds.as_json(),
             "error": self.error,
         }
+
+
+def _queue_name(name: str) -> str:
+    return terminal(name) if name else "(unnamed)"
 
 
 def format_cores(cores: float | None) -> str:
@@ -204,10 +223,14 @@ def read_load(
                 cpu = max(second.cpu_seconds - first.cpu_seconds, 0.0) / (second_at - first_at)
             first = second
     except (RolloutsProfileError, OSError) as error:
-        return LoadReading(source=source, thresholds=thresholds, error=str(error), cpu_budget_cores=budget,
+        return LoadReading(source=source, thresholds=thresholds, error=terminal(str(error)), cpu_budget_cores=budget,
                            cpu_budget=budget_name)
+    queues = first.workqueue("workqueue_depth")
+    deepest = dict(sorted(queues.items(), key=lambda item: (-item[1], item[0]))[:QUEUES_KEPT])
+    warning = first.warning()
     return LoadReading(source=source, thresholds=thresholds, cpu_cores=cpu, goroutines=first.goroutines,
-                       queue_depth=first.workqueue("workqueue_depth"), cpu_budget_cores=budget, cpu_budget=budget_name)
+                       queue_depth=deepest, queue_count=len(queues), cpu_budget_cores=budget, cpu_budget=budget_name,
+                       warnings=(terminal(warning),) if warning else ())
 
 
 def judge(reading: LoadReading | None, *, sustained: bool, what: str, ignore: bool) -> tuple[str, ...]:
@@ -220,7 +243,7 @@ def judge(reading: LoadReading | None, *, sustained: bool, what: str, ignore: bo
         return (f"could not read the controller's metrics from {reading.source}, so its load was not checked: "
                 f"{reading.error}",)
     if not reading.busy:
-        return ()
+        return reading.warnings
     numbers = "; ".join(reading.reasons)
     if sustained and not ignore:
         raise TargetBusy(
@@ -229,4 +252,4 @@ def judge(reading: LoadReading | None, *, sustained: bool, what: str, ignore: bo
                  f"or pass {OVERRIDE_FLAG} to sample anyway",
         )
     going_ahead = "sampling anyway (--ignore-load)" if sustained else "one short capture goes ahead"
-    return (f"the controller is under high load ({numbers}); {going_ahead}",)
+    return (*reading.warnings, f"the controller is under high load ({numbers}); {going_ahead}")

@@ -19,7 +19,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from kubectl_rollouts_profile import capture, deliver
-from kubectl_rollouts_profile.catalog import ProfileKind
+from kubectl_rollouts_profile.budget import DEFAULT
 from kubectl_rollouts_profile.cluster import Connection, connect
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
@@ -28,6 +28,7 @@ from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, CaptureLock, captu
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, RolloutsProfileError, UsageError
 from kubectl_rollouts_profile.export import get_renderer
+from kubectl_rollouts_profile.kinds import ProfileKind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadGuard, LoadReading, judge, read_load
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.evidence import thin_profile_warnings
@@ -138,6 +139,7 @@ class CaptureOutcome:
     missing: dict[str, str] = field(default_factory=dict)  # export -> why it could not be written
     profile: Profile | None = field(default=None, repr=False, compare=False)
     load: LoadReading | None = None  # the controller's load before the capture, when the guard read it
+    image: str | None = None  # the controller container's image, when the capture went through the cluster
 
     @property
     def raw_path(self) -> str:
@@ -190,7 +192,8 @@ def open_endpoint(
         reading = None
         if guard is not None and guard.metrics_url is not None:
             metrics_base, metrics_path = metrics_location(guard.metrics_url)
-            reading = read_load(lambda: capture.fetch_text(metrics_base, metrics_path, timeout=10),
+            reading = read_load(partial(capture.fetch_text, metrics_base, metrics_path, timeout=10,
+                                        max_bytes=DEFAULT.metrics_bytes),
                                 source=metrics_base + metrics_path, thresholds=guard.thresholds)
         load_warnings = _judge_load(env, reading, sampling, guard)
         yield Endpoint(base_url=base_url, target_name=target_name, where=base_url, load=reading,
@@ -240,8 +243,9 @@ def _cluster_load(connection: Connection, guard: LoadGuard) -> LoadReading:
             base = stack.enter_context(open_tunnel(connection.config, pod.namespace, pod.pod_name, port))
         except (RolloutsProfileError, OSError) as error:
             return LoadReading(source=source, thresholds=guard.thresholds, error=str(error))
-        return read_load(lambda: capture.fetch_text(base, "/metrics", timeout=10), source=source,
-                         thresholds=guard.thresholds, cpu_limit=pod.cpu_limit, cpu_request=pod.cpu_request)
+        return read_load(partial(capture.fetch_text, base, "/metrics", timeout=10, max_bytes=DEFAULT.metrics_bytes),
+                         source=source, thresholds=guard.thresholds, cpu_limit=pod.cpu_limit,
+                         cpu_request=pod.cpu_request)
 
 
 def _judge_load(env: Environment, reading: LoadReading | None, sampling: Sampling | None,
@@ -309,6 +313,7 @@ def run_capture(spec: CaptureSpec, endpoint: Endpoint, *, progress: capture.Prog
         warnings=warnings,
         missing=missing,
         profile=profile,
+        image=endpoint.connection.target.image if endpoint.connection is not None else None,
     )
 
 

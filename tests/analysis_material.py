@@ -94,3 +94,27 @@ def fetch_enough_cpu(target: GoTarget, path: Path, *, seconds: int = 10, attempt
         if profile.total("samples") >= MIN_CPU_SAMPLES and profile.total("cpu") >= MIN_CPU_SECONDS * 1e9:
             return path
     raise AssertionError(f"the target never got enough CPU for {MIN_CPU_SAMPLES} samples in {attempts} captures")
+
+
+def capture_with_plugin(target: GoTarget, kind: str, out: Path, *, seconds: int | None = None) -> Path:
+    """One profile captured through the plugin (``cpu --url``, ``allocs --url`` ...); the file's path."""
+    import json
+
+    from tests.clitools import invoke
+
+    timing = ("--seconds", str(seconds)) if seconds else ()
+    code, stdout, stderr = invoke(kind, "--url", target.base_url, *timing, "--json", "--format", "none",
+                                  "--output-dir", str(out))
+    assert code == 0, stderr
+    return Path(json.loads(stdout)["files"]["pprof"])
+
+
+def analyze_with_plugin(*paths: Path) -> dict:
+    """``analyze --json`` of the files, as the plugin's user runs it."""
+    import json
+
+    from tests.clitools import invoke
+
+    code, stdout, stderr = invoke("analyze", "--json", *map(str, paths))
+    assert code == 0, stderr
+    return json.loads(stdout)

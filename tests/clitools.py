@@ -53,3 +53,8 @@ def invoke(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str,
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, stdout.getvalue(), stderr.getvalue()
+
+
+def refuse_constant(name: str) -> None:
+    """``json.loads(..., parse_constant=refuse_constant)``: strict JSON has no NaN, Infinity or -Infinity."""
+    raise ValueError(f"not strict JSON: {name}")

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.cluster import ClusterRequest, connect
 from kubectl_rollouts_profile.cluster.api import format_micro_time
 from kubectl_rollouts_profile.cluster.config import resolve_config
@@ -23,6 +22,7 @@ from kubectl_rollouts_profile.cluster.lock import LEASE_NAME, CaptureLock
 from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ConnectionFailed, TargetBusy, TargetNotFound
+from kubectl_rollouts_profile.kinds import KINDS
 from kubectl_rollouts_profile.pipeline import CaptureOutcome, CaptureSpec, Destination, Endpoint, run_capture
 from tests.clitools import files_in, run_plugin
 from tests.kubeapi.fixtures import EMPTY_NAMESPACE

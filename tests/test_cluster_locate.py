@@ -432,3 +432,82 @@ def test_renamed_controller_image_is_found_and_profiled(kube_api, go_new, tmp_pa
                                         str(tmp_path), "--format", "none"])
     assert capture.exit_code == 0, capture.output
     assert f"pod {scenario.namespace}/{scenario.leader_pod}" in capture.stderr
+
+
+def _second_install(server, go_new) -> object:
+    """A team's namespaced install (Helm clusterInstall: false) with its own instance id and Lease."""
+    from tests.kubeapi.scenario import install_argo_rollouts
+
+    return install_argo_rollouts(
+        server, pprof_port=go_new.pprof_port, namespace="team-a", instance_id="team-a", namespaced=True,
+        release="rollouts-team-a", image="quay.io/argoproj/argo-rollouts:v1.10.0", leader_index=0,
+    )
+
+
+def test_targets_all_namespaces_lists_every_install(argo_cluster, go_new) -> None:
+    first = argo_cluster.scenario
+    team = _second_install(argo_cluster.server, go_new)
+    assert team.lease_name == "argo-rollouts-controller-lock-team-a"
+    kubeconfig = str(argo_cluster.kubeconfig)
+    runner = CliRunner()
+    table = runner.invoke(main, ["targets", "-A", "--kubeconfig", kubeconfig])
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["NAMESPACE", "POD", "READY", "LEADER", "INSTANCE", "ID", "PPROF", "VERSION", "INSTALL"]
+    assert len(lines) == 1 + 4 and first.dashboard_pod not in table.stdout and team.dashboard_pod not in table.stdout
+    team_leader = next(line for line in lines if line.startswith("team-a") and team.leader_pod in line)
+    assert team_leader.split()[3:7] == ["*", "team-a", ":6060", "v1.10.0"]
+    assert team_leader.endswith("team-a/rollouts-team-a (instance team-a) (namespaced)")
+    first_leader = next(line for line in lines if first.leader_pod in line)
+    assert "*" in first_leader.split() and first_leader.endswith("argo-rollouts/argo-rollouts (cluster-wide)")
+
+    rows = json.loads(runner.invoke(main, ["targets", "--all-namespaces", "--json", "--kubeconfig", kubeconfig]).stdout)
+    assert sorted(row["pod"] for row in rows) == sorted(first.controller_pods + team.controller_pods)
+    assert sorted(row["pod"] for row in rows if row["leader"]) == sorted([first.leader_pod, team.leader_pod])
+    team_rows = [row for row in rows if row["namespace"] == "team-a"]
+    assert {row["install"]["lease"] for row in team_rows} == {team.lease_name}
+    assert {(row["instanceId"], row["install"]["scope"], row["imageTag"]) for row in team_rows} == {
+        ("team-a", "namespaced", "v1.10.0")
+    }
+
+
+def test_targets_all_namespaces_without_cluster_wide_list_exits_4(argo_cluster, tmp_path) -> None:
+    server = argo_cluster.server
+    server.add_user("nina")
+    server.put({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "pods", "namespace": "argo-rollouts"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})
+    from tests.kubeapi.scenario import bind_role
+
+    bind_role(server, "argo-rollouts", "pods", {"kind": "User", "name": "nina"}, kind="Role", role="pods")
+    kubeconfig = str(server.write_kubeconfig(tmp_path / "nina", "nina"))
+    result = CliRunner().invoke(main, ["targets", "-A", "--kubeconfig", kubeconfig])
+    assert result.exit_code == 4, result.output
+    # The API server's own text for a cluster-scope list (k8s.io/apiserver responsewriters.forbiddenMessage).
+    assert ('list pods at the cluster scope (all namespaces): pods is forbidden: User "nina" cannot list resource '
+            '"pods" in API group "" at the cluster scope') in result.stderr
+    assert "-n NAMESPACE instead of -A" in result.stderr and "Traceback" not in result.output
+    namespaced = CliRunner().invoke(main, ["targets", "--kubeconfig", kubeconfig])
+    assert namespaced.exit_code == 0 and argo_cluster.scenario.leader_pod in namespaced.stdout
+
+
+def test_without_n_a_capture_says_which_installs_exist(argo_cluster, go_new, tmp_path) -> None:
+    team = _second_install(argo_cluster.server, go_new)
+    kubeconfig = str(argo_cluster.kubeconfig)
+    heap = ["heap", "--kubeconfig", kubeconfig, "--output-dir", str(tmp_path), "--format", "none"]
+    result = CliRunner().invoke(main, heap)
+    assert result.exit_code == 0, result.output
+    assert ("note: 2 installs in this cluster: argo-rollouts/argo-rollouts: -n argo-rollouts; team-a/rollouts-team-a "
+            "(instance team-a): -n team-a --instance-id team-a; profiling the one in namespace argo-rollouts") in (
+        result.stderr)
+    assert f"target: pod argo-rollouts/{argo_cluster.scenario.leader_pod}" in result.stderr
+    chosen = CliRunner().invoke(main, [*heap, "-n", "team-a", "--instance-id", "team-a"])
+    assert chosen.exit_code == 0, chosen.output
+    assert "note:" not in chosen.stderr and f"target: pod team-a/{team.leader_pod}" in chosen.stderr
+
+    argo_cluster.server.delete("v1", "Namespace", None, "argo-rollouts")
+    missing = CliRunner().invoke(main, [*heap, "--skip-preflight"])
+    assert missing.exit_code == 3
+    assert ("no Argo Rollouts controller pods in namespace argo-rollouts; this cluster holds 1 install: "
+            "team-a/rollouts-team-a (instance team-a): -n team-a --instance-id team-a") in missing.stderr
+    assert "hint: choose one with -n NAMESPACE (and --instance-id ID)" in missing.stderr

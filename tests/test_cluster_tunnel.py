@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.cluster import ClusterRequest, connect
 from kubectl_rollouts_profile.cluster.config import resolve_config
 from kubectl_rollouts_profile.cluster.tunnel import Tunnel
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ConnectionFailed, ProfilingUnavailable, TargetNotFound
+from kubectl_rollouts_profile.kinds import KINDS
 from kubectl_rollouts_profile.pipeline import CaptureOutcome, CaptureSpec, Destination, Endpoint, run_capture
 from tests.kubeapi.scenario import bind_role
 

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import pytest
 
 from kubectl_rollouts_profile import deliver
-from kubectl_rollouts_profile.deliver import TEMP_PREFIX, write_atomic, write_atomic_stream, write_behind
+from kubectl_rollouts_profile.deliver import TEMP_PREFIX, write_atomic, write_atomic_stream
 from kubectl_rollouts_profile.errors import OutputError
 
 
@@ -148,18 +148,6 @@ def test_a_directory_without_room_is_refused(tmp_path: Path) -> None:
         check_directory(tmp_path, min_free_bytes=1 << 62)
 
 
-def test_write_behind_writes_every_piece_in_order_and_syncs_on_the_way(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(deliver, "_SYNC_STEP", 1000)  # a sync every thousand bytes, so many happen here
-    synced = []
-    monkeypatch.setattr(deliver.os, "fdatasync", lambda fd: synced.append(fd))
-    pieces = [bytes([n % 256]) * (n % 700) for n in range(300)]
-    with (tmp_path / "out").open("wb") as file, write_behind(file) as out:
-        for piece in pieces:
-            out.write(memoryview(piece))
-    assert (tmp_path / "out").read_bytes() == b"".join(pieces)
-    assert len(synced) >= sum(map(len, pieces)) // 1000 // 2
-
-
 class _FillingUp(io.BytesIO):
     """A file that takes 100 bytes, then fails like a full disk."""
 
@@ -167,12 +155,6 @@ class _FillingUp(io.BytesIO):
         if self.tell() + len(data) > 100:
             raise OSError(errno.ENOSPC, "No space left on device")
         return super().write(data)
-
-
-def test_a_write_error_behind_reaches_the_writer() -> None:
-    with pytest.raises(OSError, match="No space left"), write_behind(_FillingUp()) as out:
-        for _ in range(1000):  # the error surfaces at a later write, or when the block ends
-            out.write(b"0123456789")
 
 
 def test_a_full_disk_under_a_streamed_export_is_an_output_error_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:

@@ -22,7 +22,8 @@ from kubectl_rollouts_profile.loadguard import (
     parse_thresholds,
     read_load,
 )
-from tests.clitools import invoke
+from kubectl_rollouts_profile.safe import dumps
+from tests.clitools import invoke, refuse_constant
 
 
 def closed_port() -> int:
@@ -107,6 +108,34 @@ def test_judgement() -> None:
 def test_garbage_from_the_metrics_port_is_a_reading_error() -> None:
     reading = read_load(lambda: b"<html>not metrics{{{", source="test", thresholds=LoadThresholds())
     assert reading.error is not None and "not Prometheus text format" in reading.error
+
+
+def test_non_finite_readings_are_a_warning_never_a_failure() -> None:
+    """go_goroutines NaN (and CPU seconds +Inf) are left out of the judgement: a warning names them, the reading
+    judges what is left, and it is strict JSON."""
+    scrape = b"go_goroutines NaN\nprocess_cpu_seconds_total +Inf\nworkqueue_depth{name=\"rollouts\"} 3\n"
+    reading = read_load(lambda: scrape, source="test", thresholds=LoadThresholds(goroutines=1))
+    assert reading.error is None and (reading.goroutines, reading.cpu_cores) == (None, None)
+    assert reading.queue_depth == {"rollouts": 3.0}
+    for sustained in (False, True):
+        (warning,) = judge(reading, sustained=sustained, what="a bundle", ignore=False)
+        assert "not a finite number left out (go_goroutines NaN, process_cpu_seconds_total +Inf)" in warning
+    json.loads(dumps(reading.as_json()), parse_constant=refuse_constant)
+
+
+def test_many_work_queues_give_a_short_line_and_a_short_document() -> None:
+    """A page with a work queue per label value (a cardinality explosion) gives a bounded load line and --json:
+    the deepest queues by name, and how many there were; names from the page are shown escaped."""
+    scrape = "".join(f'workqueue_depth{{name="q{i}"}} {i % 97}\n' for i in range(5000))
+    scrape += 'workqueue_depth{name="\x1b]0;owned\x07\x1b[2J"} 2000\n'
+    reading = read_load(lambda: scrape.encode(), source="test", thresholds=LoadThresholds())
+    line = reading.summary()
+    assert len(line) < 400 and "and 4996 more queues" in line and "\x1b" not in line
+    assert "\\x1b]0;owned\\x07\\x1b[2J 2000" in line
+    assert "\x1b" not in reading.reasons[0] and "holds 2000 items" in reading.reasons[0]
+    document = reading.as_json()
+    assert len(document["workqueue_depth"]) == 20 and document["workqueue_queues"] == 5001
+    assert len(dumps(document)) < 2000
 
 
 # ----- --url with --metrics-url -------------------------------------------------------------------------------------

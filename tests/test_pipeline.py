@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.errors import ConnectionFailed
+from kubectl_rollouts_profile.kinds import KINDS
 from kubectl_rollouts_profile.pipeline import CaptureSpec, Destination, Endpoint, run_capture
 from tests.clitools import PLUGIN, files_in, plugin_env, run_plugin
 from tests.netfaults import CuttingRelay, FixedResponseServer, SilentServer, TrickleServer

@@ -14,12 +14,15 @@ from kubectl_rollouts_profile.analysis.findings import Finding
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot
 from kubectl_rollouts_profile.analysis.rollup import Rollup, rollup
+from kubectl_rollouts_profile.budget import DEFAULT, Budget
 from kubectl_rollouts_profile.export.units import scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
 
-MAX_REPORT_BYTES = 5_000_000
-FLAME_BUDGET_BYTES = 4_200_000  # shared by every flame graph of the page
+MAX_REPORT_BYTES = DEFAULT.report_bytes
 SUBSYSTEM_BARS = 12
+QUEUES_SHOWN = 20  # work queues in the metrics table and charts: the deepest
+TREND_POINTS = 200  # points of a line chart: evenly picked from longer series
+NAMES_LISTED = 100  # names of the profiles not drawn
 _COLORS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 
 _STYLE = """
@@ -132,7 +135,11 @@ def _metrics_html(metrics: Sequence[MetricsSnapshot]) -> str:
             ("CPU seconds (process_cpu_seconds_total)", last.cpu_seconds),
             ("resident memory (process_resident_memory_bytes)",
              scaled_label(last.resident_bytes, "bytes") if last.resident_bytes is not None else None)]
-    rows += [(f"workqueue_depth {{name={queue}}}", f"{depth:g}") for queue, depth in last.workqueue().items()]
+    queues = sorted(last.workqueue().items(), key=lambda item: (-item[1], item[0]))
+    shown_queues = sorted(queue for queue, _ in queues[:QUEUES_SHOWN])
+    rows += [(f"workqueue_depth {{name={queue}}}", f"{depth:g}") for queue, depth in sorted(queues[:QUEUES_SHOWN])]
+    if len(queues) > QUEUES_SHOWN:
+        rows.append(("workqueue_depth", f"{len(queues) - QUEUES_SHOWN} more queues not shown"))
     requests = last.value("controller_clientset_k8s_request_total")
     rows.append(("API requests (controller_clientset_k8s_request_total)",
                  None if requests is None else f"{requests:g}"))
@@ -151,7 +158,7 @@ def _metrics_html(metrics: Sequence[MetricsSnapshot]) -> str:
         labels = [snapshot.source or f"#{i + 1}" for i, snapshot in enumerate(metrics)]
         goroutines = [(label, float(s.goroutines or 0)) for label, s in zip(labels, metrics, strict=True)]
         parts.append("<h3>go_goroutines over the snapshots</h3>" + line_chart("metrics-goroutines", goroutines))
-        for queue in sorted(last.workqueue()):
+        for queue in shown_queues:
             depths = [(label, s.workqueue().get(queue, 0.0)) for label, s in zip(labels, metrics, strict=True)]
             parts.append(f"<h3>workqueue_depth {{name={_e(queue)}}} over the snapshots</h3>"
                          + line_chart(f"workqueue-{queue}", depths))
@@ -163,6 +170,9 @@ def _trend_html(data: AnalysisInput) -> str:
     points = list(data.trend) or [(item.name, float(item.profile.total("goroutine"))) for item in goroutines]
     if len(points) < 2:
         return ""
+    if len(points) > TREND_POINTS:
+        step = (len(points) - 1) / (TREND_POINTS - 1)
+        points = [points[round(i * step)] for i in range(TREND_POINTS)]
     return "<h2>Goroutine trend</h2>" + line_chart("goroutine-trend", points)
 
 
@@ -195,8 +205,9 @@ def _default_index(item: ProfileInput) -> str | None:
 
 
 def render_report(data: AnalysisInput, findings: Sequence[Finding], *, title: str,
-                  generated: datetime | None = None) -> bytes:  # fmt: skip
-    """The whole page as UTF-8 bytes."""
+                  generated: datetime | None = None, budget: Budget = DEFAULT) -> bytes:  # fmt: skip
+    """The whole page as UTF-8 bytes, within the budget's bound for it: the diffs and the first
+    ``budget.report_profiles`` profiles are drawn, the others listed by name."""
     from kubectl_rollouts_profile.pprof.transform import diff
 
     generated = generated or datetime.now(timezone.utc)
@@ -204,13 +215,15 @@ def render_report(data: AnalysisInput, findings: Sequence[Finding], *, title: st
         (item, FlameSource(item.name, item.profile, _default_index(item))) for item in data.profiles
         if item.profile.sample_types
     ]
+    not_drawn = [item.name for item, _ in sections[budget.report_profiles:] if item is not None]
+    sections = sections[: budget.report_profiles]
     for kind in ("heap", "goroutine"):
         pair = data.pair(kind)
         if pair is not None:
             base, new = pair
             sections.append((None, FlameSource(f"{new.name} minus {base.name}", diff(base.profile, new.profile),
                                                _default_index(new))))
-    budget = FLAME_BUDGET_BYTES // max(1, len(sections))
+    flame_budget = budget.report_flame_bytes // max(1, len(sections))
     body = [f"<h1>{_e(title)}</h1><div class=\"meta\">Generated {_e(generated.strftime('%Y-%m-%d %H:%M:%S UTC'))}"
             f" from {len(data.profiles)} profile(s) and {len(data.metrics)} metrics snapshot(s)</div>",
             "<h2>Findings</h2>"]
@@ -233,8 +246,13 @@ def render_report(data: AnalysisInput, findings: Sequence[Finding], *, title: st
         if item is None and not _changed(source):
             body.append('<p class="meta" data-nochange="1">No change between the two snapshots.</p>')
         else:
-            body.append(_flame_iframe(source, budget))
+            body.append(_flame_iframe(source, flame_budget))
         body.append("</section>")
+    if not_drawn:
+        listed = ", ".join(_e(name) for name in not_drawn[:NAMES_LISTED])
+        more = f" and {len(not_drawn) - NAMES_LISTED} more" if len(not_drawn) > NAMES_LISTED else ""
+        body.append(f'<p class="meta" data-notdrawn="{len(not_drawn)}">{len(not_drawn)} more profiles are not '
+                    f"drawn, to keep this page small (analyze them on their own): {listed}{more}.</p>")
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '

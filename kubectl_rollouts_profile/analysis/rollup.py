@@ -1,17 +1,34 @@
 """Profile -> rows: the profile's values summed by subsystem (the catalog), by Go package or by function, each row
-with flat (where the samples' innermost frame is) and cum (samples with the key anywhere in their stack)."""
+with flat (where the samples' innermost frame is) and cum (samples with the key anywhere in their stack).
+
+By subsystem, root frames (``runtime.goexit``, ``runtime.main``, ``main.main``, trampolines: the catalog's ``ROOT``)
+give no subsystem its cum: they are under every stack and say nothing of where the time went. Whatever the
+grouping, the rollup also counts the samples whose stacks run the kubectl plugin or its dashboard (the catalog's
+``CLI_DASHBOARD``): a profile made mostly of them is not the controller's (``Rollup.not_controller``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
-from kubectl_rollouts_profile.analysis.catalog import Catalog, default_catalog, package_of
+import numpy as np
+
+from kubectl_rollouts_profile.analysis.catalog import CLI_DASHBOARD, ROOT, Catalog, default_catalog, package_of
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import location_stacks
+from kubectl_rollouts_profile.pprof.stacks import (
+    address_name,
+    function_name,
+    key_totals,
+    location_keys,
+    location_stacks,
+    sample_arrays,
+    value_column,
+)
 
 GROUPINGS = ("subsystem", "package", "function")
+_STACK_BATCH = 8192  # stacks whose names are looked up together
+NOT_CONTROLLER_SHARE = 0.5  # above this share of CLI/dashboard samples, a profile is not the controller's
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,24 @@ class Rollup:
     unit: str
     total: int
     rows: tuple[RollupRow, ...]  # largest flat first
+    cli: int = 0  # the value of the samples with kubectl plugin / dashboard code on their stack
+
+    @property
+    def not_controller_share(self) -> float:
+        """The share of the profile spent in the kubectl plugin or its dashboard, not in the controller."""
+        return self.cli / self.total if self.total > 0 else 0.0
+
+    @property
+    def not_controller(self) -> bool:
+        return self.not_controller_share > NOT_CONTROLLER_SHARE
+
+    def note(self) -> str | None:
+        """A warning line when the profile is mostly not the controller's."""
+        if not self.not_controller:
+            return None
+        return (f"{100 * self.not_controller_share:.0f}% of this profile is {CLI_DASHBOARD} code, not the "
+                "controller's: it was taken from a kubectl-argo-rollouts / dashboard process; profile the "
+                "controller pod instead")
 
     def row(self, key: str) -> RollupRow | None:
         return next((row for row in self.rows if row.key == key), None)
@@ -47,21 +82,68 @@ class Rollup:
         return (row.cum if cumulative else row.flat) / self.total
 
 
-def stacks(profile: Profile, sample_index: str | int | None = None) -> Iterator[Stack]:
-    """The profile's samples merged by identical stacks (zero-valued ones left out)."""
+def stacks(profile: Profile, sample_index: str | int | None = None, *, within: Collection[str] = (),
+           catalog: Catalog | None = None) -> Iterator[Stack]:  # fmt: skip
+    """The profile's samples merged by identical stacks (zero-valued ones left out); with ``within``, only the
+    stacks with a frame of one of those subsystems (picked in bulk, before any name is looked up: a rule about
+    one subsystem reads a few stacks of a huge profile, not all of them). Names are looked up a batch of stacks at
+    a time: one array expansion per batch, not Python work per location."""
     index = profile.sample_index(sample_index)
     merged = location_stacks(profile, (index,))
-    names: dict[int, tuple[str, ...]] = {}
-    for key, value in zip(merged.keys, merged.columns[0].tolist(), strict=True):
-        if not value:
-            continue
-        functions: list[str] = []
-        for location_id in reversed(merged.ids(key)):  # root first in the key; innermost first here
-            known = names.get(location_id)
-            if known is None:
-                known = names[location_id] = profile.function_names(location_id)
-            functions.extend(known)
-        yield Stack(tuple(functions), value)
+    id_dtype = sample_arrays(profile)[0].dtype
+    values = merged.columns[0]
+    live = np.flatnonzero(values != 0)
+    if within:
+        live = live[_having(profile, merged.keys, live, id_dtype, set(within), catalog or default_catalog())]
+    names, table = location_keys(profile, function_name, address_name, root_first=False)
+    picks = live.tolist()
+    for start in range(0, len(picks), _STACK_BATCH):
+        picked = picks[start : start + _STACK_BATCH][::-1]
+        keys = [merged.keys[position] for position in picked]
+        # Reversed as a whole, the batch's root-first ids read leaf first per stack, stacks in reverse order.
+        ids = np.frombuffer(b"".join(keys), id_dtype)[::-1]
+        codes, per_location = table.expand(table.lookup(ids))
+        ends = _ends(per_location, _lengths(keys[::-1], id_dtype))
+        frames = list(map(names.__getitem__, codes.tolist()))
+        first = 0
+        for position, end in zip(reversed(picked), ends.tolist(), strict=True):
+            yield Stack(tuple(frames[first:end]), int(values[position]))
+            first = end
+
+
+def _lengths(keys: list[bytes], id_dtype: np.dtype) -> np.ndarray:
+    """How many location ids each key holds."""
+    return np.fromiter(map(len, keys), np.int64, len(keys)) // id_dtype.itemsize
+
+
+def _ends(per_item: np.ndarray, items_per_group: np.ndarray) -> np.ndarray:
+    """Where each group's run ends in the items' expansion: groups of consecutive items, each item ``per_item``
+    long."""
+    running = np.zeros(len(per_item) + 1, np.int64)
+    np.cumsum(per_item, out=running[1:])
+    return running[np.cumsum(items_per_group)]
+
+
+def _having(profile: Profile, keys: list[bytes], positions: np.ndarray, id_dtype: np.dtype, subsystems: set[str],
+            catalog: Catalog) -> np.ndarray:  # fmt: skip
+    """Which of the stacks at ``positions`` have a frame in one of ``subsystems`` (a boolean per position)."""
+    marks, table = location_keys(profile, lambda function: catalog.match(function.name).subsystem in subsystems,
+                                 lambda address: catalog.match(f"0x{address:x}").subsystem in subsystems)  # fmt: skip
+    if True not in marks:
+        return np.zeros(len(positions), np.bool_)
+    marked_code = marks.index(True)
+    # A location is marked when one of its (inlined) frames is.
+    marked_rows = np.logical_or.reduceat(table.codes == marked_code, table.starts[:-1])
+    having = np.zeros(len(positions), np.bool_)
+    picks = positions.tolist()
+    for start in range(0, len(picks), _STACK_BATCH):
+        batch = [keys[position] for position in picks[start : start + _STACK_BATCH]]
+        flags = marked_rows[table.lookup(np.frombuffer(b"".join(batch), id_dtype))]
+        marked_before = np.zeros(len(flags) + 1, np.int64)  # marked locations before each position
+        np.cumsum(flags, out=marked_before[1:])
+        ends = np.cumsum(_lengths(batch, id_dtype))
+        having[start : start + len(batch)] = marked_before[ends] > marked_before[ends - _lengths(batch, id_dtype)]
+    return having
 
 
 def key_function(grouping: str, catalog: Catalog | None = None) -> Callable[[str], str]:
@@ -77,31 +159,34 @@ def key_function(grouping: str, catalog: Catalog | None = None) -> Callable[[str
 
 def rollup(profile: Profile, by: str = "subsystem", *, sample_index: str | int | None = None,
            catalog: Catalog | None = None) -> Rollup:  # fmt: skip
-    """The profile's values grouped ``by`` subsystem, package or function."""
+    """The profile's values grouped ``by`` subsystem, package or function (array work per sample, as top's)."""
     key_of = key_function(by, catalog)
+    chosen = catalog or default_catalog()
     index = profile.sample_index(sample_index)
     sample_type = profile.sample_types[index]
-    keys: dict[str, str] = {}
-    flat: dict[str, int] = {}
-    cum: dict[str, int] = {}
-    total = 0
-    for stack in stacks(profile, index):
-        total += stack.value
-        if not stack.functions:
-            continue
-        in_stack = set()
-        for name in stack.functions:
-            key = keys.get(name)
-            if key is None:
-                key = keys[name] = key_of(name)
-            in_stack.add(key)
-        leaf = keys[stack.functions[0]]
-        flat[leaf] = flat.get(leaf, 0) + stack.value
-        for key in in_stack:
-            cum[key] = cum.get(key, 0) + stack.value
+    totals = key_totals(profile, index, lambda function: key_of(function.name),
+                        lambda address: key_of(f"0x{address:x}"), marked=_cli_key(by, chosen))  # fmt: skip
+    keys = totals.keys
+    seen = np.flatnonzero(totals.seen).tolist()
+    flat = {keys[number]: int(totals.flat[number]) for number in seen}
+    cum = {keys[number]: int(totals.cum[number]) for number in seen}
+    if by == "subsystem" and ROOT in cum:
+        cum[ROOT] = flat.get(ROOT, 0)  # only where a root frame is the innermost one
+        if not cum[ROOT]:
+            del cum[ROOT]
+    total = int(value_column(profile, index).sum())
     rows = sorted((RollupRow(key, flat.get(key, 0), value) for key, value in cum.items()),
                   key=lambda row: (-abs(row.flat), -abs(row.cum), row.key))
-    return Rollup(by, sample_type.type, sample_type.unit, total, tuple(rows))
+    return Rollup(by, sample_type.type, sample_type.unit, total, tuple(rows), totals.marked)
+
+
+def _cli_key(by: str, catalog: Catalog) -> Callable[[str], bool]:
+    """Whether a key of the grouping is kubectl plugin / dashboard code."""
+    if by == "subsystem":
+        return CLI_DASHBOARD.__eq__
+    if by == "package":
+        return lambda package: catalog.match_package(package).subsystem == CLI_DASHBOARD
+    return lambda name: catalog.match(name).subsystem == CLI_DASHBOARD
 
 
 def render_rollup(table: Rollup, *, title: str, rows: int | None = None) -> str:

@@ -4,12 +4,14 @@ the JSON and text forms of that result. The CLI and the bundle call this; nothin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.findings import Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput, load_paths
 from kubectl_rollouts_profile.analysis.rollup import Rollup, render_rollup, rollup
+from kubectl_rollouts_profile.safe import dumps, terminal
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,11 @@ class AnalysisResult:
     data: AnalysisInput
     findings: tuple[Finding, ...]
     rollups: tuple[tuple[str, str, Rollup], ...]  # (profile name, kind, table)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the inputs held that was left out (metrics values that are not finite numbers)."""
+        return tuple(warning for snapshot in self.data.metrics if (warning := snapshot.warning()))
 
 
 def analyze(data: AnalysisInput, *, by: str = "subsystem") -> AnalysisResult:
@@ -36,7 +43,8 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
         "findings": [finding.as_json() for finding in result.findings],
         "profiles": [
             {"name": name, "kind": kind, "sampleType": table.sample_type, "unit": table.unit, "total": table.total,
-             "by": table.grouping,
+             "by": table.grouping, "notControllerShare": round(table.not_controller_share, 4),
+             "note": table.note(),
              "rows": [{"key": row.key, "flat": row.flat, "cum": row.cum} for row in table.rows[:rows]]}
             for name, kind, table in result.rollups
         ],
@@ -47,33 +55,38 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
             "reconcileMeanSeconds": round(reconcile.mean_seconds, 6) if reconcile else None,
         },
         "facts": dict(result.data.facts),
+        "warnings": list(result.warnings),
     }  # fmt: skip
 
 
 def result_text(result: AnalysisResult, *, rows: int = 12) -> str:
+    """The findings and tables for a terminal: every text that came from a profile, a metrics page or a file name
+    (function names, labels in findings) shown with its control characters escaped, one line each."""
     lines = [f"Findings ({len(result.findings)}):" if result.findings else "No finding."]
     for finding in result.findings:
-        lines.append(f"  [{finding.severity}] {finding.id}: {finding.title}")
-        lines += [f"      - {line}" for line in finding.evidence]
-        lines.append(f"      next step: {finding.next_step}")
+        lines.append(f"  [{finding.severity}] {finding.id}: {terminal(finding.title)}")
+        lines += [f"      - {terminal(line)}" for line in finding.evidence]
+        lines.append(f"      next step: {terminal(finding.next_step)}")
     for name, kind, table in result.rollups:
         lines.append("")
-        lines.append(render_rollup(table, title=f"{name} ({kind})", rows=rows).rstrip("\n"))
+        note = table.note()
+        if note:
+            lines.append(f"warning: {terminal(name)}: {terminal(note)}")
+        shown = replace(table, rows=tuple(replace(row, key=terminal(row.key)) for row in table.rows))
+        lines.append(render_rollup(shown, title=terminal(f"{name} ({kind})"), rows=rows).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
 def bundle_report(work_dir: Path, names: Sequence[str], manifest: dict) -> bytes:
     """The incident report of a bundle being written: its files in ``work_dir`` (``names``) and its manifest."""
-    import json
-
     from kubectl_rollouts_profile.analysis.inputs import load_members
     from kubectl_rollouts_profile.analysis.report import render_report
 
     members = {name: (work_dir / name).read_bytes() for name in names}
-    members["manifest.json"] = json.dumps(manifest).encode()
-    data = load_members(members, str(manifest.get("bundle") or "bundle"))
-    target = manifest.get("target") or {}
-    title = f"Incident report: {target.get('namespace', '')}/{target.get('pod', '')}"
+    members[layout.MANIFEST] = dumps(manifest).encode()
+    declared = layout.Manifest.from_json(manifest)
+    data = load_members(members, declared.bundle or "bundle")
+    title = f"Incident report: {declared.target.namespace}/{declared.target.pod}"
     return render_report(data, find(data), title=title)
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import click
 
 from kubectl_rollouts_profile import __version__
-from kubectl_rollouts_profile.catalog import KINDS
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated
+from kubectl_rollouts_profile.kinds import KINDS
 
 REPORT_URL = "https://github.com/argoproj-labs/kubectl-rollouts-profile/issues"
 # Credentials that can sit in an exception's text: headers, URL user info, token-like query or JSON fields.
@@ -112,6 +112,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "memory went, by subsystem."),
 }  # fmt: skip
 HIDDEN_COMMANDS = {"__complete": "runbook_cmds"}  # shell completion's entry point, never listed
+COMMAND_ARGS_KEY = "command_args"  # ctx.meta: the command's own arguments as typed (see cli/fleet_options.py)
 
 
 class LazyCommandGroup(click.Group):
@@ -126,6 +127,13 @@ class LazyCommandGroup(click.Group):
         if module_name not in self.loaded_modules:
             self.loaded_modules.add(module_name)
             importlib.import_module(f"kubectl_rollouts_profile.cli.{module_name}").register(self)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # The command's arguments as typed, for a run over several contexts that starts the command once per context.
+        ctx.meta[COMMAND_ARGS_KEY] = list(args[1:])
+        return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *COMMANDS, *HIDDEN_COMMANDS})

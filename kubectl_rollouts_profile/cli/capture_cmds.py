@@ -7,7 +7,6 @@ or one JSON object); everything else to stderr.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +16,15 @@ import click
 
 from kubectl_rollouts_profile import pipeline, viewer
 from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, render_table
-from kubectl_rollouts_profile.catalog import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.cli.cluster_options import CLUSTER_OPTION_NAMES, cluster_options, cluster_request
 from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import OutputError, UsageError
 from kubectl_rollouts_profile.export import RENDERERS
+from kubectl_rollouts_profile.kinds import KINDS, MAX_SECONDS, MIN_SECONDS, ProfileKind, check_seconds
 from kubectl_rollouts_profile.runbook import coldstart, trend
+from kubectl_rollouts_profile.safe import dumps
 
 DEFAULT_MAX_BYTES = pipeline.DEFAULT_MAX_BYTES
 DEFAULT_EXPORTS = ("speedscope", "html")
@@ -259,7 +259,7 @@ def run_cold_start_command(env: Environment, command: CaptureCommand, *, restart
     for warning in outcome.warnings:
         env.message(f"warning: {warning}")
     if command.report.as_json:
-        env.result(json.dumps({
+        env.result(dumps({
             "start": {"pod": outcome.start.pod.name, "how": outcome.start.how,
                       "waited_seconds": round(outcome.waited_seconds, 3)},
             "captures": [outcome_json(capture) for capture in outcome.captures],
@@ -303,13 +303,14 @@ def outcome_json(outcome: pipeline.CaptureOutcome) -> dict[str, Any]:
         "samples": outcome.sample_count,
         "warnings": list(outcome.warnings),
         "load": outcome.load.as_json() if outcome.load is not None else None,
+        "image": outcome.image,
         **({"missing": outcome.missing} if outcome.missing else {}),
     }
 
 
 def _report(env: Environment, command: CaptureCommand, outcome: pipeline.CaptureOutcome) -> None:
     if command.report.as_json:
-        env.result(json.dumps(outcome_json(outcome)))
+        env.result(dumps(outcome_json(outcome)))
         return
     if command.spec.destination.stream is not None:
         return

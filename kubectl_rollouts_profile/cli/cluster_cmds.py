@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,63 +11,109 @@ import click
 
 from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
 from kubectl_rollouts_profile.environment import Environment
+from kubectl_rollouts_profile.safe import dumps
 
 
 @click.command("targets")
 @cluster_options
+@click.option(
+    "-A",
+    "--all-namespaces",
+    "all_namespaces",
+    is_flag=True,
+    help="Every controller install in the cluster (needs list pods at the cluster scope).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of the table.")
 @click.pass_obj
-def targets_command(env: Environment, as_json: bool, **options: Any) -> None:
+def targets_command(env: Environment, as_json: bool, all_namespaces: bool, **options: Any) -> None:
     """List the Argo Rollouts controller pods: ready, leader, pprof address, image tag, restarts, age."""
     from kubectl_rollouts_profile.cluster.config import resolve_config
-    from kubectl_rollouts_profile.cluster.locate import survey
+    from kubectl_rollouts_profile.cluster.locate import install_of, survey, survey_cluster
 
     request = cluster_request(**options, as_json=as_json)
     config = resolve_config(request, env.environ)
     with config.open_api() as api:
-        found = survey(api, config.namespace, instance_id=request.instance_id)
+        if all_namespaces:
+            installs = survey_cluster(api)
+        else:
+            found = survey(api, config.namespace, instance_id=request.instance_id)
+            installs = (install_of(found),) if found.pods else ()
     now = datetime.now(timezone.utc)
-    rows = [
-        {
-            "pod": pod.name,
-            "namespace": pod.namespace,
-            "ready": pod.ready,
-            "phase": pod.phase,
-            "leader": pod.name == found.leader_name,
-            "pprofAddress": pod.pprof_address,
-            "pprofPort": pod.pprof_port,
-            "metricsPort": pod.metrics_port,
-            "image": pod.image,
-            "imageTag": pod.image_tag,
-            "restarts": pod.restarts,
-            "created": pod.created.isoformat() if pod.created else None,
-            "age": _age(now, pod.created),
-        }
-        for pod in found.pods
-    ]
+    rows = [_target_row(install, pod, now) for install in installs for pod in install.survey.pods]
     if as_json:
-        env.result(json.dumps(rows, indent=2))
+        env.result(dumps(rows, indent=2))
         return
     if not rows:
-        env.message(f"no Argo Rollouts controller pods in namespace {config.namespace}")
+        where = "any namespace" if all_namespaces else f"namespace {config.namespace}"
+        env.message(f"no Argo Rollouts controller pods in {where}")
         return
-    if found.lease_problem:
-        env.message(f"note: {found.lease_problem}")
-    table: list[tuple[str, ...]] = [("POD", "READY", "LEADER", "PPROF", "IMAGE TAG", "RESTARTS", "AGE")]
-    table += [
-        (
-            str(row["pod"]),
-            "yes" if row["ready"] else f"no ({row['phase']})",
-            "*" if row["leader"] else "",
-            str(row["pprofAddress"] or "profiling off"),
-            str(row["imageTag"]),
-            str(row["restarts"]),
-            str(row["age"]),
-        )
-        for row in rows
-    ]
+    for install in installs:
+        if install.survey.lease_problem:
+            env.message(f"note: {install.survey.lease_problem}")
+    if all_namespaces:
+        table: list[tuple[str, ...]] = [
+            ("NAMESPACE", "POD", "READY", "LEADER", "INSTANCE ID", "PPROF", "VERSION", "INSTALL")
+        ]
+        table += [
+            (
+                str(row["namespace"]),
+                str(row["pod"]),
+                _ready(row),
+                "*" if row["leader"] else "",
+                str(row["instanceId"] or "-"),
+                str(row["pprofAddress"] or "profiling off"),
+                str(row["imageTag"]),
+                f"{row['install']['name']} ({row['install']['scope']})",
+            )
+            for row in rows
+        ]
+    else:
+        table = [("POD", "READY", "LEADER", "PPROF", "IMAGE TAG", "RESTARTS", "AGE")]
+        table += [
+            (
+                str(row["pod"]),
+                _ready(row),
+                "*" if row["leader"] else "",
+                str(row["pprofAddress"] or "profiling off"),
+                str(row["imageTag"]),
+                str(row["restarts"]),
+                str(row["age"]),
+            )
+            for row in rows
+        ]
     for line in _format_table(table):
         env.result(line)
+
+
+def _target_row(install: Any, pod: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "pod": pod.name,
+        "namespace": pod.namespace,
+        "ready": pod.ready,
+        "phase": pod.phase,
+        "leader": pod.name == install.survey.leader_name,
+        "instanceId": pod.instance_id,
+        "pprofAddress": pod.pprof_address,
+        "pprofPort": pod.pprof_port,
+        "metricsPort": pod.metrics_port,
+        "image": pod.image,
+        "imageTag": pod.image_tag,
+        "restarts": pod.restarts,
+        "created": pod.created.isoformat() if pod.created else None,
+        "age": _age(now, pod.created),
+        "install": {
+            "name": install.label,
+            "namespace": install.namespace,
+            "instanceId": install.instance_id,
+            "release": install.release or pod.release,
+            "scope": install.scope,
+            "lease": install.survey.lease_name,
+        },
+    }
+
+
+def _ready(row: dict[str, Any]) -> str:
+    return "yes" if row["ready"] else f"no ({row['phase']})"
 
 
 @click.command("check")
@@ -105,7 +150,7 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
         else:
             report = preflight(api, config.namespace, permissions, subject=config.subject)
     if as_json:
-        env.result(json.dumps(report.as_json(), indent=2))
+        env.result(dumps(report.as_json(), indent=2))
     else:
         env.message(
             f"{report.subject} in namespace {report.namespace} (API server {report.server_version or 'unknown'}, "

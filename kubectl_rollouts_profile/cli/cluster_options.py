@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from kubectl_rollouts_profile.cli.fleet_options import several_contexts
+from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.cluster.config import (
     DEFAULT_NAMESPACE,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
@@ -29,37 +31,14 @@ CLUSTER_OPTION_NAMES = (
 )
 
 
-class Duration(click.ParamType):
-    """Seconds, as kubectl writes them: ``10``, ``10s``, ``1m``, ``1.5s``; more than zero."""
-
-    name = "duration"
-    _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, (int, float)):
-            seconds = float(value)
-        else:
-            text = str(value).strip()
-            unit = next((unit for unit in ("ms", "s", "m", "h") if text.endswith(unit)), "")
-            try:
-                seconds = float(text[: len(text) - len(unit)]) * self._UNITS.get(unit, 1.0)
-            except ValueError:
-                self.fail(f"{value!r} is not a duration such as 10s or 1m", param, ctx)
-        if not seconds > 0 or seconds == float("inf"):
-            self.fail(f"{value!r} must be more than zero", param, ctx)
-        return seconds
-
-
 def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the cluster flags to a click command (they arrive as keyword arguments; see ``cluster_request``)."""
     options = [
         click.option("--kubeconfig", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
-        click.option("--context", metavar="NAME", help="Kubeconfig context to use."),
         click.option(
             "-n",
             "--namespace",
-            default=DEFAULT_NAMESPACE,
-            show_default=True,
+            show_default=DEFAULT_NAMESPACE,
             help="Namespace of the Argo Rollouts controller.",
         ),
         click.option("--as", "as_user", metavar="USER", help="Impersonate this user (like kubectl --as)."),
@@ -79,16 +58,18 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--skip-preflight", is_flag=True, help="Do not check RBAC permissions before connecting."),
         click.option(
             "--request-timeout",
-            type=Duration(),
+            type=Duration(positive=True),
             default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
             show_default="15s",
             metavar="DURATION",
-            help="Budget for each API server request (connecting, then answering), e.g. 10s; nothing is retried.",
+            help="Budget for each API server request (connecting, then answering), e.g. 10s or 1m30s; nothing is "
+            "retried.",
         ),
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    # --context (repeatable), --all-contexts and --parallel: one context runs the command, several a fleet run.
+    return several_contexts(command)
 
 
 def cluster_request(**kwargs: Any) -> ClusterRequest:
@@ -97,6 +78,7 @@ def cluster_request(**kwargs: Any) -> ClusterRequest:
         kubeconfig=kwargs.get("kubeconfig"),
         context=kwargs.get("context"),
         namespace=kwargs.get("namespace") or DEFAULT_NAMESPACE,
+        namespace_given=kwargs.get("namespace") is not None,
         as_user=kwargs.get("as_user"),
         as_groups=tuple(kwargs.get("as_groups") or ()),
         pod=kwargs.get("pod"),

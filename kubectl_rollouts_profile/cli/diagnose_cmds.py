@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.pipeline import TargetSpec
 from kubectl_rollouts_profile.runbook.diagnose import SYMPTOMS, DiagnoseSpec, run_diagnose, with_default_lock
+from kubectl_rollouts_profile.safe import dumps
 
 
 @click.command("diagnose")
@@ -64,7 +64,7 @@ def diagnose_command(env: Environment, symptom: str, over_seconds: float, second
     for warning in outcome.warnings:
         env.message(f"warning: {warning}")
     if as_json:
-        env.result(json.dumps({
+        env.result(dumps({
             "symptom": outcome.symptom, "target": outcome.target_name, "directory": str(outcome.directory),
             "files": list(outcome.files), "report": str(outcome.report),
             "findings": [finding.as_json() for finding in outcome.findings],

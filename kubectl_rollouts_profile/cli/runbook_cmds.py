@@ -4,7 +4,6 @@ completion calls (through the ``kubectl_complete-rollouts_profile`` helper shipp
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -16,6 +15,7 @@ from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import PartialResult, UsageError
 from kubectl_rollouts_profile.pipeline import Destination
 from kubectl_rollouts_profile.runbook import bundle
+from kubectl_rollouts_profile.safe import dumps
 
 # Cobra's completion directives (kubectl reads the last line ":<n>").
 _COBRA_DEFAULT = 0
@@ -60,7 +60,7 @@ def bundle_command(env: Environment, seconds: int, cooldown: float, output: str 
     outcome = bundle.run_bundle(cluster_request(**options, as_json=as_json), spec, env, on_item=report)
     report_path = str(outcome.report) if outcome.report else None
     if as_json:
-        env.result(json.dumps({"archive": str(outcome.path), "report": report_path, **outcome.manifest}))
+        env.result(dumps({"archive": str(outcome.path), "report": report_path, **outcome.manifest}))
     else:
         env.result(str(outcome.path))  # one line: runbooks read the archive's path from stdout
     if report_path:

@@ -12,10 +12,11 @@ from typing import BinaryIO
 import click
 
 from kubectl_rollouts_profile.analysis.rollup import GROUPINGS, check_grouping
-from kubectl_rollouts_profile.deliver import profile_stem, read_input
+from kubectl_rollouts_profile.deliver import profile_stem
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ProfileError, UsageError
 from kubectl_rollouts_profile.export import RENDERERS, get_renderer, require_samples
+from kubectl_rollouts_profile.inputfiles import read_input
 from kubectl_rollouts_profile.pprof.evidence import UNCHANGED_WARNING, unchanged
 from kubectl_rollouts_profile.pprof.model import Profile
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.cluster.config import ClusterConfig, ClusterRequest, resolve_config
-from kubectl_rollouts_profile.cluster.locate import Target
+from kubectl_rollouts_profile.cluster.locate import Survey, Target
 from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
 
 if TYPE_CHECKING:
@@ -41,6 +41,25 @@ def preflight_for(
 
     permissions = (*capture_permissions(lease_names(request.instance_id)), *extra_rules)
     return preflight(api, config.namespace, permissions, subject=config.subject)
+
+
+def say_which_installs(api: ClusterApi, found: Survey, env: Environment) -> None:
+    """Without -n: when the cluster holds more installs than the one in the default namespace, name them (and
+    stop with exit 3 when the default namespace holds none)."""
+    from kubectl_rollouts_profile.cluster.locate import installs_text, other_installs
+    from kubectl_rollouts_profile.errors import TargetNotFound
+
+    installs = other_installs(api, found)
+    if installs is None:
+        return
+    if not found.pods:
+        raise TargetNotFound(
+            f"no Argo Rollouts controller pods in namespace {found.namespace}; this cluster holds "
+            f"{len(installs)} install{'s' if len(installs) > 1 else ''}: {installs_text(installs)}",
+            hint="choose one with -n NAMESPACE (and --instance-id ID)",
+        )
+    env.message(f"note: {len(installs)} installs in this cluster: {installs_text(installs)}; profiling the one in "
+                f"namespace {found.namespace} (choose with -n)")
 
 
 @contextmanager
@@ -73,6 +92,8 @@ def connect(
             if not access.ok:
                 raise access.denied_error()
         found = survey(api, config.namespace, instance_id=request.instance_id)
+        if not request.namespace_given and request.pod is None:
+            say_which_installs(api, found, env)
         if request.pod is None:
             found = await_leader(api, found, progress=env.message)
         target = choose_target(found, pod=request.pod, port=request.port)

@@ -136,6 +136,21 @@ class ClusterApi:
         )
         return list(listing.get("items") or [])
 
+    def list_pods_all_namespaces(self, label_selector: str) -> list[dict]:
+        """Pods of every namespace (``GET /api/v1/pods``); a 403 names the cluster-scope permission it needs and
+        the namespaced alternative."""
+        what = "list pods at the cluster scope (all namespaces)"
+        status, listing = self.send(
+            "GET", "/api/v1/pods", query=[("labelSelector", label_selector)], what=what, answers=(403,)
+        )
+        if status == 403:
+            raise AccessDenied(
+                f"{what}: {listing.get('message') or 'forbidden'}",
+                hint="all namespaces need list on pods at the cluster scope (a ClusterRole bound by a "
+                "ClusterRoleBinding); without it, look in one namespace: -n NAMESPACE instead of -A",
+            )
+        return list(listing.get("items") or [])
+
     def get_pod(self, namespace: str, name: str) -> dict:
         return self.send("GET", f"/api/v1/namespaces/{namespace}/pods/{name}", what=f"get pod {name}")[1]
 

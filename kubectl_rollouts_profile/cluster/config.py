@@ -42,6 +42,8 @@ class ClusterRequest:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str = DEFAULT_NAMESPACE
+    # -n was given: when it was not and the cluster holds other installs, a capture says which (see locate).
+    namespace_given: bool = True
     as_user: str | None = None
     as_groups: tuple[str, ...] = ()
     pod: str | None = None
@@ -333,3 +335,26 @@ def _check_token(client_configuration: Any, *, where: str) -> None:
     value = client_configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
     if value:
         check_token(value.partition(" ")[2], where=where)
+
+
+def context_names(kubeconfig: str | None, environ: Mapping[str, str], *, home: Path | None = None) -> list[str]:
+    """The contexts of the kubeconfig kubectl would read (``--kubeconfig``, else ``KUBECONFIG``'s files merged, the
+    first of a name winning, else ``~/.kube/config``), in file order; for ``--all-contexts``. Read as YAML, each
+    file checked first: listing names needs no client."""
+    import yaml
+
+    home = Path(environ.get("HOME") or Path.home()) if home is None else home
+    paths = _kubeconfig_paths(ClusterRequest(kubeconfig=kubeconfig), environ, home)
+    if paths is None:
+        raise UsageError("--all-contexts needs a kubeconfig, and none was found",
+                         hint="pass --kubeconfig PATH or set KUBECONFIG")
+    names: list[str] = []
+    for path in paths:
+        check_kubeconfig_file(Path(path))
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        names += [entry["name"] for entry in document.get("contexts") or []
+                  if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"]]
+    if not names:
+        raise UsageError(f"kubeconfig {os.pathsep.join(paths)} has no contexts",
+                         hint="add one with `kubectl config set-context`")
+    return list(dict.fromkeys(names))

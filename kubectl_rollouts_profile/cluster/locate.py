@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from kubectl_rollouts_profile.cluster.api import ClusterApi, parse_micro_time
-from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
+from kubectl_rollouts_profile.errors import ProfilingUnavailable, RolloutsProfileError, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -28,6 +28,8 @@ DEFAULT_METRICS_PORT = 8090
 HELM_PPROF_VALUE = "controller.pprofAddress"
 PPROF_SINCE = (1, 8, 0)
 INSTANCE_ID_FLAG = "--instance-id"
+NAMESPACED_FLAG = "--namespaced"  # the Helm chart's clusterInstall: false (the controller watches its namespace only)
+RELEASE_LABEL = "app.kubernetes.io/instance"
 LEADER_ELECT_FLAG = "--leader-elect"
 # Flags only the controller takes (cmd/rollouts-controller/main.go); the dashboard runs `dashboard` instead.
 CONTROLLER_FLAGS = (
@@ -89,6 +91,8 @@ class ControllerPod:
     leader_elect: bool = True
     cpu_limit: str | None = None  # the controller container's resources.limits.cpu, as written ("500m", "1")
     cpu_request: str | None = None
+    namespaced: bool = False  # started with --namespaced
+    release: str | None = None  # the Helm release (app.kubernetes.io/instance), when labelled
 
     @property
     def image_tag(self) -> str:
@@ -247,6 +251,8 @@ def describe_pod(pod: dict) -> ControllerPod | None:
         leader_elect=_bool_flag(argv, LEADER_ELECT_FLAG, default=True),
         cpu_limit=_cpu_quantity(container, "limits"),
         cpu_request=_cpu_quantity(container, "requests"),
+        namespaced=_bool_flag(argv, NAMESPACED_FLAG, default=False),
+        release=(metadata.get("labels") or {}).get(RELEASE_LABEL) or None,
     )
 
 
@@ -348,6 +354,10 @@ def survey(api: ClusterApi, namespace: str, *, instance_id: str | None = None) -
     """
     items = api.list_pods(namespace, CONTROLLER_SELECTOR)
     pods = [p for p in (describe_pod(item) for item in items) if p is not None]
+    return _survey_of(api, namespace, pods, instance_id=instance_id)
+
+
+def _survey_of(api: ClusterApi, namespace: str, pods: list[ControllerPod], *, instance_id: str | None) -> Survey:
     if instance_id is not None:
         matching = [p for p in pods if p.instance_id == instance_id]
         if pods and not matching:
@@ -383,6 +393,76 @@ def survey(api: ClusterApi, namespace: str, *, instance_id: str | None = None) -
         lease_duration_seconds=float(duration) if duration else None,
         instance_id=instance_id,
     )
+
+
+@dataclass(frozen=True)
+class Install:
+    """One controller install: the pods of one namespace that share an instance id, with what their Lease says."""
+
+    namespace: str
+    instance_id: str | None
+    release: str | None  # the Helm release, when the pods carry the label
+    namespaced: bool  # started with --namespaced (watches its own namespace only)
+    survey: Survey
+
+    @property
+    def scope(self) -> str:
+        return "namespaced" if self.namespaced else "cluster-wide"
+
+    @property
+    def label(self) -> str:
+        """``argo-rollouts/argo-rollouts``, or with an instance id ``team-a/rollouts-team-a (instance team-a)``."""
+        name = f"{self.namespace}/{self.release or 'argo-rollouts'}"
+        return f"{name} (instance {self.instance_id})" if self.instance_id else name
+
+    @property
+    def selection(self) -> str:
+        """The flags that pick this install: ``-n NAMESPACE [--instance-id ID]``."""
+        return f"-n {self.namespace}" + (f" --instance-id {self.instance_id}" if self.instance_id else "")
+
+
+def survey_cluster(api: ClusterApi) -> tuple[Install, ...]:
+    """Every controller install in the cluster (one cluster-wide list of pods, then each install's Lease in its own
+    namespace), ordered by namespace and instance id. Needs ``list pods`` at the cluster scope (exit 4 without)."""
+    items = api.list_pods_all_namespaces(CONTROLLER_SELECTOR)
+    groups: dict[tuple[str, str], list[ControllerPod]] = {}
+    for pod in (describe_pod(item) for item in items):
+        if pod is not None:
+            groups.setdefault((pod.namespace, pod.instance_id or ""), []).append(pod)
+    return tuple(
+        install_of(_survey_of(api, namespace, pods, instance_id=instance_id or None))
+        for (namespace, instance_id), pods in sorted(groups.items())
+    )
+
+
+def install_of(found: Survey) -> Install:
+    """The install a survey's pods make up."""
+    return Install(
+        namespace=found.namespace,
+        instance_id=found.instance_id,
+        release=next((pod.release for pod in found.pods if pod.release), None),
+        namespaced=any(pod.namespaced for pod in found.pods),
+        survey=found,
+    )
+
+
+def other_installs(api: ClusterApi, found: Survey) -> tuple[Install, ...] | None:
+    """When no namespace was named: the installs in the cluster if there is more than the one surveyed (or any
+    while the surveyed namespace has none), else None. A caller who may not list pods cluster-wide learns nothing
+    here (None), never an error: the capture goes on as it would have."""
+    try:
+        installs = survey_cluster(api)
+    except RolloutsProfileError:
+        return None
+    here = {(found.namespace, found.instance_id)} if found.pods else set()
+    if not installs or {(install.namespace, install.instance_id) for install in installs} == here:
+        return None
+    return installs
+
+
+def installs_text(installs: Sequence[Install]) -> str:
+    """``team-a/rollouts-team-a (instance team-a): -n team-a --instance-id team-a; ...``"""
+    return "; ".join(f"{install.label}: {install.selection}" for install in installs)
 
 
 def await_leader(

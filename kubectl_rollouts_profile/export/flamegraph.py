@@ -4,7 +4,6 @@ of the total are merged into their parents (and the page says how much), so any 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -14,6 +13,7 @@ from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.flamegraph_page import PAGE
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
+from kubectl_rollouts_profile.safe import display_name, script_json
 
 DEFAULT_THRESHOLD = 0.001  # 0.1% of the total of any sample type
 MAX_DATA_BYTES = 4_500_000  # the page stays under 5 MB with its script and style
@@ -144,8 +144,8 @@ def _page_data(profile: Profile, table: StackTable, tree: FlameTree, threshold: 
         "mergedNodes": tree.merged_nodes,
         "mergedValue": list(tree.merged_value),
     }
-    # "</" never appears inside the inline script, whatever the function names hold.
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+    # No "<" ever appears inside the inline script ("</script>", "<!--<script>"), whatever the names hold.
+    return script_json(data)
 
 
 class FlameGraphRenderer(Renderer):
@@ -161,6 +161,7 @@ def render_flamegraph(
     profile: Profile, *, title: str, sample_index: str | int | None = None, threshold: float = DEFAULT_THRESHOLD
 ) -> bytes:
     require_samples(profile)
+    title = display_name(title)
     active = profile.sample_index(sample_index)
     table = stack_table(profile)
     tree = build_tree(table, threshold)

@@ -11,6 +11,7 @@ from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.texts import TextTable
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import stack_table
+from kubectl_rollouts_profile.safe import terminal
 
 
 class FoldedRenderer(Renderer):
@@ -38,8 +39,9 @@ def write_folded(profile: Profile, out: BinaryIO, *, sample_index: str | int | N
     index = profile.sample_index(sample_index)
     table = stack_table(profile, (index,), by_name=True)
     (column,) = table.columns
-    # ";" separates frames and the last space separates the value, so neither may appear inside a name.
-    texts = [(";" + frame.name.replace(";", ":").replace("\n", " ")).encode() for frame in table.frames]
+    # ";" separates frames and a newline lines, so neither may appear inside a name; nor may a control character
+    # (shown escaped, as on a terminal).
+    texts = [(";" + terminal(frame.name.replace(";", ":"))).encode() for frame in table.frames]
     sorted_positions = np.array(table.sorted_order(skip_empty=True), dtype=np.int64)
     shown = sorted_positions[column[sorted_positions] != 0]
     order = shown.tolist()

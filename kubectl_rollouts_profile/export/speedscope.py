@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -16,6 +15,7 @@ from kubectl_rollouts_profile.export.texts import TextTable
 from kubectl_rollouts_profile.export.units import to_base_unit, unit_kind
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import StackTable, stack_table
+from kubectl_rollouts_profile.safe import display_name, dumps
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
@@ -41,6 +41,7 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
             "speedscope cannot show negative weights, and this profile has some (it is a diff)",
             "use --format html or --format top for a diff",
         )
+    title = display_name(title)
     table = stack_table(profile)
     frames, columns = table.frames, table.columns
     frame_list = [
@@ -56,7 +57,7 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
         "activeProfileIndex": active,
         "shared": {"frames": frame_list},
     }
-    out.write(json.dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
+    out.write(dumps(head, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
     out.write(b',"profiles":[')
     # Each distinct stack's frame list is made JSON text (",[3,17,5]") once, by array operations over all stacks,
     # and reused by every sample type: no Python list per stack, no json.dumps of millions of ints. The first
@@ -76,7 +77,7 @@ def write_speedscope(profile: Profile, out: BinaryIO, *, title: str, sample_inde
         }
         if position:
             out.write(b",")
-        out.write(json.dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
+        out.write(dumps(described, separators=(",", ":"), ensure_ascii=False)[:-1].encode())
         out.write(b',"samples":[')
         samples = _NonzeroSamples(out, column)
         if position == 0:

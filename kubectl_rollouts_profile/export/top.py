@@ -9,40 +9,17 @@ import numpy as np
 from kubectl_rollouts_profile.export.base import Renderer, require_samples
 from kubectl_rollouts_profile.export.units import percentage, scaled_label
 from kubectl_rollouts_profile.pprof.model import Profile
-from kubectl_rollouts_profile.pprof.stacks import location_names, sample_codes, stack_table, value_column
+from kubectl_rollouts_profile.pprof.stacks import address_name, function_name, key_totals, stack_table
+from kubectl_rollouts_profile.safe import terminal
 
 
 def function_totals(profile: Profile, sample_index: int) -> tuple[dict[str, int], dict[str, int]]:
     """Flat and cumulative value per function name (a recursive function counts once per stack in cum)."""
-    # Names innermost first per location (as the file lists inlined lines): a sample's first name is its leaf.
-    labels, table = location_names(profile, root_first=False)
-    column = value_column(profile, sample_index)
-    names_count = len(labels)
-    flat = np.zeros(names_count, np.int64)
-    cum = np.zeros(names_count, np.int64)
-    is_leaf = np.zeros(names_count, np.bool_)
-    seen = np.zeros(names_count, np.bool_)
-    # Samples list their locations innermost first too. cum counts each name once per sample: per chunk of
-    # samples, (sample, name) pairs are sorted so repeats are neighbours.
-    for samples, names, bounds in sample_codes(profile, table, root_first=False):
-        values = column[samples]
-        counts = np.diff(bounds)
-        counted = (counts > 0) & (values != 0)
-        leaves = names[bounds[:-1][counted]]
-        np.add.at(flat, leaves, values[counted])
-        is_leaf[leaves] = True
-        owner = np.repeat(np.arange(len(counts)), counts)
-        pairs = np.sort(owner * names_count + names)
-        once = np.ones(len(pairs), np.bool_)
-        once[1:] = pairs[1:] != pairs[:-1]
-        owners, unique_names = np.divmod(pairs[once], names_count)
-        weights = values[owners]
-        live = weights != 0
-        np.add.at(cum, unique_names[live], weights[live])
-        seen[unique_names[live]] = True
+    totals = key_totals(profile, sample_index, function_name, address_name)
+    labels = totals.keys
     return (
-        {labels[i]: int(flat[i]) for i in np.flatnonzero(is_leaf).tolist()},
-        {labels[i]: int(cum[i]) for i in np.flatnonzero(seen).tolist()},
+        {labels[i]: int(totals.flat[i]) for i in np.flatnonzero(totals.is_leaf).tolist()},
+        {labels[i]: int(totals.cum[i]) for i in np.flatnonzero(totals.seen).tolist()},
     )
 
 
@@ -74,7 +51,7 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
     shown = rows if nodes is None else rows[: max(nodes, 0)]
     shown_flat = sum(flat.get(name, 0) for name in shown)
     lines = [
-        f"Profile: {title}",
+        f"Profile: {terminal(title)}",
         f"Type: {sample_type.type} ({unit or 'count'})",
         f"Showing nodes accounting for {scaled_label(shown_flat, unit)}, "
         f"{percentage(shown_flat, denominator).strip()} of {scaled_label(total, unit)} total",
@@ -92,7 +69,7 @@ def render_top(profile: Profile, *, title: str, sample_index: str | int | None =
         lines.append(
             f"{scaled_label(flat_value, unit):>10} {percentage(flat_value, denominator)} "
             f"{percentage(running, denominator)} {scaled_label(cum[name], unit):>10} "
-            f"{percentage(cum[name], denominator)}  {name}"
+            f"{percentage(cum[name], denominator)}  {terminal(name)}"
         )
     return "\n".join(lines) + "\n"
 

@@ -321,14 +321,14 @@ class SortedStacks:
 def location_names(profile: Profile, *, root_first: bool = True) -> tuple[list[str], LocationTable]:
     """``location_keys`` by function name (an unsymbolized location: its address), as ``top`` and folded name
     frames."""
-    return location_keys(profile, _function_name, _address_name, root_first=root_first)
+    return location_keys(profile, function_name, address_name, root_first=root_first)
 
 
-def _function_name(function: Function) -> str:
+def function_name(function: Function) -> str:
     return function.name
 
 
-def _address_name(address: int) -> str:
+def address_name(address: int) -> str:
     return f"0x{address:x}"
 
 
@@ -366,3 +366,61 @@ def stack_table(
     columns = [value_column(profile, index) for index in sample_indexes]
     merged_keys, merged_columns = _sorted_and_merged(keys, columns)
     return StackTable(frames, merged_columns, sample_indexes, merged_keys, dtype)
+
+
+@dataclass(frozen=True)
+class KeyTotals:
+    """Flat and cumulative values per key (``location_keys``' numbering: ``keys[i]`` is key number i), and the
+    value of the samples with a marked key anywhere on their stack."""
+
+    keys: list
+    flat: np.ndarray
+    cum: np.ndarray
+    is_leaf: np.ndarray  # the key is the innermost frame of some sample with a value
+    seen: np.ndarray  # the key is on the stack of some sample with a value
+    marked: int
+
+
+def key_totals(
+    profile: Profile,
+    sample_index: int,
+    function_key: Callable[[Function], _Key],
+    address_key: Callable[[int], _Key],
+    *,
+    marked: Callable[[_Key], bool] | None = None,
+) -> KeyTotals:
+    """Flat (the sample's innermost frame) and cumulative (anywhere on the stack, once per sample however often it
+    recurs) value per key of ``location_keys``, for one sample type; ``marked`` picks keys whose samples are
+    summed apart as well."""
+    # Keys innermost first per location (as the file lists inlined lines): a sample's first key is its leaf.
+    keys, table = location_keys(profile, function_key, address_key, root_first=False)
+    column = value_column(profile, sample_index)
+    count = len(keys)
+    flat = np.zeros(count, np.int64)
+    cum = np.zeros(count, np.int64)
+    is_leaf = np.zeros(count, np.bool_)
+    seen = np.zeros(count, np.bool_)
+    is_marked = np.array([marked(key) for key in keys], np.bool_) if marked else None
+    marked_total = 0
+    # cum counts each key once per sample: per chunk of samples, (sample, key) pairs are sorted so repeats are
+    # neighbours.
+    for samples, codes, bounds in sample_codes(profile, table, root_first=False):
+        values = column[samples]
+        counts = np.diff(bounds)
+        counted = (counts > 0) & (values != 0)
+        leaves = codes[bounds[:-1][counted]]
+        np.add.at(flat, leaves, values[counted])
+        is_leaf[leaves] = True
+        owner = np.repeat(np.arange(len(counts)), counts)
+        pairs = np.sort(owner * count + codes)
+        once = np.ones(len(pairs), np.bool_)
+        once[1:] = pairs[1:] != pairs[:-1]
+        owners, unique_codes = np.divmod(pairs[once], count)
+        weights = values[owners]
+        live = weights != 0
+        np.add.at(cum, unique_codes[live], weights[live])
+        seen[unique_codes[live]] = True
+        if is_marked is not None and is_marked.any():
+            hits = np.unique(owners[is_marked[unique_codes]])
+            marked_total += int(values[hits].sum())
+    return KeyTotals(keys, flat, cum, is_leaf, seen, marked_total)

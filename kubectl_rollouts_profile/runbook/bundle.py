@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 import tarfile
 import time
 from collections.abc import Callable, Sequence
@@ -17,9 +16,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from kubectl_rollouts_profile import __version__, deliver
+from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.run import bundle_report
+from kubectl_rollouts_profile.budget import DEFAULT
 from kubectl_rollouts_profile.capture import fetch_text
-from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
@@ -32,6 +32,7 @@ from kubectl_rollouts_profile.errors import (
     TargetNotFound,
     UsageError,
 )
+from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import LoadGuard, LoadReading
 from kubectl_rollouts_profile.pipeline import (
     CaptureSpec,
@@ -42,6 +43,7 @@ from kubectl_rollouts_profile.pipeline import (
     open_endpoint,
     run_capture,
 )
+from kubectl_rollouts_profile.safe import dumps
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.environment import Environment
@@ -69,17 +71,13 @@ class BundleItem:
     error: str | None = None
     note: str | None = None
 
-    def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "size": self.size,
-            "sha256": self.sha256,
-            "startedAt": _iso(self.started_at),
-            "finishedAt": _iso(self.finished_at),
-            "seconds": round((self.finished_at - self.started_at).total_seconds(), 3),
-            "error": self.error,
-            **({"note": self.note} if self.note else {}),
-        }
+    def entry(self) -> layout.ManifestItem:
+        return layout.ManifestItem(
+            name=self.name, size=self.size, sha256=self.sha256, started_at=_iso(self.started_at),
+            finished_at=_iso(self.finished_at),
+            seconds=round((self.finished_at - self.started_at).total_seconds(), 3), error=self.error,
+            note=self.note or None,
+        )
 
 
 @dataclass
@@ -113,27 +111,28 @@ class Collector:
                     keep_empty: bool = True, max_bytes: int) -> None:
         """One profile through the capture pipeline into ``name.pb.gz`` plus its top table ``name.top.txt``."""
         started = datetime.now(timezone.utc)
-        raw = self.work_dir / f"{name}.pb.gz"
+        member = layout.profile_member(name)
+        raw = self.work_dir / member
         raw.parent.mkdir(parents=True, exist_ok=True)
         spec = CaptureSpec(kind=get_kind(kind_name), seconds=seconds, exports=("top",), max_bytes=max_bytes,
                            destination=Destination(directory=raw.parent, name=raw.name))
         try:
             outcome = run_capture(spec, endpoint)
         except (RolloutsProfileError, OSError) as error:
-            self._record(BundleItem(f"{name}.pb.gz", started, datetime.now(timezone.utc), error=f"{error}"))
+            self._record(BundleItem(member, started, datetime.now(timezone.utc), error=f"{error}"))
             return
         finished = datetime.now(timezone.utc)
         if not keep_empty and outcome.sample_count == 0:
             for path in outcome.files.values():
                 Path(path).unlink(missing_ok=True)
-            self._record(BundleItem(f"{name}.pb.gz", started, finished,
+            self._record(BundleItem(member, started, finished,
                                     note="empty: the controller does not set this profile's sampling rate"))
             return
-        self._record(BundleItem(f"{name}.pb.gz", started, finished, size=outcome.size, sha256=outcome.sha256))
+        self._record(BundleItem(member, started, finished, size=outcome.size, sha256=outcome.sha256))
         if "top" in outcome.files:
-            self._record(_file_item(self.work_dir, f"{name}.top.txt", finished))
+            self._record(_file_item(self.work_dir, layout.top_member(name), finished))
         elif "top" in outcome.missing:
-            self._record(BundleItem(f"{name}.top.txt", finished, finished, error=outcome.missing["top"]))
+            self._record(BundleItem(layout.top_member(name), finished, finished, error=outcome.missing["top"]))
 
     def _record(self, item: BundleItem) -> None:
         self.items.append(item)
@@ -209,8 +208,8 @@ def write_archive(collector: Collector, manifest: dict, destination: Destination
 def _write_tar(out: BinaryIO | IO[bytes], collector: Collector, manifest: dict, inner: str) -> None:
     now = int(time.time())
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        manifest_bytes = json.dumps(manifest, indent=2).encode() + b"\n"
-        info = tarfile.TarInfo(f"{inner}/manifest.json")
+        manifest_bytes = dumps(manifest, indent=2).encode() + b"\n"
+        info = tarfile.TarInfo(f"{inner}/{layout.MANIFEST}")
         info.size, info.mode, info.mtime = len(manifest_bytes), 0o600, now
         tar.addfile(info, io.BytesIO(manifest_bytes))
         for name in collector.written:
@@ -287,11 +286,12 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
                                   warnings=endpoint.warnings(), load=endpoint.load)
 
         # The incident report of everything collected so far; a failure to build it is one failed item.
-        collector.add("report.html", lambda: bundle_report(collector.work_dir, collector.written, manifest_now()))
+        collector.add(layout.REPORT,
+                      lambda: bundle_report(collector.work_dir, collector.written, manifest_now()))
         manifest = manifest_now()
         path = write_archive(collector, manifest, destination, stem=stem)
-        report = _report_beside(collector.work_dir / "report.html", path, env, force=destination.force) \
-            if "report.html" in collector.written else None
+        report = _report_beside(collector.work_dir / layout.REPORT, path, env, force=destination.force) \
+            if layout.REPORT in collector.written else None
     return BundleOutcome(path=path, manifest=manifest, failed=tuple(item.name for item in collector.failed),
                          report=report)
 
@@ -312,7 +312,7 @@ def fetch_pod_metrics(connection: Any) -> bytes:
         raise UsageError("the controller's metrics port is unknown")
     try:
         with open_tunnel(connection.config, pod.namespace, pod.pod_name, pod.metrics_port) as url:
-            return fetch_text(url, "/metrics")
+            return fetch_text(url, "/metrics", max_bytes=DEFAULT.metrics_bytes)
     except ProfilingUnavailable as error:  # the tunnel's words are about the pprof port; these are metrics
         raise ConnectionFailed(
             f"nothing is listening on the metrics port {pod.metrics_port} in pod {pod.pod_name}",
@@ -328,25 +328,24 @@ def collect(endpoint: Endpoint, sources: BundleSources, spec: BundleSpec, collec
         collector.add_capture(endpoint, name, kind_name, seconds=seconds, keep_empty=keep_empty,
                               max_bytes=spec.max_bytes)
 
-    profile("before/goroutine", "goroutine")
-    collector.add("before/goroutine-debug2.txt",
-                  lambda: fetch_text(endpoint.base_url, "/debug/pprof/goroutine?debug=2"))
-    profile("before/heap", "heap")
+    profile(f"{layout.BEFORE}/goroutine", "goroutine")
+    collector.add(layout.GOROUTINE_TEXT, lambda: fetch_text(endpoint.base_url, "/debug/pprof/goroutine?debug=2"))
+    profile(f"{layout.BEFORE}/heap", "heap")
     profile("cpu", "cpu", seconds=spec.seconds)
-    profile("after/heap", "heap")
-    profile("after/goroutine", "goroutine")
+    profile(f"{layout.AFTER}/heap", "heap")
+    profile(f"{layout.AFTER}/goroutine", "goroutine")
     profile("allocs", "allocs")
     profile("block", "block", keep_empty=False)
     profile("mutex", "mutex", keep_empty=False)
-    collector.add("metrics.txt", fetch_metrics)
-    collector.add("pod.json", lambda: _json(redact_pod(_get_pod(sources))))
-    collector.add("events.json", lambda: _json(_events(sources)))
-    collector.add("lease.json", lambda: _json(_lease(sources)))
-    collector.add("versions.json", lambda: _json(_versions(sources)))
+    collector.add(layout.METRICS, fetch_metrics)
+    collector.add(layout.POD, lambda: _json(redact_pod(_get_pod(sources))))
+    collector.add(layout.EVENTS, lambda: _json(_events(sources)))
+    collector.add(layout.LEASE, lambda: _json(_lease(sources)))
+    collector.add(layout.VERSIONS, lambda: _json(_versions(sources)))
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2, sort_keys=True).encode() + b"\n"
+    return dumps(value, indent=2, sort_keys=True).encode() + b"\n"
 
 
 def _get_pod(sources: BundleSources) -> dict:
@@ -382,14 +381,14 @@ def _versions(sources: BundleSources) -> dict:
 
 def build_manifest(collector: Collector, *, name: str, created: datetime, sources: BundleSources,
                    seconds: int, warnings: Sequence[str] = (), load: LoadReading | None = None) -> dict:
-    return {
-        "bundle": name,
-        "createdAt": _iso(created),
-        "plugin": __version__,
-        "target": {"namespace": sources.namespace, "pod": sources.pod_name, "image": sources.image},
-        "cpuSeconds": seconds,
-        "complete": not collector.failed,
-        "warnings": list(warnings),
-        "load": load.as_json() if load is not None else None,
-        "items": [item.as_json() for item in collector.items],
-    }
+    return layout.Manifest(
+        bundle=name,
+        created_at=_iso(created),
+        plugin=__version__,
+        target=layout.ManifestTarget(namespace=sources.namespace, pod=sources.pod_name, image=sources.image),
+        cpu_seconds=seconds,
+        complete=not collector.failed,
+        warnings=tuple(warnings),
+        load=load.as_json() if load is not None else None,
+        items=tuple(item.entry() for item in collector.items),
+    ).as_json()

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.cluster import Connection, preflight_for, resolve_config
 from kubectl_rollouts_profile.cluster.access import Permission
 from kubectl_rollouts_profile.cluster.api import ClusterApi
@@ -25,6 +24,7 @@ from kubectl_rollouts_profile.cluster.lock import LOCK_RULES, capture_lock, leas
 from kubectl_rollouts_profile.cluster.tunnel import Tunnel
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, RolloutsProfileError, TargetNotFound, UsageError
+from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.pipeline import CaptureOutcome, CaptureSpec, Destination, Endpoint, run_capture
 
 RESTART_RULES = (Permission("delete", "pods", purpose="--restart: delete the leader pod to provoke a cold start"),)

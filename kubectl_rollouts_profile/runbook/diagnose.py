@@ -23,9 +23,9 @@ from kubectl_rollouts_profile.analysis.findings import Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
 from kubectl_rollouts_profile.analysis.report import render_report
-from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
+from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadReading
 from kubectl_rollouts_profile.pipeline import (
     CaptureOutcome,
@@ -117,8 +117,8 @@ def run_diagnose(target: TargetSpec, spec: DiagnoseSpec, env: Environment, *,
 
 def _make_directory(parent: Path, target_name: str, symptom: str, started: datetime) -> Path:
     stem = deliver.default_stem(target_name, f"diagnose-{symptom}", started)
-    for number in range(1, 1000):
-        directory = parent / (stem if number == 1 else f"{stem}-{number}")
+    for name in deliver.numbered_names(stem):
+        directory = parent / name
         try:
             directory.mkdir(mode=0o700)
         except FileExistsError:
@@ -160,7 +160,8 @@ def _metrics(run: _Run, fetch: Callable[[], bytes] | None, label: str) -> None:
         return
     try:
         text = fetch()
-        snapshot = parse_metrics(text.decode("utf-8", "replace"), source=f"metrics-{label}.txt")
+        snapshot = parse_metrics(text.decode("utf-8", "replace"), source=f"metrics-{label}.txt",
+                                 taken_at=time.time())
         path = deliver.write_atomic(run.directory / f"metrics-{label}.txt", text, force=False)
     except (RolloutsProfileError, OSError) as error:
         run.warnings.append(f"metrics at the {label} could not be read: {error}")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from kubectl_rollouts_profile.analysis.inputs import ProfileInput
 from kubectl_rollouts_profile.analysis.run import trend_page
-from kubectl_rollouts_profile.catalog import get_kind
 from kubectl_rollouts_profile.deliver import check_directory, default_name, write_atomic
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import RolloutsProfileError
+from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.pipeline import (
     DEFAULT_MAX_BYTES,
     CaptureSpec,

@@ -198,7 +198,11 @@ func main() {
 		go growGoroutines(*growEvery, block)
 	}
 	// A few quick reconciles a second, as an idle controller does on resyncs.
-	if !selected["slow-queue"] && !selected["gc-churn"] {
+	startWorkers := true
+	for name := range selected {
+		startWorkers = startWorkers && !ownWorkers[name]
+	}
+	if startWorkers {
 		controller.Run(ctx, 1)
 		go feedQueue(ctx, controller, 3, time.Second, 3)
 	}

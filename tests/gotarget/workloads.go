@@ -9,13 +9,18 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/argoproj/argo-rollouts/analysis"
+	"github.com/argoproj/argo-rollouts/controller/metrics"
 	"github.com/argoproj/argo-rollouts/metricproviders/webmetric"
+	"github.com/argoproj/argo-rollouts/pkg/kubectl-argo-rollouts/viewcontroller"
 	"github.com/argoproj/argo-rollouts/rollout"
+	"github.com/argoproj/argo-rollouts/server"
+	"github.com/argoproj/argo-rollouts/utils/tolerantinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
@@ -28,7 +33,15 @@ var workloads = map[string]workload{
 	"json-decode":     jsonDecode,
 	"slow-queue":      slowQueue,
 	"gc-churn":        gcChurn,
+	// Modes of real incidents (argoproj/argo-rollouts#4571: conversion on every scrape; a requeue loop).
+	"conversion-churn":   conversionChurn,
+	"reconcile-hot-loop": reconcileHotLoop,
+	"series-growth":      seriesGrowth,
+	"informer-leak":      informerLeak,
 }
+
+// ownWorkers are the workloads that start the controller's workers themselves.
+var ownWorkers = map[string]bool{"slow-queue": true, "gc-churn": true, "reconcile-hot-loop": true}
 
 func workloadNames() []string {
 	names := make([]string, 0, len(workloads))
@@ -181,4 +194,97 @@ func feedQueue(ctx context.Context, controller *rollout.Controller, perSecond in
 		}
 		controller.Queue.Add(fmt.Sprintf("default/rollout-%d", number%distinct))
 	}
+}
+
+// analysisRunObject is an unstructured AnalysisRun as the dynamic informer keeps it: a finished run of three
+// metrics with ten measurements each.
+func analysisRunObject(namespace, name string) map[string]interface{} {
+	metrics := []interface{}{}
+	results := []interface{}{}
+	for _, metric := range []string{"success-rate", "latency-p99", "error-rate"} {
+		metrics = append(metrics, map[string]interface{}{"name": metric, "interval": "1m", "count": int64(10),
+			"successCondition": "result[0] >= 0.95",
+			"provider":         map[string]interface{}{"prometheus": "sum(rate(http_requests_total[5m]))"}})
+		measurements := []interface{}{}
+		for i := 0; i < 10; i++ {
+			measurements = append(measurements, map[string]interface{}{"phase": "Successful", "value": "[0.99]",
+				"startedAt": "2026-08-17T10:00:00Z", "finishedAt": "2026-08-17T10:00:01Z"})
+		}
+		results = append(results, map[string]interface{}{"name": metric, "phase": "Successful",
+			"measurements": measurements})
+	}
+	return map[string]interface{}{
+		"metadata": map[string]interface{}{"name": name, "namespace": namespace,
+			"labels":      map[string]interface{}{"rollouts-pod-template-hash": "7d9f8b6c5"},
+			"annotations": map[string]interface{}{"rollout.argoproj.io/revision": "3"}},
+		"spec":   map[string]interface{}{"metrics": metrics, "args": []interface{}{map[string]interface{}{"name": "service", "value": name}}},
+		"status": map[string]interface{}{"phase": "Successful", "metricResults": results},
+	}
+}
+
+// conversionChurn: 600 finished AnalysisRuns kept unstructured, as v1.9's dynamic informer keeps them; the
+// AnalysisRun collector converts every one to its typed form on every scrape, and a Prometheus scrapes every 50 ms.
+func conversionChurn(ctx context.Context, controller *rollout.Controller) error {
+	runs := make([]map[string]interface{}, 0, 600)
+	for i := 0; i < 600; i++ {
+		runs = append(runs, analysisRunObject("shop", fmt.Sprintf("checkout-7d9f8b6c5-%d", i)))
+	}
+	lister := tolerantinformer.NewTolerantAnalysisRunLister(func() []map[string]interface{} { return runs })
+	controller.Metrics.RegisterCollector(metrics.NewAnalysisRunCollector(lister))
+	go every(ctx, 50*time.Millisecond, -1, func(int) { scrapeMetrics(controller.Metrics) })
+	return nil
+}
+
+// scrapeMetrics is one scrape of the controller's /metrics by a Prometheus.
+func scrapeMetrics(server http.Handler) {
+	server.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+}
+
+// every calls do once a period, times times (forever when negative), until ctx ends.
+func every(ctx context.Context, period time.Duration, times int, do func(int)) {
+	ticker := time.NewTicker(period)
+	defer ticker.Stop()
+	for n := 0; times < 0 || n < times; n++ {
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return
+		}
+		do(n)
+	}
+}
+
+// reconcileHotLoop: the rollout shop/checkout is queued again after each of its reconciles (each waits 2 ms on
+// its API calls), while five others are reconciled a few times a second on events.
+func reconcileHotLoop(ctx context.Context, controller *rollout.Controller) error {
+	controller.HotLoop, controller.HotPause = "shop/checkout", 2*time.Millisecond
+	controller.Run(ctx, 1)
+	controller.Queue.Add(controller.HotLoop)
+	go feedQueue(ctx, controller, 3, time.Second, 5)
+	return nil
+}
+
+// seriesGrowth: every AnalysisRun the controller updates adds a series of controller_clientset_k8s_request_total
+// (its name label), never deleted (argoproj/argo-rollouts#4571): 50 new runs a second, at most 20000.
+func seriesGrowth(ctx context.Context, controller *rollout.Controller) error {
+	go every(ctx, 20*time.Millisecond, 20000, func(run int) {
+		controller.Metrics.IncK8sRequest("analysisruns", "shop", fmt.Sprintf("checkout-7d9f8b6c5-%d", run),
+			"Update", 200)
+	})
+	return nil
+}
+
+// informerLeak: the dashboard before v1.8.0-rc1 (argoproj/argo-rollouts#2095): each GetRolloutInfo request
+// starts a view controller whose informers list 20 objects and are never stopped; a request every 100 ms, at
+// most 600.
+func informerLeak(ctx context.Context, _ *rollout.Controller) error {
+	objects := make([]viewcontroller.Object, 0, 20)
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("checkout-%d", i)
+		objects = append(objects, viewcontroller.Object{Key: "shop/" + name, Namespace: "shop",
+			Body: rolloutJSON("shop", name, 4<<10)})
+	}
+	dashboard := &server.ArgoRolloutsServer{List: func() []viewcontroller.Object { return objects }}
+	go every(ctx, 100*time.Millisecond, 600, func(int) { dashboard.GetRolloutInfo() })
+	return nil
 }

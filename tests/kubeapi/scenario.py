@@ -160,36 +160,44 @@ def install_argo_rollouts(
     image: str = IMAGE,
     container_name: str = "argo-rollouts",
     leader_election: bool = True,
+    namespaced: bool = False,
+    release: str = "argo-rollouts",
 ) -> Scenario:
     """Install the controller Deployment (``replicas`` pods), the dashboard and the Lease naming the leader.
 
     ``pprof_port``/``metrics_port`` are the real local ports (the Go target) the leader's in-pod pprof port and
     metrics port 8090 are relayed to; ``route_all`` relays every controller pod's ports, not only the leader's.
     ``image``/``container_name`` model renamed images (OpenShift GitOps, mirrors); ``leader_election=False`` runs
-    the pods with ``--leader-elect=false`` and creates no Lease.
+    the pods with ``--leader-elect=false`` and creates no Lease. ``namespaced`` adds ``--namespaced`` (the Helm
+    chart's ``clusterInstall: false``: a team's install watching only its own namespace); ``release`` is the Helm
+    release (the ``app.kubernetes.io/instance`` label and the name of the Deployment, its ReplicaSets and pods).
     """
+    name_labels = dict(NAME_LABELS, **{"app.kubernetes.io/instance": release})
+    deployment_name = release
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     started = now - datetime.timedelta(hours=3)
     server.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     server.put({"apiVersion": "v1", "kind": "ServiceAccount",
                 "metadata": {"name": "argo-rollouts", "namespace": namespace,
-                             "labels": dict(NAME_LABELS, **{"app.kubernetes.io/component": "rollouts-controller"})}})
+                             "labels": dict(name_labels, **{"app.kubernetes.io/component": "rollouts-controller"})}})
 
     flag_args = [pprof_flag] if isinstance(pprof_flag, str) else list(pprof_flag or [])
     args = ["--healthzPort=8080", "--metricsport=8090", "--loglevel=info", "--logformat=text", "--kloglevel=0",
             "--leader-elect" if leader_election else "--leader-elect=false", *flag_args]
+    if namespaced:
+        args.append("--namespaced")
     if instance_id:
         args.append(f"--instance-id={instance_id}")
-    controller_labels = dict(NAME_LABELS, **{"app.kubernetes.io/component": "rollouts-controller"})
+    controller_labels = dict(name_labels, **{"app.kubernetes.io/component": "rollouts-controller"})
     ports = [{"name": "metrics", "containerPort": 8090, "protocol": "TCP"},
              {"name": "healthz", "containerPort": 8080, "protocol": "TCP"}]
 
     template_hash = _suffix(10)
     deployment = server.put({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "argo-rollouts", "namespace": namespace, "labels": dict(controller_labels),
+        "metadata": {"name": deployment_name, "namespace": namespace, "labels": dict(controller_labels),
                      "creationTimestamp": _timestamp(started)},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": dict(NAME_LABELS)},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": dict(name_labels)},
                  "template": {"metadata": {"labels": dict(controller_labels)},
                               "spec": {"serviceAccountName": "argo-rollouts",
                                        "containers": [_container(container_name, image, args, ports)]}}},
@@ -199,11 +207,11 @@ def install_argo_rollouts(
     pod_labels = dict(controller_labels, **{"pod-template-hash": template_hash})
     replica_set = server.put({
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": f"argo-rollouts-{template_hash}", "namespace": namespace, "labels": pod_labels,
+        "metadata": {"name": f"{deployment_name}-{template_hash}", "namespace": namespace, "labels": pod_labels,
                      "ownerReferences": [_owner("Deployment", deployment)],
                      "creationTimestamp": _timestamp(started)},
         "spec": {"replicas": replicas,
-                 "selector": {"matchLabels": dict(NAME_LABELS, **{"pod-template-hash": template_hash})},
+                 "selector": {"matchLabels": dict(name_labels, **{"pod-template-hash": template_hash})},
                  "template": {"metadata": {"labels": pod_labels},
                               "spec": {"containers": [_container(container_name, image, args, ports)]}}},
         "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
@@ -211,23 +219,23 @@ def install_argo_rollouts(
     })
     controller_pods: list[str] = []
     for index in range(replicas):
-        name = f"argo-rollouts-{template_hash}-{_suffix(5)}"
+        name = f"{deployment_name}-{template_hash}-{_suffix(5)}"
         server.put(_pod(name, namespace, dict(pod_labels), _owner("ReplicaSet", replica_set),
                         _container(container_name, image, args, ports), node=f"node-{index + 1}",
                         ip=f"10.244.{index + 1}.{17 + index}", started=started))
         controller_pods.append(name)
 
     dashboard_hash = _suffix(10)
-    dashboard_labels = dict(NAME_LABELS, **{"app.kubernetes.io/component": "rollouts-dashboard",
+    dashboard_labels = dict(name_labels, **{"app.kubernetes.io/component": "rollouts-dashboard",
                                             "pod-template-hash": dashboard_hash})
     dashboard_rs = server.put({
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": f"argo-rollouts-dashboard-{dashboard_hash}", "namespace": namespace,
+        "metadata": {"name": f"{deployment_name}-dashboard-{dashboard_hash}", "namespace": namespace,
                      "labels": dashboard_labels},
         "spec": {"replicas": 1, "selector": {"matchLabels": dashboard_labels}},
         "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1},
     })
-    dashboard_pod = f"argo-rollouts-dashboard-{dashboard_hash}-{_suffix(5)}"
+    dashboard_pod = f"{deployment_name}-dashboard-{dashboard_hash}-{_suffix(5)}"
     server.put(_pod(dashboard_pod, namespace, dashboard_labels, _owner("ReplicaSet", dashboard_rs),
                     _container("argo-rollouts-dashboard", DASHBOARD_IMAGE, ["dashboard"],
                                [{"name": "dashboard", "containerPort": 3100, "protocol": "TCP"}]),

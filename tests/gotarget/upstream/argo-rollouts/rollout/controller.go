@@ -1,18 +1,25 @@
 // Package rollout imitates the rollout controller's work loop (rollout/controller.go: processNextWorkItem,
-// syncHandler; rollout/context.go: the per-reconcile rolloutContext): workers take keys from a work queue and
-// reconcile them, optionally slowly (a reconcile waiting on something else) or with heavy allocation churn.
+// syncHandler, which logs "Started syncing rollout" for every reconcile; rollout/context.go: the per-reconcile
+// rolloutContext): workers take keys from a work queue and reconcile them, optionally slowly (a reconcile waiting
+// on something else), with heavy allocation churn, or with one rollout requeued after every reconcile.
 package rollout
 
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/argoproj/argo-rollouts/controller/metrics"
+	"github.com/sirupsen/logrus"
 	"k8s.io/client-go/util/workqueue"
 )
+
+// The controller logs every reconcile; the test target throws the lines away.
+var log = logrus.New(io.Discard)
 
 // Controller reconciles rollouts from its queue.
 type Controller struct {
@@ -20,6 +27,8 @@ type Controller struct {
 	Metrics     *metrics.MetricsServer
 	SyncDelay   time.Duration // a reconcile waits this long on something else (slow-queue workload)
 	ChurnBursts bool          // each reconcile builds and drops many small objects (gc-churn workload)
+	HotLoop     string        // this key is queued again after each of its reconciles (reconcile-hot-loop workload)
+	HotPause    time.Duration // what each of the hot key's reconciles waits (its API calls)
 
 	lock    sync.Mutex
 	running map[string]time.Time
@@ -75,11 +84,22 @@ func (c *Controller) processNextWorkItem(ctx context.Context) bool {
 	if err != nil {
 		code = 500
 	}
-	c.Metrics.IncK8sRequest("Rollout", namespace, name, "Update", code)
+	c.Metrics.IncK8sRequest("rollouts", namespace, name, "Update", code)
+	if key == c.HotLoop {
+		c.Queue.Add(key)
+	}
 	return ctx.Err() == nil
 }
 
 func (c *Controller) syncHandler(ctx context.Context, key string) error {
+	namespace, name, _ := strings.Cut(key, "/")
+	log.WithFields(logrus.Fields{"namespace": namespace, "rollout": name, "generation": 7,
+		"resourceVersion": "123456"}).Info("Started syncing rollout")
+	if key == c.HotLoop {
+		roCtx := newRolloutContext(key)
+		roCtx.reconcileHot()
+		time.Sleep(c.HotPause)
+	}
 	if c.SyncDelay > 0 {
 		select {
 		case <-time.After(c.SyncDelay):
@@ -118,4 +138,47 @@ func (c *rolloutContext) reconcile() error {
 		}
 	}
 	return nil
+}
+
+// podTemplate is the part of a rollout whose hash names its ReplicaSets.
+type podTemplate struct {
+	Labels     map[string]string
+	Containers []container
+}
+
+type container struct {
+	Name, Image string
+	Args        []string
+	Env         map[string]string
+}
+
+var hotTemplate = func() podTemplate {
+	template := podTemplate{Labels: map[string]string{"app": "checkout", "tier": "web"}}
+	for i := 0; i < 4; i++ {
+		env := map[string]string{}
+		for j := 0; j < 12; j++ {
+			env[fmt.Sprintf("SETTING_%02d", j)] = strings.Repeat("v", 24)
+		}
+		template.Containers = append(template.Containers, container{Name: fmt.Sprintf("c%d", i),
+			Image: "registry.example.com/checkout:1.2.3", Args: []string{"--port", "8080", "--verbose"}, Env: env})
+	}
+	return template
+}()
+
+// reconcileHot is what each reconcile of the requeued rollout does: it hashes the pod template (as the
+// controller does to name ReplicaSets, printing the object deeply into the hash) and logs its steps.
+func (c *rolloutContext) reconcileHot() {
+	hash := computePodTemplateHash(hotTemplate)
+	namespace, name, _ := strings.Cut(c.key, "/")
+	fields := logrus.Fields{"namespace": namespace, "rollout": name, "podTemplateHash": hash}
+	log.WithFields(fields).Info("Reconciling canary stable ReplicaSet")
+	log.WithFields(fields).Info("Reconciliation completed")
+}
+
+func computePodTemplateHash(template podTemplate) string {
+	hasher := fnv.New32a()
+	for i := 0; i < 16; i++ {
+		fmt.Fprintf(hasher, "%#v", template)
+	}
+	return fmt.Sprintf("%x", hasher.Sum32())
 }

@@ -34,13 +34,26 @@ type QueueStats struct {
 	UnfinishedWork time.Duration
 }
 
+// Collector writes series when the metrics are scraped (the role of a prometheus.Collector).
+type Collector interface {
+	Collect(w io.Writer)
+}
+
 // MetricsServer collects the controller's metrics and serves them.
 type MetricsServer struct {
-	lock      sync.Mutex
-	reconcile map[[2]string]*histogram
-	requests  map[[5]string]uint64
-	queues    map[string]func() QueueStats
-	version   string
+	lock       sync.Mutex
+	reconcile  map[[2]string]*histogram
+	requests   map[[5]string]uint64
+	queues     map[string]func() QueueStats
+	collectors []Collector
+	version    string
+}
+
+// RegisterCollector runs c on every scrape.
+func (m *MetricsServer) RegisterCollector(c Collector) {
+	m.lock.Lock()
+	defer m.lock.Unlock()
+	m.collectors = append(m.collectors, c)
 }
 
 // NewMetricsServer returns an empty collector.
@@ -94,6 +107,10 @@ func (m *MetricsServer) write(w io.Writer) {
 	defer m.lock.Unlock()
 	fmt.Fprintf(w, "# HELP argo_rollouts_controller_info Running Argo-rollouts version\n# TYPE argo_rollouts_controller_info gauge\nargo_rollouts_controller_info{version=%q} 1\n", m.version)
 	fmt.Fprintf(w, "# HELP controller_info Target information.\n# TYPE controller_info gauge\ncontroller_info{version=\"gotarget\"} 1\n")
+
+	for _, collector := range m.collectors {
+		collector.Collect(w)
+	}
 
 	fmt.Fprint(w, "# HELP rollout_reconcile Rollout reconciliation performance.\n# TYPE rollout_reconcile histogram\n")
 	keys := make([][2]string, 0, len(m.reconcile))
