@@ -7,7 +7,7 @@
 # --base IMAGE    the base image (default: the Containerfile's, python slim from Docker Hub).
 # --debian-base   make the base from Debian packages instead (mmdebstrap + podman import; podman only), for machines
 #                 that cannot pull from a registry; also used when the default base cannot be pulled. The base is
-#                 made once and reused (localhost/kubectl-rollouts-profile-base:bookworm).
+#                 made once per recipe and reused (localhost/kubectl-rollouts-profile-base:bookworm-<digest>).
 # podman builds with --isolation chroot, which needs no container runtime (works inside a container or sandbox).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,12 @@ else
   exit 3
 fi
 
-debian_base_image=localhost/kubectl-rollouts-profile-base:bookworm
+# What the plugin needs to run: Python with its venv module, the C++ runtime numpy links against, the CA roots. The
+# base is tagged with a digest of this recipe, so a changed recipe makes a new base and an unchanged one is reused.
+debian_suite=bookworm
+debian_packages=python3,python3-venv,libstdc++6,ca-certificates
+recipe_digest=$(printf '%s %s' "$debian_suite" "$debian_packages" | sha256sum | cut -c1-12)
+debian_base_image=localhost/kubectl-rollouts-profile-base:$debian_suite-$recipe_digest
 make_debian_base() {
   if [ "$engine" != podman ]; then
     echo "error: the Debian base is imported with podman; pass --base IMAGE to build with docker" >&2
@@ -50,11 +55,11 @@ make_debian_base() {
   local rootfs
   rootfs=$(mktemp -d)
   trap 'rm -rf "$rootfs"' RETURN
-  log "making the Debian base from packages (bookworm: python3, python3-venv, ca-certificates)"
-  # The essential set (no apt, no shell tools beyond it) plus what the plugin needs to run: Python and the CA roots.
-  mmdebstrap --quiet --variant=essential --include=python3,python3-venv,ca-certificates \
+  log "making the Debian base $debian_base_image from packages ($debian_suite: essential + $debian_packages)"
+  # The essential set (no apt) plus the packages above; caches, docs and manuals removed.
+  mmdebstrap --quiet --variant=essential --include="$debian_packages" \
     --customize-hook='rm -rf "$1"/var/cache/* "$1"/var/lib/apt/lists/* "$1"/usr/share/doc/* "$1"/usr/share/man/*' \
-    bookworm "$rootfs/base.tar" >&2
+    "$debian_suite" "$rootfs/base.tar" >&2
   podman import --quiet "$rootfs/base.tar" "$debian_base_image" >/dev/null
 }
 

@@ -97,7 +97,8 @@ class StepRun:
 
 
 def _expand(value: str, contexts: dict[str, dict[str, str]]) -> str:
-    return re.sub(r"\$\{\{\s*(\w+)\.(\w+)\s*\}\}", lambda m: contexts[m[1]][m[2]], value)
+    """``${{ context.name }}`` from ``contexts``; what only GitHub has (``github.token``) is empty here."""
+    return re.sub(r"\$\{\{\s*(\w+)\.(\w+)\s*\}\}", lambda m: contexts.get(m[1], {}).get(m[2], ""), value)
 
 
 def run_workflow_job(job_name: str, matrix: dict[str, str], workspace: Path, extra_env: dict[str, str]
