@@ -88,7 +88,7 @@ def _written_outside(rootfs: Path, since: float, allowed: Path) -> list[str]:
             continue
         for name in [*dirs, *files]:
             path = here / name
-            if path.lstat().st_mtime >= since:
+            if path != allowed and path.lstat().st_mtime >= since:
                 written.append(str(path.relative_to(rootfs)))
     return written
 
