@@ -30,7 +30,7 @@ class Budget:
     archive_seconds: float = 120.0
     # A metrics page (the controller's /metrics, a metrics.txt): bytes, series and parse time.
     metrics_bytes: int = 32 * MIB
-    metrics_series: int = 250_000
+    metrics_series: int = 100_000
     metrics_seconds: float = 30.0
     # A JSON document from outside (a bundle's manifest.json, pod.json...): nesting depth.
     json_depth: int = 64

@@ -97,6 +97,12 @@ def check_directory(directory: Path, *, min_free_bytes: int = MIN_FREE_BYTES) ->
         ) from exc
     if not is_dir:
         raise OutputError(f"output directory {directory} does not exist", hint="create it or choose another")
+    # Room under PATH_MAX for what goes in it: a run directory and a file, each a default name (at most
+    # MAX_STEM_BYTES + suffix + extension).
+    if len(os.fsencode(os.path.abspath(directory))) + 2 * (MAX_STEM_BYTES + 32) > _path_conf(directory, "PC_PATH_MAX",
+                                                                                             4096):
+        raise OutputError(f"output directory {str(directory)[:60]}... is nested too deep for the files to be "
+                          "written under it (PATH_MAX)", hint="choose a shorter path with --output-dir")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"output directory {directory} is not writable", hint="choose another with --output-dir")
     try:
@@ -114,18 +120,19 @@ def check_target(path: Path, *, force: bool) -> None:
     """Fail before any capture when the result could not be written at ``path`` (a dangling symlink counts as
     existing: writing through it is never done), so no capture time is wasted."""
     check_directory(path.parent)
-    if len(os.fsencode(path.name)) > _name_max(path.parent):
+    if len(os.fsencode(path.name)) > _path_conf(path.parent, "PC_NAME_MAX", 255):
         raise OutputError(f"{path.name[:60]}...: the file name is longer than this file system allows",
                           hint="choose a shorter name with -o")
     if not force and os.path.lexists(path):
         raise OutputError(f"{path} already exists", hint="pass --force to replace it, or choose another name")
 
 
-def _name_max(directory: Path) -> int:
+def _path_conf(directory: Path, name: str, default: int) -> int:
+    """The file system's NAME_MAX or PATH_MAX for ``directory``."""
     try:
-        return os.pathconf(directory, "PC_NAME_MAX")
+        return os.pathconf(directory, name)
     except (OSError, ValueError):
-        return 255
+        return default
 
 
 class StagedFile:

@@ -68,6 +68,16 @@ class PartialResult(RolloutsProfileError):
     default_hint = "see the manifest for the items that failed"
 
 
+def note_leftovers(error: BaseException, note: str) -> None:
+    """Say, on an error or signal that stops a command, what it left on disk (``kept in DIR with a README``,
+    ``its empty directory was removed``): the CLI prints it with the error, instead of "cleaned up"."""
+    error.leftovers = note  # type: ignore[attr-defined]
+
+
+def leftovers(error: BaseException) -> str | None:
+    return getattr(error, "leftovers", None)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP (``timeout``, a Job's deadline, ``kubectl delete pod``, a closed terminal), raised in the
     main thread so that every cleanup path that Ctrl-C takes runs too: temp files removed, the lock released."""

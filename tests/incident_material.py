@@ -79,6 +79,21 @@ REPLICASET_LIST = [
     f"{CACHE}.(*Reflector).RunWithContext.func1",
     "runtime.goexit",
 ]
+# The CRDs at v1.8/v1.9: the dynamic informer lists unstructured objects (client-go dynamic/dynamicinformer/
+# informer.go NewFilteredDynamicInformer's ListFunc -> dynamic/simple.go List -> unstructuredJSONScheme), so no
+# frame names the type (cmd/rollouts-controller/main.go:241@v1.9.1 wires the tolerant informers over it).
+DYNAMIC_LIST = [
+    "encoding/json.(*decodeState).objectInterface",
+    "k8s.io/apimachinery/pkg/util/json.Unmarshal",
+    "k8s.io/apimachinery/pkg/apis/meta/v1/unstructured.unstructuredJSONScheme.decode",
+    "k8s.io/apimachinery/pkg/apis/meta/v1/unstructured.unstructuredJSONScheme.Decode",
+    "k8s.io/client-go/dynamic.(*dynamicResourceClient).List",
+    "k8s.io/client-go/dynamic/dynamicinformer.NewFilteredDynamicInformer.func1",
+    f"{CACHE}.(*ListWatch).ListWithContext",
+    f"{CACHE}.(*Reflector).list",
+    f"{CACHE}.(*Reflector).ListAndWatchWithContext",
+    "runtime.goexit",
+]
 WATCH_EVENTS = [
     "sigs.k8s.io/json/internal/golang/encoding/json.(*decodeState).object",
     "k8s.io/apimachinery/pkg/runtime/serializer/json.(*Serializer).Decode",

@@ -92,9 +92,13 @@ def test_heap_growth_in_the_informer_caches(go_factory: Callable[..., GoTarget],
     wait_until(lambda: (snapshot(target).value("go_memstats_heap_inuse_bytes") or 0) >= wait_for_growth,
                what="heap growth of 12 MB")
     second = fetch(target, "heap", tmp_path / "heap-2.pb.gz")
-    finding = only(find(load_paths([first, second])), "heap-growth")
+    findings = find(load_paths([first, second]))
+    finding = only(findings, "heap-growth")
     assert finding.subsystem == cat.INFORMERS
-    assert "informer caches" in finding.title
+    assert "informer caches" in finding.title and "informer-memory" in finding.next_step
+    # What the caches hold: the stand-in's watch decoding names no type, and the finding says so.
+    memory = only(findings, "informer-memory")
+    assert memory.subsystem == cat.INFORMERS and "objects whose stack names no type" in memory.title
     assert any("cache.(*Reflector).watchHandler" in line for line in finding.evidence)
     assert dict(finding.numbers)["growthBytes"] >= 4 << 20
     # The same snapshot twice shows no growth.
@@ -150,7 +154,7 @@ def test_conversion_churn_on_every_scrape_end_to_end(go_factory: Callable[..., G
     (finding,) = [f for f in document["findings"] if f["id"] == "conversion-churn"]
     assert finding["subsystem"] == cat.CONVERSION and finding["numbers"]["objects"] == 600
     assert "600 AnalysisRuns" in finding["title"] and "analysisRunCollector).Collect" in finding["title"]
-    assert finding["numbers"]["unit"] == "bytes"
+    assert finding["numbers"]["unit"] == "bytes" and document["controllerVersion"] == "v1.8.0"
     assert "scrape the controller less often" in finding["nextStep"]
     assert "protobuf" not in finding["nextStep"] and "cpu-decoding" not in [f["id"] for f in document["findings"]]
     assert any("argoproj/argo-rollouts#4571" in line for line in finding["evidence"])

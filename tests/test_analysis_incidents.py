@@ -81,6 +81,18 @@ def test_conversion_churn_in_the_reconcile_from_allocations(tmp_path: Path) -> N
     assert "how often it runs" in finding.next_step and "protobuf" not in finding.next_step
 
 
+def test_copies_are_not_called_unstructured_conversion(tmp_path: Path) -> None:
+    """Deep copies of Rollouts in every reconcile (zz_generated.deepcopy.go) are conversion work too, but not from
+    unstructured, and no AnalysisRun history limit applies."""
+    copy = [f"{m.AR}/pkg/apis/rollouts/v1alpha1.(*RolloutSpec).DeepCopyInto",
+            f"{m.AR}/pkg/apis/rollouts/v1alpha1.(*Rollout).DeepCopyInto",
+            f"{m.AR}/pkg/apis/rollouts/v1alpha1.(*Rollout).DeepCopy", *m.ROLLOUT_WORKER]
+    profile = m.cpu([(["runtime.mallocgc", *copy], 400), ([*m.RECONCILE], 400), (m.IDLE, 200)])
+    finding = only(find(load_paths([m.write(tmp_path / "cpu.pb.gz", profile)])), "conversion-churn")
+    assert "copies or re-marshals every Rollout" in finding.title and "unstructured" not in finding.title
+    assert "rollout.(*Controller).syncHandler" in finding.title and "HistoryLimit" not in finding.next_step
+
+
 def test_api_decoding_still_points_at_decoding(tmp_path: Path) -> None:
     """Watch events decoded by the informers stay cpu-decoding: conversion churn does not swallow them."""
     profile = m.cpu([(["sigs.k8s.io/json/internal/golang/encoding/json.(*decodeState).object", *m.WATCH_EVENTS[1:]],
@@ -142,6 +154,22 @@ def test_reconcile_hot_loop_from_one_snapshot_and_a_healthy_controller(tmp_path:
     assert "reconcile-hot-loop" not in ids(find(load_paths(busy_but_slow)))
 
 
+def test_reconcile_rate_since_the_controller_started(tmp_path: Path) -> None:
+    """One snapshot with process_start_time_seconds: the rate is over the controller's uptime (the file's time)."""
+    import os
+
+    counts = {("shop", f"svc-{i}"): 20 for i in range(8)}
+
+    def snapshot_at(name: str, uptime: float) -> Path:
+        path = text(tmp_path / name, m.reconcile_metrics({**counts, ("shop", "checkout"): 600}, start=1_800_000_000))
+        os.utime(path, (1_800_000_000 + uptime, 1_800_000_000 + uptime))
+        return path
+
+    finding = only(find(load_paths([snapshot_at("young.txt", 100)])), "reconcile-hot-loop")
+    assert dict(finding.numbers)["perSecond"] == 6.0 and "since the controller started" in finding.title
+    assert find(load_paths([snapshot_at("old.txt", 10_000)])) == []  # 0.06 a second: no loop
+
+
 # ---- metric series growth (argoproj/argo-rollouts#4571: unbounded name label) ------------------------------
 
 def test_metric_series_growth_names_the_metric_and_the_label(tmp_path: Path) -> None:
@@ -160,10 +188,18 @@ def test_metric_series_growth_names_the_metric_and_the_label(tmp_path: Path) -> 
     assert (numbers["seriesBefore"], numbers["seriesAfter"]) == (301, 901)
     assert numbers["vectorHeapGrowthBytes"] == 60 * m.MB
     assert finding.subsystem == cat.METRICS_RECORD
+    assert "the new series have kind=analysisruns, namespace=shop, status_code=200, verb=Update" in finding.evidence
     assert any("matches argoproj/argo-rollouts#4571, which no release fixes yet" in line for line in finding.evidence)
     assert "restarting the leader" in finding.next_step and "prune" not in finding.next_step
     heap = only(findings, "heap-growth")
     assert heap.subsystem == cat.METRICS_RECORD and "metric-series-growth" in heap.next_step
+    # Series per Event name (before v1.6.0-rc1, #2851) grow the same way but are not #4571.
+    events = [text(tmp_path / f"events-{n}.txt", m.request_counts([("events", "shop", f"checkout.{i}", "Create",
+                                                                     "201", 1) for i in range(runs)]))
+              for n, runs in ((1, 200), (2, 500))]
+    other = only(find(load_paths(events)), "metric-series-growth")
+    assert dict(other.numbers)["label"] == "name" and not any("#4571" in line for line in other.evidence)
+    assert "find which code labels" in other.next_step
 
 
 # ---- informer memory by type, and informers that are never stopped -----------------------------------------
@@ -186,6 +222,18 @@ def test_informer_memory_names_replicasets(tmp_path: Path) -> None:
     # One large heap alone says what the caches hold, as information.
     single = only(find(load_paths([files[1]])), "informer-memory")
     assert single.severity == "info" and dict(single.numbers)["type"] == "ReplicaSet"
+
+
+def test_informer_memory_of_unstructured_crds(tmp_path: Path) -> None:
+    """v1.9.1 keeps Rollouts, AnalysisRuns and Experiments unstructured: the type is not on the stack, and the
+    advice covers the CRDs whose numbers grow (finished AnalysisRuns above all)."""
+    base = m.heap([(m.DYNAMIC_LIST, 50 * m.MB)])
+    grown = m.heap([(m.DYNAMIC_LIST, 400 * m.MB)])
+    files = [m.write(tmp_path / "heap-1.pb.gz", base), m.write(tmp_path / "heap-2.pb.gz", grown)]
+    finding = only(find(load_paths(files)), "informer-memory")
+    assert "unstructured (Argo Rollouts CRDs through the dynamic informer): 400MB" in finding.title
+    assert "successfulRunHistoryLimit" in finding.next_step and "analysisruns" in finding.next_step
+    assert not any(line.startswith("matches") for line in finding.evidence)
 
 
 def test_informers_never_stopped_are_a_leak_not_a_reason_to_prune(tmp_path: Path) -> None:

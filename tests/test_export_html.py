@@ -90,6 +90,19 @@ def test_page_is_self_contained_and_not_blank(browser, tmp_path, cpu_profile):
 
 
 @needs_chromium
+def test_a_comment_opener_in_a_name_does_not_blank_the_page(browser, tmp_path):
+    """'<!--<script>' inside the inline script used to swallow the rest of the page (a blank flame graph)."""
+    from tests.test_hostile_inputs import named_profile
+
+    hostile = ["main.<!--<script>", "main.</script><!--", "main.ok"]
+    _open(browser, tmp_path, named_profile(*hostile), "<!--<script>")
+    for name in hostile:
+        _center_of(browser, name)
+    assert browser.evaluate("document.title") == "<!--<script>"
+    assert browser.console_errors() == []
+
+
+@needs_chromium
 def test_click_zooms_into_a_frame(browser, tmp_path, cpu_profile):
     _open(browser, tmp_path, cpu_profile, "cpu")
     chart_width = browser.evaluate("document.getElementById('chart').clientWidth")

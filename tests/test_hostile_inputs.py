@@ -11,8 +11,11 @@ import io
 import json
 import os
 import re
+import signal
+import subprocess
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +30,7 @@ from kubectl_rollouts_profile.deliver import MAX_STEM_BYTES, default_stem
 from kubectl_rollouts_profile.export import render
 from kubectl_rollouts_profile.pprof.encode import encode_profile
 from kubectl_rollouts_profile.pprof.model import Function, Line, Location, Profile, ValueType
-from tests.clitools import invoke, refuse_constant
+from tests.clitools import PLUGIN, invoke, plugin_env, refuse_constant
 from tests.test_analysis_metrics import RECONCILE
 
 
@@ -244,13 +247,14 @@ def test_a_comment_opener_in_a_name_cannot_blank_the_flame_graph() -> None:
 
 def test_control_characters_in_names_are_escaped_in_top_folded_and_analyze(tmp_path: Path) -> None:
     path = tmp_path / "evil.pb.gz"
-    path.write_bytes(encode_profile(named_profile(f"main.{ESCAPES}", "main.ok\nfake line 100")))
-    for fmt in ("top", "folded"):
-        code, stdout, stderr = invoke("convert", str(path), "--format", fmt)
+    path.write_bytes(encode_profile(named_profile(f"main.{ESCAPES}", "main.ok\nfake line 100",
+                                                  f"example.com/{ESCAPES}/pkg.Run")))
+    for fmt, by in (("top", "function"), ("folded", "function"), ("top", "package")):
+        code, stdout, stderr = invoke("convert", str(path), "--format", fmt, "--by", by)
         assert code == 0, stderr
         assert "\x1b" not in stdout and "\x07" not in stdout
         assert not any(line.startswith("fake line") for line in stdout.splitlines())
-        assert "main.\\x1b]0" in stdout and "owned\\x07\\x1b[2J" in stdout  # folded has ":" for ";"
+        assert "\\x1b]0" in stdout and "owned\\x07\\x1b" in stdout  # folded has ":" for ";"
     code, stdout, stderr = invoke("analyze", str(path), "--by", "function")
     assert code == 0, stderr
     assert "\x1b" not in stdout and "main.\\x1b]0;owned\\x07\\x1b[2J" in stdout
@@ -380,3 +384,60 @@ def test_the_readme_limits_table_lists_every_bound_of_the_budget() -> None:
     table = readme.split("## Limits", 1)[1].split("\n## ", 1)[0]
     for bound in dataclasses.fields(Budget):
         assert f"`{bound.name}`" in table, bound.name
+
+
+# ----- case 12: a run directory is complete or explained --------------------------------------------------------------
+
+def test_a_failed_cold_start_leaves_no_directory(argo_cluster: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, stderr = invoke("diagnose", "cold-start", "--kubeconfig", str(argo_cluster.kubeconfig), "--wait", "1s",
+                             "--seconds", "1", "--output-dir", str(out))
+    assert code == 3, stderr
+    assert list(out.iterdir()) == []
+
+
+def test_a_run_that_fails_midway_keeps_its_files_with_a_readme(metrics_page: MetricsPage, tmp_path: Path) -> None:
+    """The metrics are read, then the heap capture gets a page that is not a profile (exit 8): the directory
+    keeps metrics-start.txt with a README saying what is missing, and the message says so."""
+    metrics_page.page = b"# TYPE go_goroutines gauge\ngo_goroutines 12\n"
+    code, _, stderr = invoke("diagnose", "memory-growth", "--url", metrics_page.url.removesuffix("/metrics"),
+                             "--metrics-url", metrics_page.url, "--over", "1s", "--output-dir", str(tmp_path))
+    assert code == 8, stderr
+    (run,) = tmp_path.iterdir()
+    assert sorted(path.name for path in run.iterdir()) == ["README", "metrics-start.txt"]
+    readme = (run / "README").read_text()
+    assert "metrics-start.txt" in readme and "report.html" in readme and "heap" in readme
+    assert f"kept in {run}" in stderr and "cleaned up" not in stderr
+
+
+def test_sigterm_during_diagnose_keeps_what_was_written_and_says_so(go_new: Any, tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [str(PLUGIN), "diagnose", "goroutine-leak", "--url", go_new.base_url, "--over", "120s", "--output-dir",
+         str(tmp_path)], env=plugin_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+
+    def first_snapshot_taken() -> bool:
+        return any("-goroutine-001-" in path.name for run in tmp_path.iterdir() for path in run.iterdir())
+
+    while not first_snapshot_taken():
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 143, stderr
+    (run,) = tmp_path.iterdir()
+    names = sorted(path.name for path in run.iterdir())
+    assert "README" in names and "report.html" not in names and not any(name.startswith(".") for name in names)
+    assert "SIGTERM" in (run / "README").read_text()
+    assert "stopped and cleaned up" not in stderr and f"kept in {run}" in stderr
+
+
+def test_an_output_directory_too_deep_for_path_max_is_refused_first(tmp_path: Path) -> None:
+    deep = tmp_path
+    while len(os.fsencode(deep)) < 3900:
+        deep = deep / ("d" * 240)
+    deep.mkdir(parents=True)
+    code, _, stderr = invoke("heap", "--url", "http://127.0.0.1:1", "--output-dir", str(deep))  # never contacted
+    assert code == 9 and "nested too deep" in stderr and "PATH_MAX" in stderr, stderr

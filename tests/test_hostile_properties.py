@@ -66,11 +66,15 @@ def test_analysis_text_json_and_report_of_hostile_names(found: list[str]) -> Non
         assert "<!--" not in script
 
 
+def escape_label(value: str) -> str:
+    """A label value as the text exposition writes it (backslash, quote and newline escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def metrics_page(rows: list[tuple[str, float | int]]) -> str:
     lines = ["# TYPE workqueue_depth gauge"]
     for label, value in rows:
-        escaped = label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        lines.append(f'workqueue_depth{{name="{escaped}"}} {value!r}')
+        lines.append(f'workqueue_depth{{name="{escape_label(label)}"}} {value!r}')
     return "\n".join(lines) + "\n"
 
 
@@ -109,3 +113,33 @@ def test_terminal_and_file_name_forms(text: str, raw: bytes) -> None:
     shown = display_name(raw.decode("utf-8", "surrogateescape"))
     shown.encode("utf-8")  # never a lone surrogate: it encodes anywhere
     assert not UNSAFE.search(shown)
+
+
+METRIC_NAMES = ("rollout_reconcile_count", "rollout_reconcile_sum", "rollout_reconcile_bucket", "go_goroutines",
+                "workqueue_depth", "workqueue_adds_total", "workqueue_retries_total", "process_cpu_seconds_total",
+                "process_resident_memory_bytes", "controller_clientset_k8s_request_total",
+                "analysis_run_reconcile_count", "experiment_reconcile_count", "workqueue_unfinished_work_seconds",
+                "workqueue_longest_running_processor_seconds")
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(METRIC_NAMES), hostile_text, hostile_text, numbers), min_size=1,
+                max_size=12), st.lists(numbers, min_size=1, max_size=12))
+def test_hostile_numbers_and_labels_through_every_metrics_judgement(rows: list[tuple[str, str, str, float | int]],
+                                                                    later: list[float | int]) -> None:
+    """Two snapshots of the controller's metric names with hostile labels (namespace, name, le) and numbers: the
+    analysis (every finding rule), its text, its --json and its report never fail and never write NaN."""
+    def page(values: list[float | int]) -> str:
+        lines = []
+        for (name, namespace, label, _), value in zip(rows, values, strict=False):
+            labels = f'namespace="{escape_label(namespace)}",name="{escape_label(label)}",le="{escape_label(label)}"'
+            lines.append(f"{name}{{{labels}}} {value!r}")
+        return "\n".join(lines) + "\n"
+
+    first = parse_metrics(page([row[3] for row in rows]), source="a", taken_at=1000.0)
+    second = parse_metrics(page(later + [row[3] for row in rows]), source="b", taken_at=1060.0)
+    data = AnalysisInput(metrics=(first, second))
+    result = analyze(data)
+    assert not UNSAFE.search(terminal_lines(result_text(result)))
+    strict(dumps(result_json(result)))
+    render_report(data, result.findings, title="t")

@@ -436,17 +436,18 @@ def _conversion_churn(ctx: Context) -> Iterable[Finding]:
         notes = _known(ctx, "conversion-churn", tokens)
         evidence += notes
         on_scrape = roles[who].startswith("a metrics collector")
+        history = (", keep fewer finished AnalysisRuns and Experiments (spec.analysis.successfulRunHistoryLimit / "
+                   "unsuccessfulRunHistoryLimit on the Rollouts)" if kind in ("AnalysisRun", "Experiment", "") else "")
         next_step = (f"every scrape of /metrics converts {objects} again: scrape the controller less often (the "
-                     "ServiceMonitor's interval), keep fewer finished AnalysisRuns (spec.analysis."
-                     "successfulRunHistoryLimit / unsuccessfulRunHistoryLimit on the Rollouts)"
-                     if on_scrape else
-                     f"{_short(who)} converts {objects} on each call: keep fewer of them (history limits), or look "
-                     "at how often it runs (reconcile rate, rollout_reconcile)")
+                     f"ServiceMonitor's interval){history}" if on_scrape else
+                     f"{_short(who)} converts {objects} on each call: look at how often it runs (the reconcile "
+                     f"rate, *_reconcile metrics){history}")
         next_step += "; upgrade to a release that converts once per object change" if _claims(notes) else ""
+        how = ("re-converts {} from unstructured" if any("romUnstructured" in name for name in tokens) else
+               "copies or re-marshals {}").format(objects)
         yield Finding(
             "conversion-churn", "warning" if share < 0.4 else "critical",
-            f"{item.name}: {_pct(share)} of the {what} re-converts {objects} from unstructured, for {_short(who)} "
-            f"({roles[who]})",
+            f"{item.name}: {_pct(share)} of the {what} {how}, for {_short(who)} ({roles[who]})",
             tuple(evidence), next_step,
             (("conversionShare", round(share, 4)), ("conversionValue", converting), ("unit", unit),
              ("objects", count if count is not None else -1), ("threshold", CONVERSION_SHARE)),
@@ -607,6 +608,9 @@ def _heap_growth(ctx: Context) -> Iterable[Finding]:
 
 _UNSTRUCTURED = "unstructured (Argo Rollouts CRDs through the dynamic informer)"
 _WATCHED = "objects decoded from watch events (the stack names no type)"
+_UNTYPED = "objects whose stack names no type"
+_COUNT_BY_TYPE = ("count the objects of each type the controller watches; a heap profile taken soon after a restart "
+                  "names the types (the informers' initial lists carry them)")
 _TYPE_ADVICE = {
     "ReplicaSet": "lower revisionHistoryLimit on the Rollouts (default 10 old ReplicaSets each); count them with "
                   "`kubectl get rs -A --no-headers | wc -l` (before v1.10.0-rc1 the controller caches the ReplicaSets "
@@ -617,8 +621,8 @@ _TYPE_ADVICE = {
                   "unsuccessfulRunHistoryLimit on each Rollout also limit experiments (default 5 each)",
     "Pod": "the controller caches Pods of the namespaces it watches: count them, and watch one namespace "
            "(--namespaced) if the controller only needs that",
-    _WATCHED: "count the objects of each type the controller watches; a heap profile taken soon after a restart "
-              "names the types (the informers' initial lists carry them)",
+    _WATCHED: _COUNT_BY_TYPE,
+    _UNTYPED: _COUNT_BY_TYPE,
     _UNSTRUCTURED: "count the Rollouts, AnalysisRuns and Experiments (kubectl get rollouts,analysisruns,"
                    "experiments -A --no-headers | wc -l) and their size; keep fewer finished AnalysisRuns "
                    "(spec.analysis.successfulRunHistoryLimit / unsuccessfulRunHistoryLimit)",
@@ -636,7 +640,7 @@ def _informer_types(ctx: Context, grown: Iterable[tuple[tuple[str, ...], int]]) 
             kind = _UNSTRUCTURED
         elif kind is None and _WATCH_DECODER in functions:
             kind = _WATCHED
-        kinds[kind or "objects of unknown type"] += value
+        kinds[kind or _UNTYPED] += value
     return kinds
 
 
@@ -757,9 +761,20 @@ def _series(snapshot: MetricsSnapshot) -> dict[str, set[tuple[tuple[str, str], .
     return families
 
 
-def _series_growth(metrics: Sequence[MetricsSnapshot]) -> tuple[str, int, int, str, int, int] | None:
-    """The metric whose series grew most between the first and the last snapshot, and the label whose distinct
-    values grew most: (metric, before, after, label, values before, values after)."""
+@dataclass(frozen=True)
+class _SeriesGrowth:
+    metric: str
+    before: int
+    after: int
+    label: str  # the label whose distinct values grew most
+    values_before: int
+    values_after: int
+    shared: tuple[str, ...]  # ``key=value`` of the other labels on the new series (at most 3 values a label)
+
+
+def _series_growth(metrics: Sequence[MetricsSnapshot]) -> _SeriesGrowth | None:
+    """The metric whose series grew most between the first and the last snapshot, the label whose distinct values
+    grew most, and what the new series have in common."""
     if len(metrics) < 2:
         return None
     before, after = _series(metrics[0]), _series(metrics[-1])
@@ -767,17 +782,20 @@ def _series_growth(metrics: Sequence[MetricsSnapshot]) -> tuple[str, int, int, s
     if not growth:
         return None
     grew, metric = growth[0]
-    old = len(before.get(metric, ()))
-    if grew < SERIES_GROWTH or grew < SERIES_GROWTH_SHARE * old:
+    old = before.get(metric, set())
+    if grew < SERIES_GROWTH or grew < SERIES_GROWTH_SHARE * len(old):
         return None
-    labels = {key for labels in after[metric] for key, _ in labels}
+    labels = sorted({key for labels in after[metric] for key, _ in labels})
 
-    def values(sets: Iterable[tuple[tuple[str, str], ...]], key: str) -> int:
-        return len({dict(labels).get(key) for labels in sets})
+    def values(sets: Iterable[tuple[tuple[str, str], ...]], key: str) -> set[str | None]:
+        return {dict(labels).get(key) for labels in sets}
 
-    label = max(sorted(labels), key=lambda key: values(after[metric], key) - values(before.get(metric, ()), key))
-    return (metric, old, len(after[metric]), label, values(before.get(metric, ()), label),
-            values(after[metric], label))
+    label = max(labels, key=lambda key: len(values(after[metric], key)) - len(values(old, key)))
+    new = after[metric] - old
+    shared = tuple(f"{key}={value}" for key in labels if key != label and len(values(new, key)) <= 3
+                   for value in sorted(v for v in values(new, key) if v is not None))
+    return _SeriesGrowth(metric, len(old), len(after[metric]), label, len(values(old, label)),
+                         len(values(after[metric], label)), shared)
 
 
 def _metric_series_growth(ctx: Context) -> Iterable[Finding]:
@@ -787,33 +805,35 @@ def _metric_series_growth(ctx: Context) -> Iterable[Finding]:
     if series is None and vectors < HEAP_GROWTH_BYTES:
         return
     evidence = []
-    tokens = []
+    tokens: list[str] = []
     if series is not None:
-        metric, old, new, label, old_values, new_values = series
-        evidence.append(f"{metric}: {old} -> {new} series (+{new - old}) between {ctx.data.metrics[0].source} "
-                        f"and {ctx.data.metrics[-1].source}")
-        evidence.append(f"its label {label!r}: {old_values} -> {new_values} distinct values")
-        tokens = [metric, f"label {label}"]
+        evidence.append(f"{series.metric}: {series.before} -> {series.after} series (+{series.after - series.before})"
+                        f" between {ctx.data.metrics[0].source} and {ctx.data.metrics[-1].source}")
+        evidence.append(f"its label {series.label!r}: {series.values_before} -> {series.values_after} distinct "
+                        "values")
+        if series.shared:
+            evidence.append("the new series have " + ", ".join(series.shared))
+        tokens = [series.metric, f"label {series.label}", *series.shared]
     if vectors:
         evidence.append(f"Prometheus metric vectors took +{_bytes(vectors)} of the heap's growth")
     notes = _known(ctx, "metric-series-growth", tokens)
     evidence += notes
     if series is not None:
-        title = (f"{series[0]} keeps adding series: +{series[2] - series[1]}, its label {series[3]!r} takes new "
-                 "values" + (f"; metric vectors +{_bytes(vectors)} of heap" if vectors else ""))
-        next_step = (f"every new value of {series[3]!r} is a series the controller keeps in memory until it "
+        title = (f"{series.metric} keeps adding series: +{series.after - series.before}, its label {series.label!r} "
+                 "takes new values" + (f"; metric vectors +{_bytes(vectors)} of heap" if vectors else ""))
+        next_step = (f"every new value of {series.label!r} is a series the controller keeps in memory until it "
                      "restarts: restarting the leader releases them now (dropping the label in Prometheus does not "
                      "shrink the controller)"
                      + ("; no release fixes it yet (see the known issue above)" if _claims(notes) else
-                        f"; find which code labels {series[0]} with per-object values"))
+                        f"; find which code labels {series.metric} with per-object values"))
     else:
         title = f"the heap grows in Prometheus metric vectors: +{_bytes(vectors)}"
         next_step = ("take two /metrics snapshots minutes apart and analyze them together: the metric whose series "
                      "multiply, and the label that takes new values, is the cause")
     yield Finding(
         "metric-series-growth", "warning", title, tuple(evidence), next_step,
-        (("metric", series[0] if series else ""), ("label", series[3] if series else ""),
-         ("seriesBefore", series[1] if series else -1), ("seriesAfter", series[2] if series else -1),
+        (("metric", series.metric if series else ""), ("label", series.label if series else ""),
+         ("seriesBefore", series.before if series else -1), ("seriesAfter", series.after if series else -1),
          ("vectorHeapGrowthBytes", vectors)),
         subsystem=cat.METRICS_RECORD, source=ctx.data.metrics[-1].source if series else "",
     )  # fmt: skip

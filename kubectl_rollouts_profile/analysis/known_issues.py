@@ -50,7 +50,7 @@ KNOWN_ISSUES: tuple[KnownIssue, ...] = (
         4571, "Possible memory leak in controller - grows from ~140Mi to 8.8GB over 127 days",
         affected="every release up to master (2026-08-17)", fixed_in=None, fix_pr=None, fix_commit="",
         finding="metric-series-growth",
-        signature=("controller_clientset_k8s_request_total", "label name"),
+        signature=("controller_clientset_k8s_request_total", "label name", "kind=analysisruns"),
         note="controller_clientset_k8s_request_total keeps a series per AnalysisRun/Experiment name (unique per "
              "run), never deleted; a proposed fix (name=\"N/A\" for analysisruns and experiments) is not merged",
     ),

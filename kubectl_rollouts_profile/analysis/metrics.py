@@ -9,6 +9,7 @@ or ±Inf, or a bucket whose bound is not a number, is left out of the snapshot (
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,6 +130,9 @@ class MetricsSnapshot:
         )
 
 
+_SAMPLE_LINE = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)  # a line that is not blank and not a comment
+
+
 def _bound(text: str | None) -> float | None:
     """A histogram bucket's ``le``: a number or +Inf; anything else (``abc``, ``NaN``) is no bound."""
     try:
@@ -153,6 +157,10 @@ def parse_metrics(text: str, *, source: str = "", budget: Budget = DEFAULT,
     name = source or "metrics"
     if len(text) > budget.metrics_bytes:
         raise InputTooLarge(f"{name}: larger than {budget.metrics_bytes} bytes, the bound for a metrics page")
+    # Counted before parsing: the parser reads a whole family before it yields any of it (one family can hold
+    # every series of the page).
+    if sum(1 for _ in _SAMPLE_LINE.finditer(text)) > budget.metrics_series:
+        raise InputTooLarge(f"{name}: more than {budget.metrics_series} series, the bound for a metrics page")
     deadline = Deadline(budget.metrics_seconds, name, clock)
     samples: list[MetricSample] = []
     left_out: list[str] = []

@@ -190,20 +190,22 @@ def _cli_key(by: str, catalog: Catalog) -> Callable[[str], bool]:
 
 
 def render_rollup(table: Rollup, *, title: str, rows: int | None = None) -> str:
-    """The rollup as a text table in the style of ``go tool pprof -top``."""
+    """The rollup as a text table in the style of ``go tool pprof -top``; its keys (names from a profile) shown
+    with their control characters escaped."""
     from kubectl_rollouts_profile.export.units import percentage, scaled_label
+    from kubectl_rollouts_profile.safe import terminal
 
     unit = table.unit
     shown = table.rows if rows is None else table.rows[:rows]
     lines = [
-        f"Profile: {title}",
+        f"Profile: {terminal(title)}",
         f"Type: {table.sample_type} ({unit or 'count'}), by {table.grouping}, total {scaled_label(table.total, unit)}",
         "      flat  flat%        cum   cum%",
     ]
     denominator = table.total or 1
     for row in shown:
         lines.append(f"{scaled_label(row.flat, unit):>10} {percentage(row.flat, denominator)} "
-                     f"{scaled_label(row.cum, unit):>10} {percentage(row.cum, denominator)}  {row.key}")
+                     f"{scaled_label(row.cum, unit):>10} {percentage(row.cum, denominator)}  {terminal(row.key)}")
     if len(shown) < len(table.rows):
         lines.append(f"({len(table.rows) - len(shown)} more rows)")
     return "\n".join(lines) + "\n"

@@ -4,12 +4,13 @@ the JSON and text forms of that result. The CLI and the bundle call this; nothin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubectl_rollouts_profile import bundlelayout as layout
 from kubectl_rollouts_profile.analysis.findings import Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput, load_paths
+from kubectl_rollouts_profile.analysis.known_issues import controller_version
 from kubectl_rollouts_profile.analysis.rollup import Rollup, render_rollup, rollup
 from kubectl_rollouts_profile.safe import dumps, terminal
 
@@ -55,6 +56,7 @@ def result_json(result: AnalysisResult, *, rows: int | None = None) -> dict:
             "reconcileMeanSeconds": round(reconcile.mean_seconds, 6) if reconcile else None,
         },
         "facts": dict(result.data.facts),
+        "controllerVersion": controller_version(result.data.facts, [m.version for m in result.data.metrics]),
         "warnings": list(result.warnings),
     }  # fmt: skip
 
@@ -72,8 +74,7 @@ def result_text(result: AnalysisResult, *, rows: int = 12) -> str:
         note = table.note()
         if note:
             lines.append(f"warning: {terminal(name)}: {terminal(note)}")
-        shown = replace(table, rows=tuple(replace(row, key=terminal(row.key)) for row in table.rows))
-        lines.append(render_rollup(shown, title=terminal(f"{name} ({kind})"), rows=rows).rstrip("\n"))
+        lines.append(render_rollup(table, title=f"{name} ({kind})", rows=rows).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 

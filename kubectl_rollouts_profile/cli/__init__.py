@@ -26,7 +26,7 @@ import click
 
 from kubectl_rollouts_profile import __version__
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated
+from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated, leftovers
 from kubectl_rollouts_profile.kinds import KINDS
 
 REPORT_URL = "https://github.com/argoproj-labs/kubectl-rollouts-profile/issues"
@@ -169,14 +169,17 @@ class ErrorBoundaryGroup(LazyCommandGroup):
             except RolloutsProfileError as error:
                 env = _env(ctx)
                 env.message(f"error: {mask_secrets(str(error))}")
+                if leftovers(error):
+                    env.message(f"note: {leftovers(error)}")
                 if error.hint:
                     env.message(f"hint: {error.hint}")
                 ctx.exit(error.exit_code)
             except Terminated as error:
-                _env(ctx).message(f"terminated by {error.signal_name}: stopped and cleaned up")
+                done = f"stopped; {leftovers(error)}" if leftovers(error) else "stopped and cleaned up"
+                _env(ctx).message(f"terminated by {error.signal_name}: {done}")
                 ctx.exit(error.exit_code)
-            except KeyboardInterrupt:
-                click.echo("interrupted", err=True)
+            except KeyboardInterrupt as error:
+                _env(ctx).message(f"interrupted: {leftovers(error)}" if leftovers(error) else "interrupted")
                 ctx.exit(130)
             except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
                 raise

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from kubectl_rollouts_profile.cli.cluster_options import cluster_options, cluster_request
+from kubectl_rollouts_profile.cli.fleet_options import format_table
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.safe import dumps
 
@@ -81,7 +82,7 @@ def targets_command(env: Environment, as_json: bool, all_namespaces: bool, **opt
             )
             for row in rows
         ]
-    for line in _format_table(table):
+    for line in format_table(table):
         env.result(line)
 
 
@@ -166,7 +167,7 @@ def check_command(env: Environment, serviceaccount: str | None, with_lock: bool,
             )
             for check in report.checks
         ]
-        for line in _format_table(table):
+        for line in format_table(table):
             env.result(line)
     if not report.ok:
         raise report.denied_error()
@@ -256,11 +257,6 @@ def forward_command(env: Environment, **options: Any) -> None:
             env.message("stopped")
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _format_table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def _age(now: datetime, created: datetime | None) -> str:

@@ -18,7 +18,7 @@ import click
 
 from kubectl_rollouts_profile.cli import COMMAND_ARGS_KEY
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import Terminated, UsageError
+from kubectl_rollouts_profile.errors import Terminated, UsageError, note_leftovers
 from kubectl_rollouts_profile.safe import dumps, terminal
 
 # Commands that run against several contexts; the others (forward, cold start) hold one cluster by nature.
@@ -105,9 +105,12 @@ def run_several(ctx: click.Context, options: dict[str, Any], contexts: tuple[str
     if run.stopped_by is not None:
         import signal
 
-        if run.stopped_by == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(signal.Signals(run.stopped_by).name, run.stopped_by)
+        interrupt = (KeyboardInterrupt() if run.stopped_by == signal.SIGINT
+                     else Terminated(signal.Signals(run.stopped_by).name, run.stopped_by))
+        if run_directory is not None:
+            note_leftovers(interrupt, f"each context cleaned up after itself; what each did is in "
+                                      f"{run_directory / fleet.MANIFEST_NAME}")
+        raise interrupt
     error = fleet.failure_error(run)
     if error is not None:
         raise error

@@ -11,9 +11,11 @@ directory, and writes the incident report with the analysis' findings.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +26,7 @@ from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
 from kubectl_rollouts_profile.analysis.report import render_report
 from kubectl_rollouts_profile.environment import Environment
-from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
+from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated, UsageError, note_leftovers
 from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadReading
 from kubectl_rollouts_profile.pipeline import (
@@ -104,18 +106,21 @@ def run_diagnose(target: TargetSpec, spec: DiagnoseSpec, env: Environment, *,
         return _cold_start(target, spec, env, started)
     timed = spec.symptom in ("high-cpu", "slow-reconcile")
     lock_seconds = spec.over_seconds + spec.cpu_seconds + 60
-    with open_endpoint(target, env, lock_seconds=lock_seconds, timed=timed, sampling=sampling_of(spec)) as endpoint:
-        run = _Run(_make_directory(spec.directory, endpoint.target_name, spec.symptom, started))
+    made: list[Path] = []  # the run's directory, once made
+    with _complete_or_explained(made, spec.symptom), \
+            open_endpoint(target, env, lock_seconds=lock_seconds, timed=timed, sampling=sampling_of(spec)) as endpoint:
+        run = _Run(_make_directory(spec.directory, endpoint.target_name, spec.symptom, started, made))
         env.message(f"diagnose {spec.symptom}: {endpoint.where}; files in {run.directory}")
         fetch_metrics = _metrics_fetcher(target, endpoint)
         steps = {"memory-growth": _memory_growth, "high-cpu": _high_cpu, "slow-reconcile": _slow_reconcile,
                  "goroutine-leak": _goroutine_leak}
         steps[spec.symptom](endpoint, spec, run, env, fetch_metrics, stop)
-    run.warnings[:0] = endpoint.warnings()
-    return _finish(run, spec.symptom, endpoint.target_name, env, started, load=endpoint.load)
+        run.warnings[:0] = endpoint.warnings()
+        return _finish(run, spec.symptom, endpoint.target_name, env, started, load=endpoint.load)
 
 
-def _make_directory(parent: Path, target_name: str, symptom: str, started: datetime) -> Path:
+def _make_directory(parent: Path, target_name: str, symptom: str, started: datetime, made: list[Path]) -> Path:
+    """A new run directory, also appended to ``made`` (for ``_complete_or_explained``)."""
     stem = deliver.default_stem(target_name, f"diagnose-{symptom}", started)
     for name in deliver.numbered_names(stem):
         directory = parent / name
@@ -125,6 +130,7 @@ def _make_directory(parent: Path, target_name: str, symptom: str, started: datet
             continue
         except OSError as error:
             raise deliver.write_error(parent, error) from error
+        made.append(directory)
         return directory
     raise UsageError(f"too many diagnose directories named {stem} in {parent}")
 
@@ -233,16 +239,18 @@ def _goroutine_leak(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Envi
 def _cold_start(target: TargetSpec, spec: DiagnoseSpec, env: Environment, started: datetime) -> DiagnoseOutcome:
     if target.url is not None:
         raise UsageError("diagnose cold-start watches the cluster for a controller start; it cannot use --url")
-    staging = _make_directory(spec.directory, "controller", "cold-start", started)
-    cold = coldstart.run_cold_start(target.cluster, coldstart.ColdStartSpec(
-        seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds, restart=spec.restart,
-        destination=Destination(directory=staging), max_bytes=spec.max_bytes, lock=target.lock,
-        cooldown_seconds=target.cooldown_seconds), env)
-    run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
-               warnings=list(cold.warnings))
-    return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=None,
-                   facts=(("start", f"{cold.start.how}: pod {cold.start.pod.name}"),
-                          ("waited", f"{cold.waited_seconds:.1f}s")))
+    made: list[Path] = []
+    with _complete_or_explained(made, spec.symptom):
+        staging = _make_directory(spec.directory, "controller", "cold-start", started, made)
+        cold = coldstart.run_cold_start(target.cluster, coldstart.ColdStartSpec(
+            seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds, restart=spec.restart,
+            destination=Destination(directory=staging), max_bytes=spec.max_bytes, lock=target.lock,
+            cooldown_seconds=target.cooldown_seconds), env)
+        run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
+                   warnings=list(cold.warnings))
+        return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=None,
+                       facts=(("start", f"{cold.start.how}: pod {cold.start.pod.name}"),
+                              ("waited", f"{cold.waited_seconds:.1f}s")))
 
 
 def _finish(run: _Run, symptom: str, target_name: str, env: Environment, started: datetime, *,
@@ -272,3 +280,55 @@ def _analysis_kind(kind_name: str) -> str:
 def with_default_lock(target: TargetSpec, cooldown_seconds: float) -> TargetSpec:
     """A symptom run through the cluster holds the capture lock (with the cooldown), like a bundle."""
     return target if target.url is not None else replace(target, lock=True, cooldown_seconds=cooldown_seconds)
+
+
+@contextlib.contextmanager
+def _complete_or_explained(made: list[Path], symptom: str) -> Iterator[None]:
+    """The ``with`` body makes a run directory (into ``made``) and fills it; if it stops midway (an error, Ctrl-C,
+    SIGTERM), the directory is explained or removed (``_leave_explained``) before the stop goes on."""
+    try:
+        yield
+    except BaseException as error:
+        if made:
+            _leave_explained(made[0], symptom, _captures_of(symptom), error)
+        raise
+
+
+def _captures_of(symptom: str) -> str:
+    """What a symptom's run captures, in words (the module's table)."""
+    lines = [line.split(None, 1) for line in (__doc__ or "").splitlines() if line.startswith("    ")]
+    return dict((row[0], row[1]) for row in lines if len(row) == 2).get(symptom, "")
+
+
+def _leave_explained(directory: Path, symptom: str, captures: str, error: BaseException) -> None:
+    """A run that did not finish: its directory is removed when nothing was kept in it, else it gets a README
+    saying why the run stopped, what is here and what is missing. The error carries the note the CLI prints with
+    it (never "cleaned up" while files stay)."""
+    kept = sorted(path.name for path in directory.iterdir() if not path.name.startswith(".")) \
+        if directory.is_dir() else []
+    if not kept:
+        shutil.rmtree(directory, ignore_errors=True)  # at most temp files, which are being removed anyway
+        note_leftovers(error, f"its empty directory {directory} was removed")
+        return
+    if isinstance(error, Terminated):
+        why = f"it was stopped by {error.signal_name}"
+    elif isinstance(error, KeyboardInterrupt):
+        why = "it was interrupted (Ctrl-C)"
+    elif isinstance(error, RolloutsProfileError):
+        why = f"it failed: {error}"
+    else:
+        why = f"it failed (unexpected {type(error).__name__})"
+    files = "\n".join(f"  {name}" for name in kept)
+    text = (f"This diagnose {symptom} run did not finish: {why}.\n\n"
+            f"What is here:\n{files}\n\n"
+            f"What is missing: the rest of its captures ({captures or symptom}) and report.html, the incident report, "
+            "which is written only when every capture is done.\n\n"
+            "What is here can still be analysed:\n"
+            f"  kubectl rollouts-profile analyze {directory}/*.pb.gz {directory}/metrics-*.txt --html report.html\n")
+    try:
+        deliver.write_atomic(directory / "README", text.encode(), force=True)
+    except (RolloutsProfileError, OSError):
+        note_leftovers(error, f"the files so far are kept in {directory} (a README saying what is missing could "
+                              "not be written)")
+        return
+    note_leftovers(error, f"the files so far are kept in {directory} with a README saying what is missing")

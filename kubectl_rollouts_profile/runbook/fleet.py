@@ -29,10 +29,11 @@ from kubectl_rollouts_profile.safe import dumps
 
 DEFAULT_PARALLEL = 4
 # A child that was signalled gets this long to clean up (remove temp files, release its lock) before it is killed.
-CHILD_CLEANUP_SECONDS = 30.0
+CHILD_CLEANUP_SECONDS = 60.0
 STDERR_TAIL_LINES = 20
 MANIFEST_NAME = "fleet.json"
 NOT_RUN = -1  # the exit code recorded for a context that a stop kept from starting
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 @dataclass(frozen=True)
@@ -141,26 +142,39 @@ def run_contexts(
     total = len(contexts)
 
     def guarded(context: str) -> ContextOutcome:
+        # This thread may have been made while the stop signals were held back: a child started from here would
+        # inherit that mask and never see the signal passed on to it.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if stop.stopped:
             return ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")
         return work(context, stop)
 
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="context")
-    futures: dict[Future[ContextOutcome], str] = {pool.submit(guarded, context): context for context in contexts}
-    pending = set(futures)
+    futures: dict[Future[ContextOutcome], str] = {}
     try:
-        while pending:
+        while True:
+            # A signal can land anywhere in here: it stops the run, and the loop goes on waiting for the contexts
+            # already running to end as their children clean up.
             try:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                if not futures:
+                    # Every context is queued with the stop signals held back, so none can start untracked (and the
+                    # pool's threads, made meanwhile, inherit the mask: the signals go to this thread).
+                    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                    try:
+                        futures = {pool.submit(guarded, context): context for context in contexts}
+                    finally:
+                        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                pending = {future for future in futures if futures[future] not in outcomes}
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        outcome = outcomes[futures[future]] = future.result()
+                        if outcome.exit_code != NOT_RUN:
+                            progress(outcome, sum(o.exit_code != NOT_RUN for o in outcomes.values()), total)
+                break
             except KeyboardInterrupt as interrupt:
                 stop.trigger(interrupt.exit_code - 128 if isinstance(interrupt, Terminated) else signal.SIGINT)
-                continue  # the loop now waits for the running contexts to end as their children clean up
-            for future in done:
-                outcome = future.result()
-                outcomes[futures[future]] = outcome
-                if outcome.exit_code != NOT_RUN:
-                    progress(outcome, sum(o.exit_code != NOT_RUN for o in outcomes.values()), total)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     ordered = tuple(outcomes.get(context) or ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")

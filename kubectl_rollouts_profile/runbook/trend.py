@@ -26,6 +26,7 @@ from kubectl_rollouts_profile.pipeline import (
     run_capture,
 )
 from kubectl_rollouts_profile.pprof.model import Profile
+from kubectl_rollouts_profile.safe import terminal
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def print_summary(env: Environment, snapshots: list[Snapshot], grown: list[Growt
         return
     env.result("stacks that grew most (first -> last):")
     for item in grown:
-        frames = " <- ".join(item.stack[:6]) + (" <- ..." if len(item.stack) > 6 else "")
+        frames = " <- ".join(map(terminal, item.stack[:6])) + (" <- ..." if len(item.stack) > 6 else "")
         env.result(f"  {item.delta:+6d}  ({item.first} -> {item.last})  {frames}")
 
 
