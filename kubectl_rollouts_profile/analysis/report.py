@@ -200,14 +200,24 @@ def _changed(source: FlameSource) -> bool:
     return any(net.values())
 
 
+def _subsystem_table(item: ProfileInput, source: FlameSource, tables: Sequence[tuple[str, str, Rollup]]) -> Rollup:
+    wanted = item.profile.sample_types[item.profile.sample_index(source.sample_index)].type
+    for name, _, table in tables:
+        if name == item.name and table.grouping == "subsystem" and table.sample_type == wanted:
+            return table
+    return rollup(item.profile, "subsystem", sample_index=source.sample_index)
+
+
 def _default_index(item: ProfileInput) -> str | None:
     return {"heap": "inuse_space", "allocs": "alloc_space", "cpu": "cpu"}.get(item.kind)
 
 
 def render_report(data: AnalysisInput, findings: Sequence[Finding], *, title: str,
-                  generated: datetime | None = None, budget: Budget = DEFAULT) -> bytes:  # fmt: skip
+                  generated: datetime | None = None, budget: Budget = DEFAULT,
+                  tables: Sequence[tuple[str, str, Rollup]] = ()) -> bytes:  # fmt: skip
     """The whole page as UTF-8 bytes, within the budget's bound for it: the diffs and the first
-    ``budget.report_profiles`` profiles are drawn, the others listed by name."""
+    ``budget.report_profiles`` profiles are drawn, the others listed by name. ``tables``: rollups already made
+    (an analysis's, by profile name), used where they are by subsystem of the sample type drawn."""
     from kubectl_rollouts_profile.pprof.transform import diff
 
     generated = generated or datetime.now(timezone.utc)
@@ -242,7 +252,7 @@ def render_report(data: AnalysisInput, findings: Sequence[Finding], *, title: st
         heading = source.title if item is None else f"{item.name} ({item.kind})"
         body.append(f'<section class="profile"><h3>{_e(heading)}</h3>')
         if item is not None:
-            body.append(subsystem_chart(rollup(item.profile, "subsystem", sample_index=source.sample_index)))
+            body.append(subsystem_chart(_subsystem_table(item, source, tables)))
         if item is None and not _changed(source):
             body.append('<p class="meta" data-nochange="1">No change between the two snapshots.</p>')
         else:

@@ -141,8 +141,9 @@ def _having(profile: Profile, keys: list[bytes], positions: np.ndarray, id_dtype
         flags = marked_rows[table.lookup(np.frombuffer(b"".join(batch), id_dtype))]
         marked_before = np.zeros(len(flags) + 1, np.int64)  # marked locations before each position
         np.cumsum(flags, out=marked_before[1:])
-        ends = np.cumsum(_lengths(batch, id_dtype))
-        having[start : start + len(batch)] = marked_before[ends] > marked_before[ends - _lengths(batch, id_dtype)]
+        lengths = _lengths(batch, id_dtype)
+        ends = np.cumsum(lengths)
+        having[start : start + len(batch)] = marked_before[ends] > marked_before[ends - lengths]
     return having
 
 

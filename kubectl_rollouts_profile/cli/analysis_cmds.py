@@ -56,7 +56,8 @@ def analyze(env: Environment, files: tuple[Path, ...], as_json: bool, html_path:
         from kubectl_rollouts_profile.deliver import write_atomic
 
         title = "Argo Rollouts controller: incident report"
-        report = write_atomic(html_path, render_report(result.data, result.findings, title=title), force=force)
+        page = render_report(result.data, result.findings, title=title, tables=result.rollups)
+        report = write_atomic(html_path, page, force=force)
     if as_json:
         document = result_json(result, rows=rows)
         document["report"] = str(report) if report else None
