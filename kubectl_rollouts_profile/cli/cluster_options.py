@@ -38,8 +38,9 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "-n",
             "--namespace",
-            show_default=DEFAULT_NAMESPACE,
-            help="Namespace of the Argo Rollouts controller.",
+            metavar="NAMESPACE",
+            # No click default: a capture without -n names the other installs of the cluster (cluster_request).
+            help=f"Namespace of the Argo Rollouts controller.  [default: {DEFAULT_NAMESPACE}]",
         ),
         click.option("--as", "as_user", metavar="USER", help="Impersonate this user (like kubectl --as)."),
         click.option(
