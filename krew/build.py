@@ -1,14 +1,16 @@
-"""Build the krew release archive for this machine's OS/arch and write its uri and sha256 into the krew manifest.
+"""Build the krew release archive for this machine's OS/arch: ``python krew/build.py [--dist DIR]``.
 
-Run it once per platform (on a runner of that OS/arch): ``python krew/build.py --manifest plugin.yaml``. Each run
-adds or replaces the manifest's entry for its own platform, so runs on several runners fill in every platform.
+Run it once per platform, on a runner of that OS/arch (PyInstaller does not cross-compile); it prints the archive's
+path. The plugin is frozen from a new virtualenv holding only the plugin and its runtime dependencies (plus
+PyInstaller), so nothing of a developer's environment or the test tools ends up in the archive. The archive holds
+regular files and directories only, as krew's extractor takes nothing else. krew/manifest.py then writes the
+manifest from the template ``.krew.yaml`` with every platform's sha256.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import io
 import os
 import platform
@@ -18,24 +20,22 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from manifest import sha256_of  # krew/manifest.py: this script's folder is first on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_BIN = "kubectl-rollouts_profile"
-COMPLETION_BIN = "kubectl_complete-rollouts_profile"
-DEFAULT_URI = (
-    "https://github.com/argoproj-labs/kubectl-rollouts-profile/releases/download/{tag}/{archive}"
-)
-# kubectl (>= 1.26) runs kubectl_complete-<plugin> with the words typed after the plugin name; the plugin answers
-# in Cobra's __complete format. PATH lookup is enough: kubectl found the plugin on PATH in the first place.
-COMPLETION_SCRIPT = """#!/bin/sh
-# Shell completion for `kubectl rollouts-profile` (kubectl >= 1.26 runs this file; see the krew caveats).
-exec kubectl-rollouts_profile __complete "$@"
-"""
-# Test and type-checking tools that PyInstaller's hooks would otherwise drag in through pydantic's plugins.
-EXCLUDED_MODULES = ("hypothesis", "mypy", "pytest", "_pytest", "tkinter", "aiohttp", "pip", "setuptools")
+# What the clean environment holds besides the plugin; and what of it PyInstaller's hooks must leave out.
+PYINSTALLER = "pyinstaller>=6"
+EXCLUDED_MODULES = ("tkinter", "pip", "setuptools")
+LICENSE = "LICENSE"
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def archive_name(os_name: str, arch: str) -> str:
+    return f"{PLUGIN_BIN}_{os_name}_{arch}.tar.gz"
 
 
 def host_platform() -> tuple[str, str]:
@@ -46,24 +46,35 @@ def host_platform() -> tuple[str, str]:
     return sys.platform if sys.platform != "win32" else "windows", ARCHES[machine]
 
 
-def project_version() -> str:
-    sys.path.insert(0, str(REPO))
-    from kubectl_rollouts_profile import __version__
+def clean_environment(work_dir: Path) -> Path:
+    """A new virtualenv with the plugin (built from this checkout, not editable), its runtime dependencies and
+    PyInstaller; returns its Python. Uses uv when it is on PATH or beside this Python (faster), else venv + pip."""
+    venv = work_dir / "venv"
+    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv:
+        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+        install = [uv, "pip", "install", "-q", "--python", str(python)]
+    else:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        install = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*install, str(REPO), PYINSTALLER], check=True)
+    return python
 
-    return __version__
+
+def project_version(python: Path) -> str:
+    command = [str(python), "-c", "from kubectl_rollouts_profile import __version__; print(__version__)"]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def freeze(work_dir: Path) -> Path:
-    """Run PyInstaller (one-folder mode) and return the folder holding the executable and its _internal/."""
-    try:
-        import PyInstaller  # noqa: F401
-    except ImportError:
-        raise SystemExit("PyInstaller is not installed in this Python: pip install pyinstaller") from None
+def freeze(python: Path, work_dir: Path) -> Path:
+    """Run PyInstaller (one-folder mode) in the clean environment; return the folder holding the executable and
+    its _internal/."""
     command = [
-        sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN", "--onedir",
+        str(python), "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN", "--onedir",
         "--name", PLUGIN_BIN,
         "--distpath", str(work_dir / "dist"), "--workpath", str(work_dir / "build"),
-        "--specpath", str(work_dir), "--paths", str(REPO),
+        "--specpath", str(work_dir),
         "--collect-submodules", "kubectl_rollouts_profile",
         # Imported inside functions (so --help stays fast); named here so the freeze never misses them.
         "--hidden-import", "kubernetes", "--hidden-import", "requests", "--hidden-import", "google.protobuf",
@@ -87,18 +98,41 @@ def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+def archive_entries(frozen_dir: Path) -> Iterator[tuple[Path, Path]]:
+    """(path on disk, relative path in the folder) of every directory and regular file to pack, in a stable order.
+
+    krew's extractor takes regular files and directories only, so no link is packed as a link. A link to a library
+    that a wheel vendors (auditwheel's ``<package>.libs/``, delocate's ``.dylibs/``: PyInstaller links
+    ``_internal/libgfortran…`` → ``numpy.libs/…``) is left out, since the extension modules load those libraries
+    through their own RPATH; the packaging test and the release smoke test start the binary without them. Any
+    other link (macOS's framework links among them) is packed as what it points to.
+    """
+    root = frozen_dir.resolve()
+    for directory, dirs, files in os.walk(frozen_dir, followlinks=True):
+        dirs.sort()
+        here = Path(directory)
+        yield here, here.relative_to(frozen_dir)
+        for name in sorted(files):
+            path = here / name
+            if path.is_symlink() and _is_vendored_library(path.resolve(), root):
+                continue
+            yield path, path.relative_to(frozen_dir)
+
+
+def _is_vendored_library(target: Path, root: Path) -> bool:
+    if not target.is_file() or not target.is_relative_to(root):
+        return False
+    folder = target.parent.name
+    return folder.endswith(".libs") or folder == ".dylibs"
+
+
 def write_archive(frozen_dir: Path, archive: Path) -> None:
-    """Write ``kubectl-rollouts_profile/`` (the frozen folder) and the completion script into a .tar.gz."""
+    """Write ``kubectl-rollouts_profile/`` (the frozen folder) and ``LICENSE`` into a .tar.gz."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        paths = [frozen_dir, *sorted(frozen_dir.rglob("*"))]
-        for path in paths:
-            name = (Path(PLUGIN_BIN) / path.relative_to(frozen_dir)).as_posix()
-            tar.add(path, arcname=name, recursive=False, filter=_tar_filter)
-        script = COMPLETION_SCRIPT.encode()
-        info = _tar_filter(tarfile.TarInfo(COMPLETION_BIN))
-        info.size, info.mode = len(script), 0o755
-        tar.addfile(info, io.BytesIO(script))
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT, dereference=True) as tar:
+        for path, relative in archive_entries(frozen_dir):
+            tar.add(path, arcname=(Path(PLUGIN_BIN) / relative).as_posix(), recursive=False, filter=_tar_filter)
+        tar.add(REPO / LICENSE, arcname=LICENSE, filter=_tar_filter)
     archive.parent.mkdir(parents=True, exist_ok=True)
     temp = archive.with_name(f".{archive.name}.tmp")
     with open(temp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
@@ -106,70 +140,19 @@ def write_archive(frozen_dir: Path, archive: Path) -> None:
     os.replace(temp, archive)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def platform_entry(os_name: str, arch: str, uri: str, sha256: str) -> dict[str, Any]:
-    return {
-        "selector": {"matchLabels": {"os": os_name, "arch": arch}},
-        "uri": uri,
-        "sha256": sha256,
-        # Everything at the archive's top level (the frozen folder and the completion helper) goes to the install dir.
-        "files": [{"from": "*", "to": "."}],
-        "bin": f"{PLUGIN_BIN}/{PLUGIN_BIN}",
-    }
-
-
-def update_manifest(manifest: Path, version: str, entry: dict[str, Any]) -> None:
-    """Set spec.version and add or replace the platform entry with the same selector; keep everything else."""
-    import yaml
-
-    document = yaml.safe_load(manifest.read_text())
-    spec = document["spec"]
-    spec["version"] = f"v{version}"
-    platforms = [p for p in spec.get("platforms") or [] if p.get("selector") != entry["selector"]]
-    platforms.append(entry)
-    platforms.sort(key=lambda p: (p["selector"]["matchLabels"]["os"], p["selector"]["matchLabels"]["arch"]))
-    spec["platforms"] = platforms
-
-    class Dumper(yaml.SafeDumper):
-        pass
-
-    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-    Dumper.add_representer(str, text)
-    rendered = yaml.dump(document, Dumper=Dumper, sort_keys=False, width=110)
-    temp = manifest.with_name(f".{manifest.name}.tmp")
-    temp.write_text(rendered)
-    os.replace(temp, manifest)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", type=Path, default=REPO / "plugin.yaml", help="krew manifest to update")
     parser.add_argument("--dist", type=Path, default=REPO / "dist", help="where the archive goes")
-    parser.add_argument("--uri", default=DEFAULT_URI, help="download URL template ({tag}, {archive})")
     args = parser.parse_args(argv)
 
-    version = project_version()
     os_name, arch = host_platform()
-    archive = args.dist / f"{PLUGIN_BIN}_{os_name}_{arch}.tar.gz"
+    archive = args.dist / archive_name(os_name, arch)
     with tempfile.TemporaryDirectory(prefix="krew-build-") as work:
-        frozen = freeze(Path(work))
-        write_archive(frozen, archive)
-        shutil.rmtree(frozen)
-    sha256 = sha256_of(archive)
-    uri = args.uri.format(tag=f"v{version}", archive=archive.name)
-    update_manifest(args.manifest, version, platform_entry(os_name, arch, uri, sha256))
+        python = clean_environment(Path(work))
+        print(f"building v{project_version(python)} for {os_name}/{arch}", file=sys.stderr)
+        write_archive(freeze(python, Path(work)), archive)
+    print(f"sha256 {sha256_of(archive)}", file=sys.stderr)
     print(archive)
-    print(f"sha256 {sha256}", file=sys.stderr)
     return 0
 
 

@@ -57,7 +57,7 @@ def _key(name: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class ManifestTarget:
+class ManifestPod:
     """The controller pod the bundle was taken from."""
 
     namespace: str = ""
@@ -86,7 +86,7 @@ class Manifest:
     bundle: str = ""
     created_at: str = field(default="", metadata=_key("createdAt"))
     plugin: str = ""
-    target: ManifestTarget = field(default_factory=ManifestTarget)
+    controller: ManifestPod = field(default_factory=ManifestPod, metadata=_key("target"))
     cpu_seconds: int = field(default=0, metadata=_key("cpuSeconds"))
     complete: bool | None = None  # None: not said (a foreign manifest); the writer always says
     warnings: tuple[str, ...] = ()

@@ -22,6 +22,7 @@ from kubectl_rollouts_profile.errors import (
     ProfileError,
     ProfilingUnavailable,
     TargetBusy,
+    connection_refused,
 )
 from kubectl_rollouts_profile.kinds import KINDS, PPROF_PREFIX, RATE_SETTERS, ProfileKind
 from kubectl_rollouts_profile.pprof.decode import decode_profile
@@ -167,7 +168,7 @@ def _connection_error(base_url: str, exc: Exception, *, waited: float | None = N
     if isinstance(exc, requests.ConnectTimeout):
         return ConnectionFailed(f"connecting to {base_url} timed out after {CONNECT_TIMEOUT:.0f}s")
     if isinstance(exc, requests.ConnectionError) and "Read timed out" not in str(exc):
-        if _is_refused(exc):
+        if connection_refused(exc):
             return ConnectionFailed(f"cannot connect to {base_url}: connection refused")
         return ConnectionFailed(f"connection to {base_url} failed: {_short(exc)}")
     if isinstance(exc, requests.Timeout):
@@ -176,11 +177,6 @@ def _connection_error(base_url: str, exc: Exception, *, waited: float | None = N
             f"{base_url} did not start answering{within}", hint="retry; if it persists the process may be stuck"
         )
     return ConnectionFailed(f"connection to {base_url} failed: {_short(exc)}")
-
-
-def _is_refused(exc: BaseException) -> bool:
-    # requests wraps urllib3's error, which wraps the socket's; the text survives every layer.
-    return "Connection refused" in str(exc) or "[Errno 111]" in str(exc)
 
 
 def _short(exc: BaseException) -> str:

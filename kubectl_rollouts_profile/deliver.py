@@ -40,24 +40,24 @@ def timestamp(when: datetime) -> str:
 
 
 def safe_component(text: str) -> str:
-    """A file-name-safe form of a target name (a pod name already is; a URL's host:port is not)."""
+    """A file-name-safe form of a source name (a pod name already is; a URL's host:port is not)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "target"
 
 
-def default_stem(target: str, label: str, when: datetime) -> str:
-    """``{target}-{label}-{time}``; a target too long for the name keeps its start and a short hash of the whole
+def default_stem(source_name: str, label: str, when: datetime) -> str:
+    """``{source}-{label}-{time}``; a source name too long for the name keeps its start and a short hash of the whole
     name (``argo-rollouts-controller-rep~1f3a9c2e``), so names stay readable and two pods never share one."""
-    target_part = safe_component(target)
+    source_part = safe_component(source_name)
     tail = f"-{label}-{timestamp(when)}"
     room = MAX_STEM_BYTES - len(tail)
-    if len(target_part) > room:
-        digest = hashlib.sha256(target.encode("utf-8", "surrogateescape")).hexdigest()[:NAME_HASH_LENGTH]
-        target_part = f"{target_part[: room - NAME_HASH_LENGTH - 1]}~{digest}"
-    return target_part + tail
+    if len(source_part) > room:
+        digest = hashlib.sha256(source_name.encode("utf-8", "surrogateescape")).hexdigest()[:NAME_HASH_LENGTH]
+        source_part = f"{source_part[: room - NAME_HASH_LENGTH - 1]}~{digest}"
+    return source_part + tail
 
 
-def default_name(target: str, kind: str, when: datetime, extension: str) -> str:
-    return default_stem(target, kind, when) + extension
+def default_name(source_name: str, kind: str, when: datetime, extension: str) -> str:
+    return default_stem(source_name, kind, when) + extension
 
 
 PPROF_SUFFIXES = (".pb.gz", ".pprof.gz", ".prof.gz", ".pb", ".pprof", ".prof", ".gz")
@@ -116,7 +116,7 @@ def check_directory(directory: Path, *, min_free_bytes: int = MIN_FREE_BYTES) ->
         )
 
 
-def check_target(path: Path, *, force: bool) -> None:
+def check_output_path(path: Path, *, force: bool) -> None:
     """Fail before any capture when the result could not be written at ``path`` (a dangling symlink counts as
     existing: writing through it is never done), so no capture time is wasted."""
     check_directory(path.parent)
@@ -318,11 +318,11 @@ def write_atomic(path: Path, data: bytes, *, force: bool) -> Path:
 
 def copy_to_stream(path: Path, stream: IO[Any]) -> None:
     """Copy a file's bytes to a binary stream (``-o -``)."""
-    target = getattr(stream, "buffer", stream)
+    binary = getattr(stream, "buffer", stream)
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
-            target.write(chunk)
-    target.flush()
+            binary.write(chunk)
+    binary.flush()
 
 
 def write_error(directory: Path, exc: OSError, path: Path | None = None) -> OutputError:

@@ -86,3 +86,19 @@ class Terminated(KeyboardInterrupt):
         super().__init__(signal_name)
         self.signal_name = signal_name
         self.exit_code = 128 + signal_number
+
+
+def connection_refused(error: BaseException) -> bool:
+    """Whether the connection was refused (nothing listening), wherever in ``error``'s chain that happened: requests
+    wraps urllib3's error (``args``, ``reason``), which wraps the socket's ``ConnectionRefusedError`` as its cause."""
+    seen: set[int] = set()
+    pending: list[object] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+    return False

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh --test) and runs the whole test suite: lint, type check, pytest.
+# Sets up (scripts/setup.sh --test) and runs the whole test suite: lint, type check, the dependency floors, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -7,6 +7,8 @@ echo "[test] ruff" >&2
 .venv/bin/ruff check kubectl_rollouts_profile tests benchmarks krew
 echo "[test] mypy" >&2
 .venv/bin/mypy
+echo "[test] dependency floors: lowest direct versions on Python 3.10, smoke commands, fast tests" >&2
+bash scripts/test-floors.sh
 echo "[test] pytest" >&2
 status=0
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?

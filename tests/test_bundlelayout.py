@@ -22,7 +22,7 @@ def _manifest() -> layout.Manifest:
              BundleItem("block.pb.gz", when, when, note="empty").entry(),
              BundleItem(layout.POD, when, when, error="forbidden").entry())
     return layout.Manifest(bundle="pod-bundle-20261201T010203Z", created_at="2026-12-01T01:02:03.000000Z",
-                           plugin="9.9.9", target=layout.ManifestTarget("ns", "pod-a", "img:v1"), cpu_seconds=7,
+                           plugin="9.9.9", controller=layout.ManifestPod("ns", "pod-a", "img:v1"), cpu_seconds=7,
                            complete=False, warnings=("lock lost",), load={"busy": True}, items=items)
 
 
@@ -56,7 +56,7 @@ def test_a_written_bundle_reads_back_field_for_field(tmp_path: Path) -> None:
 def test_foreign_fields_of_the_wrong_type_read_as_defaults() -> None:
     read = layout.Manifest.from_json({"bundle": 3, "cpuSeconds": "30", "complete": 1, "warnings": ["a", 2],
                                       "target": {"pod": "p", "image": None}, "items": [{"size": "1"}, 5]})
-    assert read == layout.Manifest(warnings=("a",), target=layout.ManifestTarget(pod="p"),
+    assert read == layout.Manifest(warnings=("a",), controller=layout.ManifestPod(pod="p"),
                                    items=(layout.ManifestItem(),))
     assert layout.Manifest.from_json([1, 2]) == layout.Manifest()
 

@@ -72,3 +72,37 @@ def test_a_termination_signal_landing_in_a_finalizer_is_delivered_again() -> Non
             while time.monotonic() < deadline:
                 time.sleep(0.01)
     assert caught.value.exit_code == 143
+
+
+def test_the_cli_runs_where_the_platform_has_no_sighup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no SIGHUP: commands run, and SIGTERM still stops them cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from kubectl_rollouts_profile.cli import termination_signals
+    from kubectl_rollouts_profile.errors import Terminated
+
+    program = (
+        "import signal, sys\n"
+        "del signal.SIGHUP\n"
+        "from kubectl_rollouts_profile.cli import run\n"
+        "run(sys.argv[1:])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program, "rbac", "--serviceaccount", "ops/runbook"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert "kind: Role" in result.stdout
+
+    monkeypatch.delattr(signal, "SIGHUP")
+    hangup_before = signal.getsignal(signal.Signals["SIGHUP"].value)
+    with pytest.raises(Terminated) as caught:
+        with termination_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            deadline = time.monotonic() + 30  # the handler raises at once; a lost signal lets this run out
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+    assert caught.value.exit_code == 143
+    assert signal.getsignal(signal.Signals["SIGHUP"].value) == hangup_before  # left alone

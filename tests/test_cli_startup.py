@@ -66,7 +66,7 @@ def test_help_output_equals_the_eagerly_loaded_listing():
         "from kubectl_rollouts_profile.cli import main, COMMANDS, HIDDEN_COMMANDS\n"
         "for module in sorted({m for m, _ in COMMANDS.values()} | set(HIDDEN_COMMANDS.values())):\n"
         "    main.load_commands(module)\n"
-        "main(['--help'], prog_name='kubectl-rollouts_profile')\n"
+        "main(['--help'], prog_name='kubectl rollouts-profile')\n"
     )
     eager = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60).stdout
     assert lazy == eager

@@ -58,7 +58,7 @@ def kubeconfig_with(source: Path, target: Path, *, server: str | None = None, us
 def fetch_profile(base_url: str, kind: Any, seconds: int | None, out: Path) -> CaptureOutcome:
     """One capture through the pipeline into a default-named file in ``out``."""
     spec = CaptureSpec(kind=kind, seconds=seconds, destination=Destination(directory=out))
-    return run_capture(spec, Endpoint(base_url=base_url, target_name="faults-test", where=base_url))
+    return run_capture(spec, Endpoint(base_url=base_url, source_name="faults-test", where=base_url))
 
 
 def no_secret_in_files(directory: Path, secret: str) -> None:

@@ -16,7 +16,7 @@ from kubectl_rollouts_profile.cluster.config import ClusterRequest, resolve_conf
 from kubectl_rollouts_profile.cluster.locate import (
     ControllerPod,
     Survey,
-    choose_target,
+    choose_profiled_pod,
     describe_pod,
     find_flag,
     holder_pod_name,
@@ -205,48 +205,48 @@ def test_describe_pod_reads_flags_and_state() -> None:
 
 
 def test_leader_from_lease_skips_the_other_replica() -> None:
-    target = choose_target(survey_of(controller("a"), controller("b"), holder="b_1234-uuid"))
+    target = choose_profiled_pod(survey_of(controller("a"), controller("b"), holder="b_1234-uuid"))
     assert (target.pod_name, target.pprof_port) == ("b", 6060)
     assert "Lease" in target.chosen_by
 
 
 def test_stale_lease_names_the_gone_pod_and_the_existing_ones() -> None:
     with pytest.raises(TargetNotFound) as caught:
-        choose_target(survey_of(controller("a"), controller("b"), holder="gone_1234"))
+        choose_profiled_pod(survey_of(controller("a"), controller("b"), holder="gone_1234"))
     assert "gone" in str(caught.value) and "a (ready)" in str(caught.value) and "b (ready)" in str(caught.value)
     assert caught.value.exit_code == 3
 
 
 def test_pod_flag_overrides_the_lease_and_port_flag_overrides_the_address() -> None:
-    target = choose_target(survey_of(controller("a"), controller("b"), holder="b_1"), pod="a", port=7000)
+    target = choose_profiled_pod(survey_of(controller("a"), controller("b"), holder="b_1"), pod="a", port=7000)
     assert (target.pod_name, target.pprof_port, target.chosen_by) == ("a", 7000, "--pod")
     with pytest.raises(TargetNotFound, match="not a controller pod"):
-        choose_target(survey_of(controller("a")), pod="zzz")
+        choose_profiled_pod(survey_of(controller("a")), pod="zzz")
 
 
 def test_no_pods_and_no_ready_pods() -> None:
     with pytest.raises(TargetNotFound, match="no Argo Rollouts controller pods"):
-        choose_target(survey_of())
+        choose_profiled_pod(survey_of())
     with pytest.raises(TargetNotFound, match="no controller pod is ready"):
-        choose_target(survey_of(controller("a", ready=False), holder="a_1"))
+        choose_profiled_pod(survey_of(controller("a", ready=False), holder="a_1"))
 
 
 def test_missing_lease_uses_the_only_ready_pod_but_not_one_of_two() -> None:
-    target = choose_target(survey_of(controller("a"), controller("b", ready=False), problem="Lease x not found"))
+    target = choose_profiled_pod(survey_of(controller("a"), controller("b", ready=False), problem="Lease x not found"))
     assert target.pod_name == "a" and "only ready pod" in target.chosen_by
     with pytest.raises(TargetNotFound, match="cannot tell which"):
-        choose_target(survey_of(controller("a"), controller("b"), problem="Lease x not found"))
+        choose_profiled_pod(survey_of(controller("a"), controller("b"), problem="Lease x not found"))
 
 
 def test_profiling_off_names_flag_helm_value_and_version() -> None:
     with pytest.raises(ProfilingUnavailable) as caught:
-        choose_target(survey_of(controller("a", pprof=None, image_version="v1.7.2"), holder="a_1"))
+        choose_profiled_pod(survey_of(controller("a", pprof=None, image_version="v1.7.2"), holder="a_1"))
     assert caught.value.exit_code == 5
     assert "--enable-pprof-address=:6060" in caught.value.hint
     assert "controller.pprofAddress" in caught.value.hint
     assert ">= v1.8.0" in caught.value.hint and "v1.7.2" in caught.value.hint
     with pytest.raises(ProfilingUnavailable) as newer:
-        choose_target(survey_of(controller("a", pprof=None, image_version="v1.8.3"), holder="a_1"))
+        choose_profiled_pod(survey_of(controller("a", pprof=None, image_version="v1.8.3"), holder="a_1"))
     assert ">= v1.8.0" not in newer.value.hint
 
 
@@ -293,7 +293,7 @@ def _connect_target(argo_cluster, stderr: io.StringIO, **request: object):
 
     cluster_request = ClusterRequest(kubeconfig=str(argo_cluster.kubeconfig), **request)  # type: ignore[arg-type]
     with connect(cluster_request, env=Environment(stderr=stderr)) as connection:
-        return connection.target
+        return connection.pod
 
 
 def test_stale_holder_after_restart_falls_back_to_the_only_ready_pod_with_a_warning(argo_cluster) -> None:
@@ -378,7 +378,7 @@ def test_instance_id_is_read_from_the_pods_and_leader_elect_false_needs_no_lease
     with config.open_api() as api:
         found = survey(api, scenario.namespace)  # no --instance-id given
     assert (found.lease_name, found.leader_name) == ("argo-rollouts-controller-lock-blue", scenario.leader_pod)
-    assert choose_target(found).instance_id == "blue"  # the bundle reads the same Lease
+    assert choose_profiled_pod(found).instance_id == "blue"  # the bundle reads the same Lease
 
     kube_api.reset()
     scenario = install_argo_rollouts(kube_api, pprof_port=go_new.pprof_port, replicas=1, leader_index=0,

@@ -35,7 +35,7 @@ def request_for(argo_cluster, **overrides) -> ClusterRequest:
 def fetch_profile(base_url: str, kind, seconds, out: Path) -> CaptureOutcome:
     """One capture through the pipeline into a default-named file in ``out``."""
     spec = CaptureSpec(kind=kind, seconds=seconds, destination=Destination(directory=out))
-    return run_capture(spec, Endpoint(base_url=base_url, target_name="tunnel-test", where=base_url))
+    return run_capture(spec, Endpoint(base_url=base_url, source_name="tunnel-test", where=base_url))
 
 
 def remove_files(outcome: CaptureOutcome) -> None:
@@ -56,7 +56,7 @@ def test_every_kind_captures_through_the_tunnel(argo_cluster, tmp_path: Path) ->
     out = tmp_path / "out"
     out.mkdir()
     with connect(request_for(argo_cluster), env=Environment()) as connection:
-        assert connection.target.pod_name == argo_cluster.scenario.leader_pod
+        assert connection.pod.pod_name == argo_cluster.scenario.leader_pod
         for kind in KINDS.values():
             result = fetch_profile(connection.base_url, kind, 1 if kind.timed else None, out)
             assert result.size > 0, kind.name

@@ -23,7 +23,7 @@ from tests.netfaults import CuttingRelay, FixedResponseServer, SilentServer, Tri
 
 
 def endpoint_for(base_url: str, where: str = "the test server") -> Endpoint:
-    return Endpoint(base_url=base_url, target_name="fault-test", where=where)
+    return Endpoint(base_url=base_url, source_name="fault-test", where=where)
 
 
 def test_a_trickling_body_is_cut_at_the_deadline_and_names_the_stage(tmp_path: Path) -> None:

@@ -170,3 +170,19 @@ def test_stacks_expanded_in_small_chunks_equal_the_reference(profile, chunk_ids)
                                                                                   strict=True)}  # fmt: skip
     assert ours == _reference_stacks(profile)
     assert (flat, cum) == function_totals(profile, 0)
+
+
+@given(st.lists(st.lists(st.integers(0, 70000), max_size=6), max_size=30))
+def test_stack_keys_round_trip_and_sort_code_by_code(stacks: list[list[int]]) -> None:
+    import numpy as np
+
+    from kubectl_rollouts_profile.pprof.stacks import StackKey
+
+    codec = StackKey.for_largest(max((code for stack in stacks for code in stack), default=0))
+    flat = np.array([code for stack in stacks for code in stack], dtype=np.int64)
+    bounds = np.cumsum([0, *map(len, stacks)])
+    keys = codec.encode(codec.stored(flat), bounds)
+    assert [codec.decode(key).tolist() for key in keys] == stacks
+    # Bytewise order of keys is the order of the stacks compared code by code (a prefix first).
+    assert sorted(range(len(keys)), key=keys.__getitem__) == sorted(range(len(stacks)), key=stacks.__getitem__)
+    assert all(key != StackKey.EMPTY for key, stack in zip(keys, stacks, strict=True) if stack)

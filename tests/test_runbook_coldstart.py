@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,55 @@ def test_restart_deletes_the_leader_and_profiles_its_replacement(argo_cluster: A
     assert deletes == [f"/api/v1/namespaces/{scenario.namespace}/pods/{scenario.leader_pod}"]
 
 
-def test_no_start_within_the_wait_is_exit_3(argo_cluster: Any, tmp_path: Path) -> None:
-    result = run_plugin("cpu", "--at-start", "--wait", "2s", "--kubeconfig", str(argo_cluster.kubeconfig),
-                        cwd=tmp_path)
+def test_no_start_within_the_wait_is_exit_3_after_the_checks_every_command_makes(argo_cluster: Any,
+                                                                                  tmp_path: Path) -> None:
+    """The cold start opens its endpoint through the one path: the insecure-TLS warning, the load reading."""
+    kubeconfig = argo_cluster.server.write_kubeconfig(tmp_path / "kc", "admin", namespace="argo-rollouts",
+                                                      embed_ca=False, cluster_entry={"insecure-skip-tls-verify": True})
+    result = run_plugin("cpu", "--at-start", "--wait", "2s", "--kubeconfig", str(kubeconfig), cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     assert "no controller start within the wait" in result.stderr and "--restart" in result.stderr
-    assert [path.name for path in tmp_path.iterdir()] == ["kubeconfig"]
+    assert "certificate is not verified (insecure-skip-tls-verify" in result.stderr
+    assert "load: CPU" in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["kc", "kubeconfig"]
+
+
+def hold_the_capture_lock(server: Any, namespace: str) -> None:
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    server.put({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": "rollouts-profile-lock", "namespace": namespace},
+                "spec": {"holderIdentity": "oncall@laptop pid 7", "leaseDurationSeconds": 300, "acquireTime": now,
+                         "renewTime": now}})
+
+
+@pytest.mark.parametrize("command", [("cpu", "--at-start", "--lock"), ("diagnose", "cold-start")])
+def test_a_held_capture_lock_stops_a_restart_before_anything_is_deleted(argo_cluster: Any, tmp_path: Path,
+                                                                        command: tuple[str, ...]) -> None:
+    server, scenario = argo_cluster.server, argo_cluster.scenario
+    hold_the_capture_lock(server, scenario.namespace)
+    result = run_plugin(*command, "--restart", "--wait", "30s", "--kubeconfig", str(argo_cluster.kubeconfig),
+                        "--output-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 6, result.stderr
+    assert "oncall@laptop pid 7" in result.stderr and "deleting" not in result.stderr
+    assert not any(method == "DELETE" for method, _, _ in server.requests)
+    assert server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is not None
+
+
+def test_restart_deletes_the_pod_named_by_pod(argo_cluster: Any, go_factory: Any, tmp_path: Path) -> None:
+    server, scenario = argo_cluster.server, argo_cluster.scenario
+    other = next(name for name in scenario.controller_pods if name != scenario.leader_pod)
+    like = server.get_object("v1", "Pod", scenario.namespace, other)
+    new_target = go_factory()
+    out = tmp_path / "out"
+    out.mkdir()
+    child = start_plugin(argo_cluster.kubeconfig, out, "--restart", "--pod", other, "--wait", "90s")
+    new_pod, stdout, stderr = replace_deleted_leader(child, server, scenario, like, pprof_port=new_target.pprof_port)
+    assert child.returncode == 0, stderr
+    check_captures(json.loads(stdout), new_pod, out)
+    assert f"restart: deleting pod {scenario.namespace}/{other}" in stderr
+    deletes = [path for method, path, _ in server.requests if method == "DELETE"]
+    assert deletes == [f"/api/v1/namespaces/{scenario.namespace}/pods/{other}"]
+    assert server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is not None
 
 
 def apply_role(kubeconfig: Path, tmp_path: Path, *rbac_args: str) -> None:
@@ -167,7 +211,7 @@ def test_restart_needs_delete_pods_which_rbac_grants_only_when_asked(argo_cluste
     (("--restart",), "--restart goes with --at-start"),
     (("--at-start", "--url", "http://127.0.0.1:1"), "cannot be used with --url"),
     (("--at-start", "-o", "x.pb.gz"), "-o names one file"),
-    (("--at-start", "--pod", "p"), "cannot be combined with --pod"),
+    (("--at-start", "--pod", "p"), "--pod names the pod --restart deletes"),
 ])
 def test_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     result = run_plugin("cpu", *args, cwd=tmp_path)

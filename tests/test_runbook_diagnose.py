@@ -106,15 +106,16 @@ def test_through_the_cluster_with_the_lock_and_the_cooldown(argo_cluster: Any, t
     assert code == 6 and "cooldown" in stderr
 
 
-def test_cold_start_symptom(argo_cluster: Any, go_factory: Any, tmp_path: Path) -> None:
+def test_cold_start_symptom_restarts_the_pod_named_by_pod(argo_cluster: Any, go_factory: Any, tmp_path: Path) -> None:
     server, scenario = argo_cluster.server, argo_cluster.scenario
-    like = server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod)
+    other = next(name for name in scenario.controller_pods if name != scenario.leader_pod)
+    like = server.get_object("v1", "Pod", scenario.namespace, other)
     new_target = go_factory()
     out = tmp_path / "out"
     out.mkdir()
     child = subprocess.Popen(
-        [str(PLUGIN), "diagnose", "cold-start", "--restart", "--wait", "90s", "--seconds", "1", "--kubeconfig",
-         str(argo_cluster.kubeconfig), "--output-dir", str(out), "--json"],
+        [str(PLUGIN), "diagnose", "cold-start", "--restart", "--pod", other, "--wait", "90s", "--seconds", "1",
+         "--kubeconfig", str(argo_cluster.kubeconfig), "--output-dir", str(out), "--json"],
         env=plugin_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     new_pod, stdout, stderr = replace_deleted_leader(child, server, scenario, like, pprof_port=new_target.pprof_port)
     assert child.returncode == 0, stderr
@@ -123,11 +124,15 @@ def test_cold_start_symptom(argo_cluster: Any, go_factory: Any, tmp_path: Path) 
     kinds = [name.split(f"{new_pod}-")[1].split("-")[0] for name in names(result) if name.startswith(new_pod)]
     assert kinds == ["cpu", "heap", "goroutine"]
     assert Path(result["report"]).exists()
+    assert f"restart: deleting pod {scenario.namespace}/{other}" in stderr
+    assert [path for method, path, _ in server.requests if method == "DELETE"] == [
+        f"/api/v1/namespaces/{scenario.namespace}/pods/{other}"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (("high-cpu", "--restart"), "--restart only applies to cold-start"),
     (("cold-start", "--url", "http://127.0.0.1:1"), "cannot use --url"),
+    (("cold-start", "--pod", "p"), "--pod names the pod --restart deletes"),
     (("slow-reconcile", "--metrics-url", "http://127.0.0.1:1"), "--metrics-url goes with --url"),
 ])
 def test_usage_errors(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
@@ -139,13 +144,13 @@ def test_a_cut_wait_still_ends_with_the_closing_captures(go_new: Any, tmp_path: 
     """Ctrl-C during --over (here: the stop event already set) skips the wait, not the end-of-run captures."""
     import threading
 
-    from kubectl_rollouts_profile.pipeline import TargetSpec
+    from kubectl_rollouts_profile.pipeline import EndpointSpec
     from kubectl_rollouts_profile.runbook.diagnose import DiagnoseSpec, run_diagnose
 
     stop = threading.Event()
     stop.set()
     stderr = io.StringIO()
-    outcome = run_diagnose(TargetSpec(url=go_new.base_url),
+    outcome = run_diagnose(EndpointSpec(url=go_new.base_url),
                            DiagnoseSpec(symptom="memory-growth", over_seconds=3600, directory=tmp_path),
                            Environment(stdout=io.StringIO(), stderr=stderr, environ={}), stop=stop)
     heaps = [Path(path).name for path in outcome.files if "-heap-" in path]

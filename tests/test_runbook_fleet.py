@@ -137,7 +137,9 @@ def test_targets_over_several_contexts_and_all_failing_the_same_way(fleet, tmp_p
     rows = [line.split() for line in both.stdout.splitlines()[1:]]
     leaders = {row[0]: row[2] for row in rows if "*" in row}
     assert leaders == {name: cluster.cluster(name).scenario.leader_pod for name in ("prod-eu-1", "prod-us-1")}
-    assert {row[0]: row[-1] for row in rows} == {"prod-eu-1": "v1.8.3", "prod-us-1": "v1.9.0"}
+    assert {row[0]: next(cell for cell in row if cell.startswith("v1.")) for row in rows} == {
+        "prod-eu-1": "v1.8.3", "prod-us-1": "v1.9.0"}
+    assert all(line.endswith("argo-rollouts/argo-rollouts (cluster-wide)") for line in both.stdout.splitlines()[1:])
     down = run_plugin("check", "--context", "prod-eu-2", "--context", "prod-eu-2", "--context", "prod-eu-1",
                       "--kubeconfig", str(kubeconfig), "--parallel", "1", "--skip-preflight", cwd=tmp_path, timeout=600)
     assert down.returncode == 10 and "1 of 2 contexts failed: prod-eu-2 (exit 7)" in down.stderr

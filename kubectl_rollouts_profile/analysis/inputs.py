@@ -218,9 +218,9 @@ def _facts(bundle_name: str, members: dict[str, bytes], budget: Budget) -> list[
     facts = [
         ("bundle", bundle_name),
         ("created", manifest.created_at),
-        ("namespace", manifest.target.namespace),
-        ("pod", manifest.target.pod),
-        ("image", manifest.target.image or str(versions.get("controllerImage") or "")),
+        ("namespace", manifest.controller.namespace),
+        ("pod", manifest.controller.pod),
+        ("image", manifest.controller.image or str(versions.get("controllerImage") or "")),
         ("leader", str((lease.get("spec") or {}).get("holderIdentity") or "")),
         ("node", str((pod.get("spec") or {}).get("nodeName") or "")),
         ("kubernetes", str(server.get("gitVersion") or "")),

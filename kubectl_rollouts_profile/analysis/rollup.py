@@ -17,12 +17,12 @@ from kubectl_rollouts_profile.analysis.catalog import CLI_DASHBOARD, ROOT, Catal
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.pprof.model import Profile
 from kubectl_rollouts_profile.pprof.stacks import (
+    LocationStacks,
     address_name,
     function_name,
     key_totals,
     location_keys,
     location_stacks,
-    sample_arrays,
     value_column,
 )
 
@@ -90,30 +90,24 @@ def stacks(profile: Profile, sample_index: str | int | None = None, *, within: C
     a time: one array expansion per batch, not Python work per location."""
     index = profile.sample_index(sample_index)
     merged = location_stacks(profile, (index,))
-    id_dtype = sample_arrays(profile)[0].dtype
     values = merged.columns[0]
     live = np.flatnonzero(values != 0)
     if within:
-        live = live[_having(profile, merged.keys, live, id_dtype, set(within), catalog or default_catalog())]
+        live = live[_having(profile, merged, live, set(within), catalog or default_catalog())]
     names, table = location_keys(profile, function_name, address_name, root_first=False)
     picks = live.tolist()
     for start in range(0, len(picks), _STACK_BATCH):
         picked = picks[start : start + _STACK_BATCH][::-1]
         keys = [merged.keys[position] for position in picked]
         # Reversed as a whole, the batch's root-first ids read leaf first per stack, stacks in reverse order.
-        ids = np.frombuffer(b"".join(keys), id_dtype)[::-1]
-        codes, per_location = table.expand(table.lookup(ids))
-        ends = _ends(per_location, _lengths(keys[::-1], id_dtype))
+        ids, lengths = merged.ids_joined(keys)
+        codes, per_location = table.expand(table.lookup(ids[::-1]))
+        ends = _ends(per_location, lengths[::-1])
         frames = list(map(names.__getitem__, codes.tolist()))
         first = 0
         for position, end in zip(reversed(picked), ends.tolist(), strict=True):
             yield Stack(tuple(frames[first:end]), int(values[position]))
             first = end
-
-
-def _lengths(keys: list[bytes], id_dtype: np.dtype) -> np.ndarray:
-    """How many location ids each key holds."""
-    return np.fromiter(map(len, keys), np.int64, len(keys)) // id_dtype.itemsize
 
 
 def _ends(per_item: np.ndarray, items_per_group: np.ndarray) -> np.ndarray:
@@ -124,7 +118,7 @@ def _ends(per_item: np.ndarray, items_per_group: np.ndarray) -> np.ndarray:
     return running[np.cumsum(items_per_group)]
 
 
-def _having(profile: Profile, keys: list[bytes], positions: np.ndarray, id_dtype: np.dtype, subsystems: set[str],
+def _having(profile: Profile, merged: LocationStacks, positions: np.ndarray, subsystems: set[str],
             catalog: Catalog) -> np.ndarray:  # fmt: skip
     """Which of the stacks at ``positions`` have a frame in one of ``subsystems`` (a boolean per position)."""
     marks, table = location_keys(profile, lambda function: catalog.match(function.name).subsystem in subsystems,
@@ -137,11 +131,11 @@ def _having(profile: Profile, keys: list[bytes], positions: np.ndarray, id_dtype
     having = np.zeros(len(positions), np.bool_)
     picks = positions.tolist()
     for start in range(0, len(picks), _STACK_BATCH):
-        batch = [keys[position] for position in picks[start : start + _STACK_BATCH]]
-        flags = marked_rows[table.lookup(np.frombuffer(b"".join(batch), id_dtype))]
+        batch = [merged.keys[position] for position in picks[start : start + _STACK_BATCH]]
+        ids, lengths = merged.ids_joined(batch)
+        flags = marked_rows[table.lookup(ids)]
         marked_before = np.zeros(len(flags) + 1, np.int64)  # marked locations before each position
         np.cumsum(flags, out=marked_before[1:])
-        lengths = _lengths(batch, id_dtype)
         ends = np.cumsum(lengths)
         having[start : start + len(batch)] = marked_before[ends] > marked_before[ends - lengths]
     return having

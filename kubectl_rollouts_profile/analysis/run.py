@@ -87,15 +87,15 @@ def bundle_report(work_dir: Path, names: Sequence[str], manifest: dict) -> bytes
     members[layout.MANIFEST] = dumps(manifest).encode()
     declared = layout.Manifest.from_json(manifest)
     data = load_members(members, declared.bundle or "bundle")
-    title = f"Incident report: {declared.target.namespace}/{declared.target.pod}"
+    title = f"Incident report: {declared.controller.namespace}/{declared.controller.pod}"
     return render_report(data, find(data), title=title)
 
 
 def trend_page(points: Sequence[tuple[str, float]], first: ProfileInput, last: ProfileInput, *,
-               target_name: str) -> bytes:  # fmt: skip
+               source_name: str) -> bytes:  # fmt: skip
     """The goroutine trend's chart page: the count over time, what grew from the first snapshot to the last
     (findings, subsystems, flame graphs and their diff)."""
     from kubectl_rollouts_profile.analysis.report import render_report
 
-    data = AnalysisInput(profiles=(first, last), trend=tuple(points), facts=(("target", target_name),))
-    return render_report(data, find(data), title=f"Goroutine trend: {target_name}")
+    data = AnalysisInput(profiles=(first, last), trend=tuple(points), facts=(("target", source_name),))
+    return render_report(data, find(data), title=f"Goroutine trend: {source_name}")

@@ -2,19 +2,24 @@
 
 Each command module registers its commands here when one of them is first looked up (``COMMANDS``); they parse
 flags into plain values, call the application layer and leave every failure to ``ErrorBoundaryGroup``, which
-prints one line plus a hint and exits with the error's code. SIGTERM and SIGHUP are turned into an exception in
-the main thread, so they clean up as Ctrl-C does.
+prints one line plus a hint and exits with the error's code. SIGTERM and SIGHUP (where the platform has it: not on
+Windows) are turned into an exception in the main thread, so they clean up as Ctrl-C does. ``run`` is the one entry
+point of the pip script, the frozen executable and ``python -m``.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import importlib
+import os
 import re
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -45,29 +50,34 @@ def mask_secrets(text: str) -> str:
 
 @contextlib.contextmanager
 def termination_signals() -> Iterator[None]:
-    """While the block runs, SIGTERM and SIGHUP raise ``Terminated`` in the main thread (elsewhere: unchanged)."""
+    """While the block runs, SIGTERM and SIGHUP (where it exists) raise ``Terminated`` in the main thread (elsewhere:
+    unchanged)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    main_thread = threading.get_ident()
 
     def terminate(signal_number: int, frame: Any) -> None:
         if _in_finalizer(frame):
             # An exception raised inside a __del__ (a socket being collected, say) is printed and swallowed, and
             # the signal would be lost: deliver it again in a moment, once the finalizer has returned.
-            timer = threading.Timer(0.05, signal.pthread_kill, (main_thread, signal_number))
+            timer = threading.Timer(0.05, _thread.interrupt_main, (signal_number,))
             timer.daemon = True
             timer.start()
             return
         raise Terminated(signal.Signals(signal_number).name, signal_number)
 
-    previous = {number: signal.signal(number, terminate) for number in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {number: signal.signal(number, terminate) for number in termination_signal_numbers()}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def termination_signal_numbers() -> tuple[int, ...]:
+    """SIGTERM, and SIGHUP where the platform has one (Windows has none)."""
+    hangup = getattr(signal, "SIGHUP", None)
+    return (signal.SIGTERM,) if hangup is None else (signal.SIGTERM, hangup)
 
 
 def _in_finalizer(frame: Any) -> bool:
@@ -209,8 +219,29 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.meta["debug"] = debug
 
 
-def run() -> None:  # pragma: no cover - thin wrapper used by ``python -m``
-    main(prog_name="kubectl rollouts-profile")
+USAGE_NAME = "kubectl rollouts-profile"
+EXECUTABLE_NAME = "kubectl-rollouts_profile"
+# Named here, not derived: click would derive it from the program name, which differs between the pip script, the
+# frozen executable ("kubectl rollouts-profile" has a space) and ``python -m``.
+COMPLETE_VAR = "_KUBECTL_ROLLOUTS_PROFILE_COMPLETE"
+
+
+# kubectl (>= 1.26) completes `kubectl rollouts-profile …` by running `kubectl_complete-rollouts_profile WORDS…`
+# from PATH: pip installs that name as a second script, krew users link it to the plugin (see .krew.yaml).
+COMPLETION_HELPER_NAME = "kubectl_complete-rollouts_profile"
+
+
+def run(args: list[str] | None = None) -> None:
+    """The one entry point: pip's console scripts, the frozen executable of the krew archive and ``python -m``.
+
+    Usage lines say ``kubectl rollouts-profile``; a shell completion script completes the executable the shell
+    runs (``kubectl-rollouts_profile``), the same for all three. Run under the name of kubectl's completion helper
+    (a script or a link of that name), it answers kubectl's completion request.
+    """
+    if args is None and Path(sys.argv[0]).stem == COMPLETION_HELPER_NAME:
+        args = ["__complete", *sys.argv[1:]]
+    prog_name = EXECUTABLE_NAME if os.environ.get(COMPLETE_VAR) else USAGE_NAME
+    main(args, prog_name=prog_name, complete_var=COMPLETE_VAR)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,9 +41,9 @@ def analyze(env: Environment, files: tuple[Path, ...], as_json: bool, html_path:
       kubectl rollouts-profile analyze fleet-diagnose-20261201T010203Z/ --html fleet.html
     """
     if html_path is not None:
-        from kubectl_rollouts_profile.deliver import check_target
+        from kubectl_rollouts_profile.deliver import check_output_path
 
-        check_target(html_path, force=force)  # before the analysis, which can take a while
+        check_output_path(html_path, force=force)  # before the analysis, which can take a while
     if any(path.is_dir() for path in files):
         analyze_fleet_command(env, files, as_json=as_json, html_path=html_path, force=force)
         return

@@ -240,19 +240,15 @@ def forward_command(env: Environment, **options: Any) -> None:
     import signal
     import threading
 
-    from kubectl_rollouts_profile.cluster import connect
+    from kubectl_rollouts_profile.pipeline import EndpointSpec, open_endpoint
 
-    request = cluster_request(**options)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with connect(request, env=env) as connection:
-            env.result(connection.base_url)
-            env.message(
-                f"forwarding {connection.base_url} -> pod {connection.target.pod_name} port "
-                f"{connection.target.pprof_port}; stop with Ctrl-C"
-            )
-            env.message(f"try: go tool pprof {connection.base_url}/debug/pprof/heap")
+        with open_endpoint(EndpointSpec(cluster=cluster_request(**options)), env) as endpoint:
+            env.result(endpoint.base_url)
+            env.message(f"forwarding {endpoint.base_url} -> {endpoint.where}; stop with Ctrl-C")
+            env.message(f"try: go tool pprof {endpoint.base_url}/debug/pprof/heap")
             stop.wait()
             env.message("stopped")
     finally:

@@ -1,4 +1,4 @@
-"""The cluster flags every cluster-facing command shares (kubeconfig, context, namespace, impersonation, target
+"""The cluster flags every cluster-facing command shares (kubeconfig, context, namespace, impersonation, pod
 overrides), and ``cluster_request`` that turns them into a frozen ``ClusterRequest``.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from kubectl_rollouts_profile.cli.fleet_options import several_contexts
-from kubectl_rollouts_profile.cli.params import Duration
+from kubectl_rollouts_profile.cli.params import Duration, with_options
 from kubectl_rollouts_profile.cluster.config import (
     DEFAULT_NAMESPACE,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
@@ -38,8 +38,9 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "-n",
             "--namespace",
-            show_default=DEFAULT_NAMESPACE,
-            help="Namespace of the Argo Rollouts controller.",
+            metavar="NAMESPACE",
+            # No click default: a capture without -n names the other installs of the cluster (cluster_request).
+            help=f"Namespace of the Argo Rollouts controller.  [default: {DEFAULT_NAMESPACE}]",
         ),
         click.option("--as", "as_user", metavar="USER", help="Impersonate this user (like kubectl --as)."),
         click.option(
@@ -66,10 +67,8 @@ def cluster_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "retried.",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
     # --context (repeatable), --all-contexts and --parallel: one context runs the command, several a fleet run.
-    return several_contexts(command)
+    return several_contexts(with_options(options, command))
 
 
 def cluster_request(**kwargs: Any) -> ClusterRequest:

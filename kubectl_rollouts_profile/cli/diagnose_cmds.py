@@ -12,12 +12,22 @@ from kubectl_rollouts_profile.cli.load_options import load_guard, load_options
 from kubectl_rollouts_profile.cli.params import Duration
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import UsageError
-from kubectl_rollouts_profile.pipeline import TargetSpec
+from kubectl_rollouts_profile.pipeline import EndpointSpec
 from kubectl_rollouts_profile.runbook.diagnose import SYMPTOMS, DiagnoseSpec, run_diagnose, with_default_lock
 from kubectl_rollouts_profile.safe import dumps
 
+_HELP = """Run the captures a SYMPTOM needs and write the incident report with its findings.
 
-@click.command("diagnose")
+\b
+{rows}
+
+\b
+Holds the capture lock and honours the cooldown and the load guard (exit 6). Example:
+  kubectl rollouts-profile diagnose memory-growth --over 15m --output-dir /tmp/incident
+""".format(rows="\n".join(f"{row.name:<15} {row.captures}" for row in SYMPTOMS.values()))
+
+
+@click.command("diagnose", help=_HELP)
 @click.argument("symptom", type=click.Choice(SYMPTOMS))
 @click.option("--over", "over_seconds", type=Duration(), default="10m", show_default=True, metavar="DURATION",
               help="How long to watch (memory-growth, slow-reconcile, goroutine-leak).")
@@ -30,7 +40,9 @@ from kubectl_rollouts_profile.safe import dumps
               help="Refuse to run sooner than this after the last cpu/trace capture of the controller.")
 @click.option("--wait", "wait_seconds", type=Duration(), default="10m", show_default=True, metavar="DURATION",
               help="cold-start: how long to wait for the controller to start.")
-@click.option("--restart", is_flag=True, help="cold-start: delete the leader pod first (needs delete on pods).")
+@click.option("--restart", is_flag=True,
+              help="cold-start: delete the leader pod (or the one --pod names) once every check has passed and the "
+              "lock is taken (needs delete on pods).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: every file and every finding.")
 @load_options
 @cluster_options
@@ -38,34 +50,19 @@ from kubectl_rollouts_profile.safe import dumps
 def diagnose_command(env: Environment, symptom: str, over_seconds: float, seconds: int, url: str | None,
                      output_dir: str, cooldown: float, wait_seconds: float, restart: bool, as_json: bool,
                      **options: Any) -> None:  # fmt: skip
-    """Run the captures a SYMPTOM needs and write the incident report with its findings.
-
-    \b
-    memory-growth   heap and metrics at the start and the end of --over, then the diff
-    high-cpu        cpu (--seconds), allocs and metrics
-    slow-reconcile  cpu, block/mutex when their rates are set, metrics (work queue, rollout_reconcile) over --over
-    goroutine-leak  goroutine snapshots spread over --over (a trend) and metrics
-    cold-start      wait for a controller start (--restart provokes one), then cpu, heap and goroutine
-
-    \b
-    Holds the capture lock and honours the cooldown and the load guard (exit 6). Example:
-      kubectl rollouts-profile diagnose memory-growth --over 15m --output-dir /tmp/incident
-    """
     if restart and symptom != "cold-start":
         raise UsageError("--restart only applies to cold-start")
     load = load_guard(url, options)
     cluster = cluster_request(**{name: options.pop(name) for name in CLUSTER_OPTION_NAMES})
-    if url is not None and symptom == "cold-start":
-        raise UsageError("cold-start watches the cluster for a controller start; it cannot use --url")
-    target = with_default_lock(TargetSpec(url=url, cluster=cluster, load=load), cooldown)
+    endpoint_spec = with_default_lock(EndpointSpec(url=url, cluster=cluster, load=load), cooldown)
     spec = DiagnoseSpec(symptom=symptom, over_seconds=over_seconds, cpu_seconds=seconds, directory=Path(output_dir),
                         wait_seconds=wait_seconds, restart=restart)
-    outcome = run_diagnose(target, spec, env)
+    outcome = run_diagnose(endpoint_spec, spec, env)
     for warning in outcome.warnings:
         env.message(f"warning: {warning}")
     if as_json:
         env.result(dumps({
-            "symptom": outcome.symptom, "target": outcome.target_name, "directory": str(outcome.directory),
+            "symptom": outcome.symptom, "target": outcome.source_name, "directory": str(outcome.directory),
             "files": list(outcome.files), "report": str(outcome.report),
             "findings": [finding.as_json() for finding in outcome.findings],
             "warnings": list(outcome.warnings),

@@ -139,12 +139,16 @@ def result_lines(command: str, run: Any) -> list[str]:
     """What stdout gets without ``--json``: the targets of every context as one table, else each context's
     file or folder."""
     if command == "targets":
-        table: list[tuple[str, ...]] = [("CONTEXT", "NAMESPACE", "POD", "READY", "LEADER", "PPROF", "VERSION")]
+        table: list[tuple[str, ...]] = [
+            ("CONTEXT", "NAMESPACE", "POD", "READY", "LEADER", "PPROF", "VERSION", "INSTALL")
+        ]
         for outcome in run.outcomes:
             for row in outcome.result if outcome.ok and isinstance(outcome.result, list) else ():
+                install = row.get("install") if isinstance(row.get("install"), dict) else {}
                 table.append((outcome.context, str(row.get("namespace")), str(row.get("pod")),
                               "yes" if row.get("ready") else "no", "*" if row.get("leader") else "",
-                              str(row.get("pprofAddress") or "profiling off"), str(row.get("imageTag"))))
+                              str(row.get("pprofAddress") or "profiling off"), str(row.get("imageTag")),
+                              f"{install.get('name', '-')} ({install.get('scope', '?')})"))
         return format_table(table) if len(table) > 1 else []
     lines = []
     for outcome in run.outcomes:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from kubectl_rollouts_profile.cli.params import with_options
 from kubectl_rollouts_profile.errors import UsageError
 from kubectl_rollouts_profile.loadguard import OVERRIDE_FLAG, SHORT_CAPTURE_SECONDS, LoadGuard, parse_thresholds
 
@@ -45,9 +46,7 @@ def load_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "(default 10000), queue=N work queue items (default 1000). Repeatable or comma-separated.",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(options, command)
 
 
 def load_guard(url: str | None, options: dict[str, Any]) -> LoadGuard | None:

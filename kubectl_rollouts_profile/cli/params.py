@@ -1,8 +1,9 @@
-"""Click parameter types shared by several commands."""
+"""Click parameter types and option groups shared by several commands."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -63,3 +64,10 @@ class Duration(click.ParamType):
         if self.positive and not seconds > 0:
             self.fail(f"{value!r} must be more than zero", param, ctx)
         return seconds
+
+
+def with_options(options: list[Callable[..., Any]], command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` with the click ``options`` added, listed in ``--help`` in the order given."""
+    for option in reversed(options):
+        command = option(command)
+    return command

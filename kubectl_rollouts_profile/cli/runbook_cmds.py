@@ -31,8 +31,10 @@ def cobra_completions(group: click.Group, words: list[str]) -> list[str]:
     """
     from click.shell_completion import ShellComplete
 
+    from kubectl_rollouts_profile.cli import COMPLETE_VAR, USAGE_NAME
+
     args, incomplete = (words[:-1], words[-1]) if words else ([], "")
-    completer = ShellComplete(group, {}, "kubectl rollouts-profile", "_KUBECTL_ROLLOUTS_PROFILE_COMPLETE")
+    completer = ShellComplete(group, {}, USAGE_NAME, COMPLETE_VAR)
     items = completer.get_completions(args, incomplete)
     lines = [f"{item.value}\t{item.help}" if item.help else str(item.value) for item in items
              if item.type == "plain"]
@@ -108,11 +110,3 @@ def register(group: click.Group) -> None:
         for line in cobra_completions(group, list(words)):
             click.echo(line)
 
-
-def complete_main() -> None:
-    """Entry point of ``kubectl_complete-rollouts_profile``: kubectl passes the words typed after the plugin name."""
-    import sys
-
-    from kubectl_rollouts_profile.cli import main
-
-    main(["__complete", *sys.argv[1:]], prog_name="kubectl rollouts-profile")

@@ -71,8 +71,8 @@ def _deliver(
             env.stdout.write(buffer.getvalue().decode("utf-8", errors="replace"))
             env.stdout.flush()
         return
-    target = Path(output) if output is not None else default_path
-    written = write_atomic_stream(target, write, force=force)
+    out_path = Path(output) if output is not None else default_path
+    written = write_atomic_stream(out_path, write, force=force)
     env.result(str(written))
 
 

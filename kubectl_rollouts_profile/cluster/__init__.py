@@ -1,32 +1,50 @@
-"""The cluster path: resolve the kubeconfig, check access, find the controller's leader and port-forward to its
-pprof port. ``connect`` runs all of it and yields a ``Connection`` whose ``base_url`` is plain HTTP on 127.0.0.1.
+"""The cluster path: resolve the kubeconfig, check access, find the controller pod and port-forward to its pprof
+port. Each step is one function here, so every command composes them in the same order (``pipeline.open_endpoint``
+adds the load guard and the capture lock between choosing the pod and opening the tunnel); ``connect`` runs them all
+and yields a ``Connection`` whose ``base_url`` is plain HTTP on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kubectl_rollouts_profile.cluster.api import ClusterApi
 from kubectl_rollouts_profile.cluster.config import ClusterConfig, ClusterRequest, resolve_config
-from kubectl_rollouts_profile.cluster.locate import Survey, Target
+from kubectl_rollouts_profile.cluster.locate import ControllerPod, ProfiledPod, Survey
 from kubectl_rollouts_profile.cluster.tunnel import KEEPALIVE_SECONDS
 
 if TYPE_CHECKING:
     from kubectl_rollouts_profile.cluster.access import AccessReport, Permission
     from kubectl_rollouts_profile.environment import Environment
+    from kubectl_rollouts_profile.errors import RolloutsProfileError
 
-__all__ = ["ClusterApi", "ClusterConfig", "ClusterRequest", "Connection", "Target", "connect", "resolve_config"]
+__all__ = ["ClusterApi", "ClusterConfig", "ClusterRequest", "ClusterSession", "Connection", "ProfiledPod", "connect",
+           "open_session", "resolve_config"]
+
+
+@dataclass(frozen=True)
+class ClusterSession:
+    """The resolved configuration, an open API handle and what the preflight found; valid inside ``open_session``."""
+
+    request: ClusterRequest
+    config: ClusterConfig
+    api: ClusterApi = field(repr=False, compare=False)
+    access: AccessReport | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
 
 
 @dataclass(frozen=True)
 class Connection:
-    """An open way to the target's pprof server; valid inside ``connect``'s ``with`` block only."""
+    """An open way to the profiled pod's pprof server; valid inside the ``with`` block that opened it only."""
 
     base_url: str
-    target: Target
+    pod: ProfiledPod
     config: ClusterConfig
     api: ClusterApi = field(repr=False, compare=False)
     access: AccessReport | None = None
@@ -63,22 +81,11 @@ def say_which_installs(api: ClusterApi, found: Survey, env: Environment) -> None
 
 
 @contextmanager
-def connect(
-    request: ClusterRequest,
-    *,
-    env: Environment,
-    extra_rules: Iterable[Permission] = (),
-    keepalive_seconds: float | None = KEEPALIVE_SECONDS,
-) -> Iterator[Connection]:
-    """Resolve config -> preflight (unless skipped) -> locate the leader -> open the tunnel; close all on exit.
-
-    Errors raised inside the ``with`` body that come from the tunnel breaking (the HTTP client sees only a
-    closed connection) are replaced by what the tunnel recorded, e.g. "nothing is listening on port P".
-    ``keepalive_seconds``: websocket ping interval while idle (None: no pings).
-    """
-    from kubectl_rollouts_profile.cluster import tunnel as tunnels
-    from kubectl_rollouts_profile.cluster.locate import await_leader, choose_target, survey
-
+def open_session(
+    request: ClusterRequest, *, env: Environment, extra_rules: Iterable[Permission] = ()
+) -> Iterator[ClusterSession]:
+    """Resolve the config (warning when the server's certificate is not verified), open the API and run the
+    preflight with ``extra_rules`` (unless skipped); the API is closed when the block ends."""
     config = resolve_config(request, env.environ)
     if config.transport is not None and config.transport.ssl_context is not None and not config.transport.verify:
         env.message(f"warning: the API server's certificate is not verified (insecure-skip-tls-verify in "
@@ -91,31 +98,77 @@ def connect(
             access = preflight_for(request, config, api, extra_rules)
             if not access.ok:
                 raise access.denied_error()
-        found = survey(api, config.namespace, instance_id=request.instance_id)
-        if not request.namespace_given and request.pod is None:
-            say_which_installs(api, found, env)
-        if request.pod is None:
-            found = await_leader(api, found, progress=env.message)
-        target = choose_target(found, pod=request.pod, port=request.port)
-        if request.pod is None and found.stale_holder:
-            env.message(
-                f"warning: Lease {found.lease_name} still names pod {found.leader_name}, which is gone; "
-                f"profiling {target.pod_name}, the only ready controller pod"
-            )
-        env.message(
-            f"target: pod {target.namespace}/{target.pod_name}, {target.chosen_by}, pprof port {target.pprof_port}"
-        )
-        with tunnels.Tunnel(
-            config, target.namespace, target.pod_name, target.pprof_port, keepalive_seconds=keepalive_seconds
-        ) as tunnel:
-            try:
-                yield Connection(
-                    base_url=tunnel.base_url, target=target, config=config, api=api, access=access
-                )
-            except Exception as error:
-                translated = tunnel.translate(error)
-                if translated is None:
-                    raise
-                raise translated from error
+        yield ClusterSession(request=request, config=config, api=api, access=access)
     finally:
         api.close()
+
+
+def survey_install(session: ClusterSession, env: Environment) -> Survey:
+    """The controller pods of the resolved install (namespace, instance id) and its leader Lease; without -n (and
+    --pod), the other installs of the cluster are named (``say_which_installs``)."""
+    from kubectl_rollouts_profile.cluster.locate import survey
+
+    found = survey(session.api, session.namespace, instance_id=session.request.instance_id)
+    if not session.request.namespace_given and session.request.pod is None:
+        say_which_installs(session.api, found, env)
+    return found
+
+
+def leader_or_named(session: ClusterSession, found: Survey, env: Environment, *,
+                    doing: str = "profiling") -> tuple[ControllerPod, str, Survey]:
+    """The pod ``--pod`` names, else the leader (waiting out a Lease that still names a pod that is gone), with how
+    it was chosen and the last survey; ``doing`` says in the warning what happens to the only ready pod when the
+    Lease names one that is gone."""
+    from kubectl_rollouts_profile.cluster.locate import await_leader, choose_pod
+
+    if session.request.pod is None:
+        found = await_leader(session.api, found, progress=env.message)
+    pod, chosen_by = choose_pod(found, pod=session.request.pod)
+    if session.request.pod is None and found.stale_holder:
+        env.message(f"warning: Lease {found.lease_name} still names pod {found.leader_name}, which is gone; "
+                    f"{doing} {pod.name}, the only ready controller pod")
+    return pod, chosen_by, found
+
+
+@contextmanager
+def tunnel_to(
+    session: ClusterSession,
+    pod: ProfiledPod,
+    *,
+    keepalive_seconds: float | None = KEEPALIVE_SECONDS,
+    retry: Callable[[RolloutsProfileError], bool] | None = None,
+) -> Iterator[Connection]:
+    """The port-forward to the pod's pprof port for the block; errors in the block that come from the tunnel
+    breaking are replaced by what the tunnel saw (``tunnel.open_tunnel``)."""
+    from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
+
+    with open_tunnel(session.config, pod.namespace, pod.pod_name, pod.pprof_port,
+                     keepalive_seconds=keepalive_seconds, retry=retry) as base_url:
+        yield Connection(base_url=base_url, pod=pod, config=session.config, api=session.api,
+                         access=session.access)
+
+
+@contextmanager
+def connect(
+    request: ClusterRequest,
+    *,
+    env: Environment,
+    extra_rules: Iterable[Permission] = (),
+    keepalive_seconds: float | None = KEEPALIVE_SECONDS,
+) -> Iterator[Connection]:
+    """Resolve config -> preflight (unless skipped) -> locate the leader -> open the tunnel; close all on exit.
+    ``keepalive_seconds``: websocket ping interval while idle (None: no pings)."""
+    from kubectl_rollouts_profile.cluster.locate import profiled_pod
+
+    with open_session(request, env=env, extra_rules=extra_rules) as session:
+        chosen, chosen_by, found = leader_or_named(session, survey_install(session, env), env)
+        profiled = profiled_pod(chosen, chosen_by=chosen_by, namespace=found.namespace, port=request.port)
+        announce(profiled, env)
+        with tunnel_to(session, profiled, keepalive_seconds=keepalive_seconds) as connection:
+            yield connection
+
+
+def announce(pod: ProfiledPod, env: Environment) -> None:
+    env.message(
+        f"target: pod {pod.namespace}/{pod.pod_name}, {pod.chosen_by}, pprof port {pod.pprof_port}"
+    )

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kubectl_rollouts_profile.errors import (
@@ -20,6 +20,7 @@ from kubectl_rollouts_profile.errors import (
     ConnectionFailed,
     RolloutsProfileError,
     TargetNotFound,
+    connection_refused,
 )
 
 # Used only for a client that does not carry its own budget (see ClusterConfig.open_api).
@@ -254,11 +255,9 @@ def status_message(body: str) -> str:
 
 def _reason(error: Exception) -> str:
     # urllib3 wraps the interesting part (refused, TLS failure) a level or two down.
-    reason = getattr(error, "reason", None)
-    text = str(reason or error)
-    if "Connection refused" in text or "[Errno 111]" in text:
+    if connection_refused(error):
         return "connection refused"
-    return text
+    return str(getattr(error, "reason", None) or error)
 
 
 def is_missing_object(status: dict, kind: str) -> bool:
@@ -271,6 +270,17 @@ def is_missing_object(status: dict, kind: str) -> bool:
 def format_micro_time(moment: datetime) -> str:
     """A Kubernetes MicroTime (``2026-12-01T10:00:00.000000Z``), as Lease times are written."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lease_expiry(lease: dict | None) -> tuple[datetime | None, float | None]:
+    """When a Lease runs out unless renewed (its renewTime, else acquireTime, plus leaseDurationSeconds), and that
+    duration; None for what the Lease does not say (a duration that is not a positive number says nothing)."""
+    spec = (lease or {}).get("spec") or {}
+    duration = spec.get("leaseDurationSeconds")
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not duration > 0:
+        return None, None
+    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
+    return (renewed + timedelta(seconds=float(duration)) if renewed else None), float(duration)
 
 
 def parse_micro_time(value: str | None) -> datetime | None:

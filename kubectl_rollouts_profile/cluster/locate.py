@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from kubectl_rollouts_profile.cluster.api import ClusterApi, parse_micro_time
+from kubectl_rollouts_profile.cluster.api import ClusterApi, lease_expiry, parse_micro_time
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, RolloutsProfileError, TargetNotFound
 
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=argo-rollouts"
@@ -128,7 +128,7 @@ class Survey:
 
 
 @dataclass(frozen=True)
-class Target:
+class ProfiledPod:
     """The pod and port a capture goes to, and how the pod was chosen (for the log line)."""
 
     pod_name: str
@@ -273,8 +273,15 @@ def _bool_flag(argv: Sequence[str], flag: str, *, default: bool) -> bool:
     return value
 
 
-def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = None) -> Target:
-    """The pod to profile: ``pod`` when named, else the Lease's holder, else the only ready pod."""
+def choose_profiled_pod(survey: Survey, *, pod: str | None = None, port: int | None = None) -> ProfiledPod:
+    """The pod to profile and its pprof port: ``pod`` when named, else the Lease's holder, else the only ready pod."""
+    chosen, chosen_by = choose_pod(survey, pod=pod)
+    return profiled_pod(chosen, chosen_by=chosen_by, namespace=survey.namespace, port=port)
+
+
+def choose_pod(survey: Survey, *, pod: str | None = None) -> tuple[ControllerPod, str]:
+    """A ready controller pod of the surveyed install and how it was chosen: ``pod`` when named, else the Lease's
+    holder, else the only ready pod (said so: it is not called the leader when the Lease names another)."""
     names = ", ".join(f"{p.name} ({_state(p)})" for p in survey.pods) or "none"
     if not survey.pods:
         raise TargetNotFound(
@@ -318,9 +325,14 @@ def choose_target(survey: Survey, *, pod: str | None = None, port: int | None = 
             f"cannot tell which of {len(ready)} ready controller pods leads: {survey.lease_problem}",
             hint="name one with --pod",
         )
-    return Target(
+    return chosen, chosen_by
+
+
+def profiled_pod(chosen: ControllerPod, *, chosen_by: str, namespace: str, port: int | None = None) -> ProfiledPod:
+    """``chosen`` as the pod to profile: its pprof port from the controller's flags unless ``port`` names one."""
+    return ProfiledPod(
         pod_name=chosen.name,
-        namespace=chosen.namespace or survey.namespace,
+        namespace=chosen.namespace or namespace,
         pprof_port=port if port is not None else _pprof_port(chosen),
         metrics_port=chosen.metrics_port,
         image=chosen.image,
@@ -380,17 +392,15 @@ def _survey_of(api: ClusterApi, namespace: str, pods: list[ControllerPod], *, in
                       "leader election is off (--leader-elect=false)", leader_election=False,
                       instance_id=instance_id)
     lookup = api.find_lease(namespace, lease_names(instance_id))
-    spec = (lookup.lease or {}).get("spec") or {}
-    duration = spec.get("leaseDurationSeconds")
-    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
+    expires, duration = lease_expiry(lookup.lease)
     return Survey(
         namespace=namespace,
         pods=tuple(pods),
         lease_name=lookup.name,
         lease_holder=lookup.holder,
         lease_problem=lookup.problem,
-        lease_expires=renewed + timedelta(seconds=float(duration)) if renewed and duration else None,
-        lease_duration_seconds=float(duration) if duration else None,
+        lease_expires=expires,
+        lease_duration_seconds=duration,
         instance_id=instance_id,
     )
 
@@ -475,7 +485,7 @@ def await_leader(
 ) -> Survey:
     """While the Lease names a pod that is gone (right after a restart), re-read it until a running pod holds it,
     at most until the old holder's lease expires (renewTime + leaseDurationSeconds) plus a margin. Returns the
-    last survey: ``choose_target`` then falls back to the only ready pod, or names the stale holder."""
+    last survey: ``choose_profiled_pod`` then falls back to the only ready pod, or names the stale holder."""
     survey_now = first
     if not survey_now.stale_holder:
         return survey_now

@@ -20,6 +20,7 @@ from kubectl_rollouts_profile.cluster.api import (
     ClusterApi,
     format_micro_time,
     is_missing_object,
+    lease_expiry,
     parse_micro_time,
 )
 from kubectl_rollouts_profile.errors import RolloutsProfileError, TargetBusy, TargetNotFound
@@ -60,9 +61,7 @@ class LockState:
 def read_state(lease: dict) -> LockState:
     spec = lease.get("spec") or {}
     annotations = (lease.get("metadata") or {}).get("annotations") or {}
-    renewed = parse_micro_time(spec.get("renewTime")) or parse_micro_time(spec.get("acquireTime"))
-    duration = spec.get("leaseDurationSeconds")
-    expires = renewed + timedelta(seconds=duration) if renewed and duration else None
+    expires, _ = lease_expiry(lease)
     return LockState(
         holder=spec.get("holderIdentity") or None,
         acquired=parse_micro_time(spec.get("acquireTime")),

@@ -13,7 +13,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,6 +26,7 @@ from kubectl_rollouts_profile.errors import (
     ProfilingUnavailable,
     RolloutsProfileError,
     TargetNotFound,
+    connection_refused,
 )
 
 LOOPBACK = "127.0.0.1"
@@ -359,9 +360,26 @@ def open_tunnel(
     remote_port: int,
     *,
     keepalive_seconds: float | None = KEEPALIVE_SECONDS,
+    retry: Callable[[RolloutsProfileError], bool] | None = None,
 ) -> Iterator[str]:
-    """Forward a free port on 127.0.0.1 to ``remote_port`` in the pod; yields the local base URL."""
-    with Tunnel(config, namespace, pod, remote_port, keepalive_seconds=keepalive_seconds) as tunnel:
+    """Forward a free port on 127.0.0.1 to ``remote_port`` in the pod; yields the local base URL. An error in the
+    block that comes from the tunnel breaking (the HTTP client sees only a closed connection) is replaced by what
+    the tunnel recorded, e.g. "nothing is listening on port P". ``retry``: asked after a failed first handshake
+    whether to try again (it waits before it says yes), e.g. while a container is only just starting."""
+    while True:
+        tunnel = Tunnel(config, namespace, pod, remote_port, keepalive_seconds=keepalive_seconds)
+        try:
+            tunnel.__enter__()
+        except RolloutsProfileError as error:
+            tunnel.close()
+            if retry is not None and retry(error):
+                continue
+            raise
+        except BaseException:
+            tunnel.close()
+            raise
+        break
+    with tunnel:
         try:
             yield tunnel.base_url
         except Exception as error:
@@ -384,8 +402,7 @@ def _is_timeout(error: BaseException) -> bool:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error)
-    return "connection refused" if "Connection refused" in text or "[Errno 111]" in text else text
+    return "connection refused" if connection_refused(error) else str(error)
 
 
 def _close_quietly(sock: Any) -> None:

@@ -2,8 +2,8 @@
 
 The per-id work runs as array operations (numpy) over the profile's flat arrays, never as Python work per location
 id: a location is expanded to its (inlined) frames once per distinct location, and every sample's stack is then
-gathered from that table in bulk. A stack is kept as one bytes object (its frames' codes, big-endian), so hashing,
-comparing and sorting stacks runs in C too.
+gathered from that table in bulk. A stack is kept as one bytes key (``StackKey``: the one place that says how),
+so hashing, comparing and sorting stacks runs in C too.
 """
 
 from __future__ import annotations
@@ -23,6 +23,74 @@ _Key = TypeVar("_Key", bound=Hashable)
 
 # Samples per step of the bulk expansion: bounds the temporary arrays (a few hundred bytes per location id).
 _CHUNK_IDS = 1 << 19
+# A location id -> row lookup array is used while the largest id is at most this many slots per location (plus a
+# floor for small profiles): the array then costs at most a few times the table itself; sparser ids (ids are
+# arbitrary 64-bit numbers in the format) are found by binary search instead.
+_DENSE_SLOTS_PER_LOCATION = 4
+_DENSE_MINIMUM_SLOTS = 1024
+# Keys are ranked by their first bytes read as one big-endian integer (numpy sorts those as numbers, in C); only
+# keys that tie on these bytes are compared whole, in Python.
+_RANK_BYTES = 8
+# Stacks per step when keys are turned back into frames (bounds the joined bytes and arrays).
+_DECODE_BATCH = 8192
+
+
+@dataclass(frozen=True)
+class StackKey:
+    """The one encoding of a stack as a bytes key, like pprof's sample key in ``profile/merge.go``: the stack's
+    codes (frame or location indexes), root first, each stored as ``code + 1`` in ``dtype`` (unsigned,
+    big-endian, 2, 4 or 8 bytes as the largest code needs).
+
+    - ``+ 1``: no stored code is zero, so the zero padding numpy adds when it compares keys of different lengths as
+      fixed-width rows never equals a code: a stack sorts right before the stacks it is a prefix of, and the
+      empty stack (a sample without locations) is the empty key, which sorts first.
+    - big-endian: comparing keys byte by byte (how Python orders bytes, and how ``_RANK_BYTES`` rank them) is
+      comparing their codes one by one as numbers.
+    """
+
+    dtype: np.dtype
+
+    EMPTY = b""  # the stack of a sample without locations
+
+    @classmethod
+    def for_largest(cls, largest_code: int) -> StackKey:
+        """The narrowest width that holds ``largest_code + 1``."""
+        for name in (">u2", ">u4", ">u8"):
+            if largest_code + 1 <= np.iinfo(name).max:
+                return cls(np.dtype(name))
+        raise ProfileError(f"a stack code too large to key: {largest_code}")
+
+    @property
+    def width(self) -> int:
+        """Bytes per code."""
+        return self.dtype.itemsize
+
+    def stored(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` as they are stored (shifted by one), still in native byte order: shifted once per location,
+        then ``encode`` only reorders bytes per sample."""
+        return (codes + 1).astype(self.dtype.newbyteorder("="))
+
+    def encode(self, stored: np.ndarray, bounds: np.ndarray) -> list[bytes]:
+        """One key per run ``stored[bounds[i]:bounds[i + 1]]`` (``stored``: from ``stored``)."""
+        return _slices(stored.astype(self.dtype).tobytes(), bounds * self.width)
+
+    def decode(self, key: bytes) -> np.ndarray:
+        """A key's codes, root first (int64)."""
+        return np.frombuffer(key, self.dtype).astype(np.int64) - 1
+
+    def decode_joined(self, keys: Sequence[bytes], dtype: type = np.int32) -> tuple[np.ndarray, np.ndarray]:
+        """The codes of ``keys`` back to back (as ``dtype``: int32 holds any frame index, location ids want int64)
+        and how many each key holds."""
+        codes: np.ndarray = np.frombuffer(b"".join(keys), self.dtype).astype(dtype) - 1
+        return codes, np.fromiter(map(len, keys), np.int64, len(keys)) // self.width
+
+    def code_bytes(self, key: bytes, depth: int) -> bytes:
+        """The stored bytes of the code ``depth`` frames deep (empty past the key's end)."""
+        return key[depth * self.width : (depth + 1) * self.width]
+
+    def code_of(self, code_bytes: bytes) -> int:
+        """The code that ``code_bytes`` (from ``code_bytes``) stores."""
+        return int.from_bytes(code_bytes, "big") - 1
 
 
 class Frame(NamedTuple):
@@ -68,7 +136,7 @@ class LocationTable:
         starts = np.zeros(len(ids) + 1, np.int64)
         np.cumsum(counts, out=starts[1:])
         dense = None
-        if len(id_array) and int(id_array.max()) <= 4 * len(id_array) + 1024:
+        if len(id_array) and int(id_array.max()) <= _DENSE_SLOTS_PER_LOCATION * len(id_array) + _DENSE_MINIMUM_SLOTS:
             dense = np.full(int(id_array.max()) + 1, -1, np.int64)
             dense[id_array.astype(np.int64)] = np.arange(len(id_array))
         return cls(id_array, starts, codes, dense, np.argsort(id_array, kind="stable"))
@@ -169,40 +237,40 @@ class LocationStacks:
 
     keys: list[bytes]
     columns: tuple[np.ndarray, ...]
-    _dtype: np.dtype = field(repr=False)
+    _key: StackKey = field(repr=False)
 
     def ids(self, key: bytes) -> list[int]:
-        return np.frombuffer(key, dtype=self._dtype).tolist()
+        return self._key.decode(key).tolist()
+
+    def ids_joined(self, keys: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """The root-first location ids of ``keys`` back to back (int64), and how many each key holds."""
+        return self._key.decode_joined(keys, np.int64)
 
 
 def location_stacks(profile: Profile, sample_indexes: tuple[int, ...]) -> LocationStacks:
     """The profile's samples merged by identical location stacks (in key order), with values for ``sample_indexes``."""
     ids, bounds = sample_arrays(profile)
-    keys = _slices(ids[_reversing(bounds)].tobytes(), bounds * ids.itemsize)
+    codec = StackKey.for_largest(int(ids.max()) if len(ids) else 0)
+    keys = codec.encode(codec.stored(ids[_reversing(bounds)]), bounds)
     columns = [value_column(profile, index) for index in sample_indexes]
     merged, merged_columns = _sorted_and_merged(keys, columns)
-    return LocationStacks(merged, merged_columns, ids.dtype)
+    return LocationStacks(merged, merged_columns, codec)
 
 
 def _sorted_and_merged(
     keys: list[bytes], columns: list[np.ndarray]
 ) -> tuple[list[bytes], tuple[np.ndarray, ...]]:
-    """The distinct keys in sorted order, and the columns summed per distinct key. Keys are ranked by their first
-    8 bytes as numbers in numpy (zero padding sorts a key before the longer keys it starts); whole keys are
-    compared only within runs of equal prefixes, which is also the only place equal keys can meet."""
-    prefixes = np.array(keys, dtype="S8").view(">u8") if keys else np.zeros(0, ">u8")
+    """The distinct keys (``StackKey``) in sorted order, and the columns summed per distinct key. Keys are ranked by
+    their first ``_RANK_BYTES`` as numbers in numpy (zero padding sorts a key before the longer keys it starts);
+    whole keys are compared only within runs of equal prefixes, which is also the only place equal keys can meet."""
+    rank_type = f">u{_RANK_BYTES}"
+    prefixes = np.array(keys, dtype=f"S{_RANK_BYTES}").view(rank_type) if keys else np.zeros(0, rank_type)
     order = np.argsort(prefixes, kind="stable")
-    ranked = prefixes[order]
-    ties = np.flatnonzero(ranked[1:] == ranked[:-1])
     positions: list[int] = order.tolist()
     repeats: list[int] = []  # sorted positions holding the same key as the one before
-    if len(ties):
-        # Runs of equal prefixes: each starts where a tie follows a non-tie.
-        starts = ties[np.diff(ties, prepend=-2) != 1]
-        ends = np.append(ties[np.flatnonzero(np.diff(ties) != 1)], ties[-1]) + 2
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            run = positions[start:end] = sorted(positions[start:end], key=keys.__getitem__)
-            repeats += [start + at for at in range(1, len(run)) if keys[run[at]] == keys[run[at - 1]]]
+    for start, end in _runs_of_equals(prefixes[order]):
+        run = positions[start:end] = sorted(positions[start:end], key=keys.__getitem__)
+        repeats += [start + at for at in range(1, len(run)) if keys[run[at]] == keys[run[at - 1]]]
     picked = np.array(positions, dtype=np.int64)
     sorted_keys = list(operator.itemgetter(*positions)(keys)) if len(positions) > 1 else [keys[at] for at in positions]
     if not repeats:
@@ -212,6 +280,21 @@ def _sorted_and_merged(
     starts = np.flatnonzero(firsts)
     merged_keys = [sorted_keys[at] for at in starts.tolist()]
     return merged_keys, tuple(np.add.reduceat(column[picked], starts) for column in columns)
+
+
+def _runs_of_equals(ranked: np.ndarray) -> Iterator[tuple[int, int]]:
+    """The ``(start, end)`` of every run of two or more equal values in the sorted array ``ranked``."""
+    equal_to_next = np.flatnonzero(ranked[1:] == ranked[:-1])  # i: ranked[i] == ranked[i + 1]
+    if not len(equal_to_next):
+        return
+    # Consecutive i's make one run: it starts at its first i, and its last i equals the value after it (i + 1), so
+    # the run ends one past that: at last i + 2.
+    gap_after = np.diff(equal_to_next) != 1
+    firsts = np.ones(len(equal_to_next), np.bool_)
+    firsts[1:] = gap_after
+    lasts = np.ones(len(equal_to_next), np.bool_)
+    lasts[:-1] = gap_after
+    yield from zip(equal_to_next[firsts].tolist(), (equal_to_next[lasts] + 2).tolist(), strict=True)
 
 
 def _slices(blob: bytes, bounds: np.ndarray) -> list[bytes]:
@@ -229,11 +312,10 @@ class StackTable:
     frames: tuple[Frame, ...]
     columns: tuple[np.ndarray, ...]
     sample_indexes: tuple[int, ...]
-    # Each stack is one key: its frame indexes root first, each stored as index + 1 in ``_dtype`` (big-endian
-    # unsigned), so sorting keys sorts stacks frame by frame (a stack before those it is a prefix of), and a zero
-    # code is never a frame.
+    # Each stack is one key of its frame indexes (``StackKey``), kept in sorted order: frame by frame, a stack
+    # before those it is a prefix of.
     _keys: list[bytes] = field(repr=False)
-    _dtype: np.dtype = field(repr=False)
+    _key: StackKey = field(repr=False)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -241,7 +323,7 @@ class StackTable:
     @property
     def stacks(self) -> tuple[tuple[int, ...], ...]:
         """Frame indexes of every stack, root first (a tuple per stack: for small profiles and tests)."""
-        return tuple(tuple((np.frombuffer(key, self._dtype).astype(np.int64) - 1).tolist()) for key in self._keys)
+        return tuple(tuple(self._key.decode(key).tolist()) for key in self._keys)
 
     @property
     def values(self) -> tuple[tuple[int, ...], ...]:
@@ -254,21 +336,22 @@ class StackTable:
         without the empty stack (samples without locations) when ``skip_empty``. The table is kept in that
         order."""
         keys = self._keys
-        return list(range(1 if skip_empty and keys and not keys[0] else 0, len(keys)))
+        # The empty stack, when there is one, is the empty key: it sorts first.
+        return list(range(1 if skip_empty and keys and keys[0] == StackKey.EMPTY else 0, len(keys)))
 
     def sorted(self) -> SortedStacks:
         """The stacks sorted frame by frame (by frame index), with their columns in that order."""
-        return SortedStacks(self._keys, self._dtype.itemsize, self.columns, range(len(self._keys)))
+        return SortedStacks(self._keys, self._key, self.columns, range(len(self._keys)))
 
-    def frame_runs(self, order: Sequence[int], *, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def frame_runs(self, order: Sequence[int], *,
+                   batch: int = _DECODE_BATCH) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The frames of the stacks at positions ``order``, in that order and in batches: per batch, the frame
         indexes back to back (root first per stack) and each stack's frame count."""
-        keys, size = self._keys, self._dtype.itemsize
+        keys = self._keys
         for start in range(0, len(order), batch):
             picked = order[start : start + batch]
             chosen = (keys[picked[0]],) if len(picked) == 1 else operator.itemgetter(*picked)(keys)
-            frames = np.frombuffer(b"".join(chosen), self._dtype).astype(np.int32) - 1
-            yield frames, np.fromiter(map(len, chosen), np.int64, len(chosen)) // size
+            yield self._key.decode_joined(chosen)
 
 
 @dataclass(frozen=True)
@@ -277,7 +360,7 @@ class SortedStacks:
     ``runs``; ``columns`` are in this order too, and ``order`` maps each position to the table's."""
 
     _keys: list[bytes] = field(repr=False)
-    _width: int
+    _key: StackKey
     columns: tuple[np.ndarray, ...]
     order: Sequence[int]
 
@@ -288,26 +371,25 @@ class SortedStacks:
         """The children of the tree node whose stacks are ``low..high`` and which sits ``depth`` frames deep, as
         (frame index, start, end) runs of stacks in the order they sort; stacks ending at the node are skipped.
         Found by binary search: the work follows the children, not the stacks."""
-        keys, width = self._keys, self._width
-        start, end = depth * width, (depth + 1) * width
-        while low < high and len(keys[low]) <= start:
+        keys, codec = self._keys, self._key
+        at_depth = operator.itemgetter(slice(depth * codec.width, (depth + 1) * codec.width))
+        while low < high and not at_depth(keys[low]):
             low += 1  # stacks ending at this node sort first
         while low < high:
-            code = keys[low][start:end]
-            after = bisect_right(keys, code, low, high, key=operator.itemgetter(slice(start, end)))
-            yield int.from_bytes(code, "big") - 1, low, after
+            code = at_depth(keys[low])
+            after = bisect_right(keys, code, low, high, key=at_depth)
+            yield codec.code_of(code), low, after
             low = after
 
     def node_count(self) -> int:
         """How many tree nodes the stacks make (the root not counted): each stack adds the frames it does not
         share with the one before. Neighbours are compared as zero-padded byte rows, a chunk at a time; padding
-        never matches a real frame, whose code is never zero, so the first differing byte lies within the first
+        never matches a stored code (``StackKey``: never zero), so the first differing byte lies within the first
         frame they do not share."""
-        keys, width = self._keys, self._width
+        keys, width = self._keys, self._key.width
         shared = 0
-        step = 8192
-        for start in range(0, len(keys), step):
-            chunk = keys[max(start - 1, 0) : start + step]
+        for start in range(0, len(keys), _DECODE_BATCH):
+            chunk = keys[max(start - 1, 0) : start + _DECODE_BATCH]
             longest = max(map(len, chunk))
             if len(chunk) < 2 or not longest:
                 continue
@@ -358,14 +440,14 @@ def stack_table(
     else:
         frame_keys, table = location_keys(profile, _frame_key, _address_frame)
         frames = tuple(map(Frame._make, frame_keys))
-    dtype = np.dtype(">u2" if len(frames) < 0xFFFF else ">u4")
-    table = replace(table, codes=(table.codes + 1).astype(dtype.newbyteorder("=")))
+    codec = StackKey.for_largest(len(frames) - 1)
+    table = replace(table, codes=codec.stored(table.codes))
     keys: list[bytes] = []
     for _, codes, bounds in sample_codes(profile, table):
-        keys += _slices(codes.astype(dtype).tobytes(), bounds * dtype.itemsize)
+        keys += codec.encode(codes, bounds)
     columns = [value_column(profile, index) for index in sample_indexes]
     merged_keys, merged_columns = _sorted_and_merged(keys, columns)
-    return StackTable(frames, merged_columns, sample_indexes, merged_keys, dtype)
+    return StackTable(frames, merged_columns, sample_indexes, merged_keys, codec)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from kubectl_rollouts_profile.analysis.run import bundle_report
 from kubectl_rollouts_profile.budget import DEFAULT
 from kubectl_rollouts_profile.capture import fetch_text
 from kubectl_rollouts_profile.cluster.access import Permission
-from kubectl_rollouts_profile.cluster.api import ClusterApi
+from kubectl_rollouts_profile.cluster.api import ClusterApi, format_micro_time
 from kubectl_rollouts_profile.cluster.config import ClusterRequest
 from kubectl_rollouts_profile.cluster.locate import lease_names
 from kubectl_rollouts_profile.cluster.tunnel import open_tunnel
@@ -35,11 +35,13 @@ from kubectl_rollouts_profile.errors import (
 from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import LoadGuard, LoadReading
 from kubectl_rollouts_profile.pipeline import (
+    EMPTY_NOT_KEPT,
     CaptureSpec,
     Destination,
     Endpoint,
+    EndpointSpec,
     Sampling,
-    TargetSpec,
+    discard_if_empty,
     open_endpoint,
     run_capture,
 )
@@ -73,8 +75,8 @@ class BundleItem:
 
     def entry(self) -> layout.ManifestItem:
         return layout.ManifestItem(
-            name=self.name, size=self.size, sha256=self.sha256, started_at=_iso(self.started_at),
-            finished_at=_iso(self.finished_at),
+            name=self.name, size=self.size, sha256=self.sha256, started_at=format_micro_time(self.started_at),
+            finished_at=format_micro_time(self.finished_at),
             seconds=round((self.finished_at - self.started_at).total_seconds(), 3), error=self.error,
             note=self.note or None,
         )
@@ -122,11 +124,8 @@ class Collector:
             self._record(BundleItem(member, started, datetime.now(timezone.utc), error=f"{error}"))
             return
         finished = datetime.now(timezone.utc)
-        if not keep_empty and outcome.sample_count == 0:
-            for path in outcome.files.values():
-                Path(path).unlink(missing_ok=True)
-            self._record(BundleItem(member, started, finished,
-                                    note="empty: the controller does not set this profile's sampling rate"))
+        if not keep_empty and discard_if_empty(outcome):
+            self._record(BundleItem(member, started, finished, note=EMPTY_NOT_KEPT))
             return
         self._record(BundleItem(member, started, finished, size=outcome.size, sha256=outcome.sha256))
         if "top" in outcome.files:
@@ -220,10 +219,6 @@ def _write_tar(out: BinaryIO | IO[bytes], collector: Collector, manifest: dict, 
                 tar.addfile(info, handle)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 @dataclass(frozen=True)
 class BundleSpec:
     """What a bundle needs besides the cluster: the cpu duration, the cooldown, and where the archive goes."""
@@ -260,19 +255,19 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
     tunnel (the metrics through a second one), and write the archive. A failed item is recorded, not raised."""
     destination = spec.destination
     if destination.name is not None:
-        deliver.check_target(destination.directory / destination.name, force=destination.force)
+        deliver.check_output_path(destination.directory / destination.name, force=destination.force)
     else:
         deliver.check_directory(destination.directory)
     created = datetime.now(timezone.utc)
-    target = TargetSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds, load=spec.load)
+    endpoint_spec = EndpointSpec(cluster=cluster, lock=True, cooldown_seconds=spec.cooldown_seconds, load=spec.load)
     sampling = Sampling(what=f"a bundle (cpu {spec.seconds}s and every snapshot)", sustained=True)
     # Snapshots and the cpu capture, plus time for the API reads, bound how long the lock is needed.
-    with open_endpoint(target, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES,
+    with open_endpoint(endpoint_spec, env, lock_seconds=spec.seconds + 60, timed=True, extra_rules=BUNDLE_RULES,
                        sampling=sampling) as endpoint, \
             deliver.work_directory(destination.directory, prefix=".rollouts-profile-bundle-") as work_dir:
         connection = endpoint.connection
         assert connection is not None  # a bundle always goes through the cluster
-        pod = connection.target
+        pod = connection.pod
         sources = BundleSources(api=connection.api, namespace=pod.namespace, pod_name=pod.pod_name,
                                 image=pod.image, lease_names=lease_names(cluster.instance_id or pod.instance_id))
         env.message(f"bundle: collecting from {pod.namespace}/{pod.pod_name} (cpu {spec.seconds}s)")
@@ -298,16 +293,16 @@ def run_bundle(cluster: ClusterRequest, spec: BundleSpec, env: Environment,
 
 def _report_beside(staged_report: Path, archive: Path, env: Environment, *, force: bool) -> Path | None:
     """The report next to the archive (``{archive stem}.report.html``), where a person opens it first."""
-    target = archive.with_name(archive.name.removesuffix(".tar.gz") + ".report.html")
+    beside = archive.with_name(archive.name.removesuffix(".tar.gz") + ".report.html")
     try:
-        return deliver.write_atomic(target, staged_report.read_bytes(), force=force)
+        return deliver.write_atomic(beside, staged_report.read_bytes(), force=force)
     except (RolloutsProfileError, OSError) as error:
         env.message(f"warning: the report is only inside the archive: {error}")
         return None
 
 
 def fetch_pod_metrics(connection: Any) -> bytes:
-    pod = connection.target
+    pod = connection.pod
     if pod.metrics_port is None:
         raise UsageError("the controller's metrics port is unknown")
     try:
@@ -383,9 +378,9 @@ def build_manifest(collector: Collector, *, name: str, created: datetime, source
                    seconds: int, warnings: Sequence[str] = (), load: LoadReading | None = None) -> dict:
     return layout.Manifest(
         bundle=name,
-        created_at=_iso(created),
+        created_at=format_micro_time(created),
         plugin=__version__,
-        target=layout.ManifestTarget(namespace=sources.namespace, pod=sources.pod_name, image=sources.image),
+        controller=layout.ManifestPod(namespace=sources.namespace, pod=sources.pod_name, image=sources.image),
         cpu_seconds=seconds,
         complete=not collector.failed,
         warnings=tuple(warnings),

@@ -1,12 +1,7 @@
-"""Symptom runs: ``diagnose memory-growth|high-cpu|slow-reconcile|goroutine-leak|cold-start`` runs the captures a
-symptom needs over one endpoint (with the capture lock, the cooldown and the load guard), saves them into one
-directory, and writes the incident report with the analysis' findings.
-
-    memory-growth   heap and metrics at the start and the end of --over (heap snapshots: not sustained sampling)
-    high-cpu        metrics, cpu (--seconds), allocs, metrics
-    slow-reconcile  metrics, cpu, block and mutex (kept when their rates are set), metrics at the end of --over
-    goroutine-leak  goroutine snapshots spread over --over (a trend), metrics at the start and the end
-    cold-start      cpu --at-start: wait for a start, then cpu, heap and goroutine from its first moments
+"""Symptom runs: ``diagnose SYMPTOM`` runs the captures a symptom needs over one endpoint (with the capture lock, the
+cooldown and the load guard), saves them into one directory, and writes the incident report with the analysis'
+findings. ``SYMPTOMS`` is the table of symptoms: one row each with what it captures, the steps that do it, what the
+load guard makes of it and the findings it is meant to bring out.
 """
 
 from __future__ import annotations
@@ -30,12 +25,14 @@ from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated, Us
 from kubectl_rollouts_profile.kinds import get_kind
 from kubectl_rollouts_profile.loadguard import SHORT_CAPTURE_SECONDS, LoadReading
 from kubectl_rollouts_profile.pipeline import (
+    EMPTY_NOT_KEPT,
     CaptureOutcome,
     CaptureSpec,
     Destination,
     Endpoint,
+    EndpointSpec,
     Sampling,
-    TargetSpec,
+    discard_if_empty,
     metrics_location,
     open_endpoint,
     run_capture,
@@ -43,7 +40,6 @@ from kubectl_rollouts_profile.pipeline import (
 from kubectl_rollouts_profile.runbook import coldstart
 from kubectl_rollouts_profile.runbook.bundle import fetch_pod_metrics
 
-SYMPTOMS = ("memory-growth", "high-cpu", "slow-reconcile", "goroutine-leak", "cold-start")
 TREND_SNAPSHOTS = 5  # goroutine snapshots over --over for goroutine-leak
 
 
@@ -61,7 +57,7 @@ class DiagnoseSpec:
 @dataclass(frozen=True)
 class DiagnoseOutcome:
     symptom: str
-    target_name: str
+    source_name: str
     directory: Path
     files: tuple[str, ...]
     findings: tuple[Finding, ...]
@@ -82,46 +78,33 @@ class _Run:
     trend: list[tuple[str, float]] = field(default_factory=list)
 
 
-def sampling_of(spec: DiagnoseSpec) -> Sampling:
-    """What the symptom's run does to the controller, for the load guard: cpu sampling longer than a short capture
-    and repeated snapshots over a period are sustained; two heap snapshots are not."""
-    what = f"a {spec.symptom} run"
-    if spec.symptom == "memory-growth":
-        return Sampling(what=what, sustained=False)
-    if spec.symptom == "high-cpu":
-        return Sampling(what=what, sustained=spec.cpu_seconds > SHORT_CAPTURE_SECONDS)
-    return Sampling(what=f"{what} over {spec.over_seconds:g}s", sustained=True)
-
-
-def run_diagnose(target: TargetSpec, spec: DiagnoseSpec, env: Environment, *,
+def run_diagnose(endpoint_spec: EndpointSpec, spec: DiagnoseSpec, env: Environment, *,
                  stop: threading.Event | None = None) -> DiagnoseOutcome:
     """Run the symptom's captures into a new directory under ``spec.directory``, then analyse and write the
     report there. ``stop`` cuts the waiting short (tests, Ctrl-C)."""
-    if spec.symptom not in SYMPTOMS:
+    symptom = SYMPTOMS.get(spec.symptom)
+    if symptom is None:
         raise UsageError(f"unknown symptom {spec.symptom!r}", hint="choose from: " + ", ".join(SYMPTOMS))
     deliver.check_directory(spec.directory)
     stop = stop or threading.Event()
     started = datetime.now(timezone.utc)
-    if spec.symptom == "cold-start":
-        return _cold_start(target, spec, env, started)
-    timed = spec.symptom in ("high-cpu", "slow-reconcile")
+    if symptom.steps is None:
+        return _cold_start(endpoint_spec, spec, env, started)
     lock_seconds = spec.over_seconds + spec.cpu_seconds + 60
     made: list[Path] = []  # the run's directory, once made
-    with _complete_or_explained(made, spec.symptom), \
-            open_endpoint(target, env, lock_seconds=lock_seconds, timed=timed, sampling=sampling_of(spec)) as endpoint:
-        run = _Run(_make_directory(spec.directory, endpoint.target_name, spec.symptom, started, made))
+    with (_complete_or_explained(made, spec.symptom),
+          open_endpoint(endpoint_spec, env, lock_seconds=lock_seconds, timed=symptom.timed,
+                        sampling=symptom.guard(spec)) as endpoint):
+        run = _Run(_make_directory(spec.directory, endpoint.source_name, spec.symptom, started, made))
         env.message(f"diagnose {spec.symptom}: {endpoint.where}; files in {run.directory}")
-        fetch_metrics = _metrics_fetcher(target, endpoint)
-        steps = {"memory-growth": _memory_growth, "high-cpu": _high_cpu, "slow-reconcile": _slow_reconcile,
-                 "goroutine-leak": _goroutine_leak}
-        steps[spec.symptom](endpoint, spec, run, env, fetch_metrics, stop)
+        symptom.steps(endpoint, spec, run, env, _metrics_fetcher(endpoint_spec, endpoint), stop)
         run.warnings[:0] = endpoint.warnings()
-        return _finish(run, spec.symptom, endpoint.target_name, env, started, load=endpoint.load)
+        return _finish(run, spec.symptom, endpoint.source_name, env, started, load=endpoint.load)
 
 
-def _make_directory(parent: Path, target_name: str, symptom: str, started: datetime, made: list[Path]) -> Path:
+def _make_directory(parent: Path, source_name: str, symptom: str, started: datetime, made: list[Path]) -> Path:
     """A new run directory, also appended to ``made`` (for ``_complete_or_explained``)."""
-    stem = deliver.default_stem(target_name, f"diagnose-{symptom}", started)
+    stem = deliver.default_stem(source_name, f"diagnose-{symptom}", started)
     for name in deliver.numbered_names(stem):
         directory = parent / name
         try:
@@ -135,12 +118,12 @@ def _make_directory(parent: Path, target_name: str, symptom: str, started: datet
     raise UsageError(f"too many diagnose directories named {stem} in {parent}")
 
 
-def _metrics_fetcher(target: TargetSpec, endpoint: Endpoint) -> Callable[[], bytes] | None:
+def _metrics_fetcher(endpoint_spec: EndpointSpec, endpoint: Endpoint) -> Callable[[], bytes] | None:
     if endpoint.connection is not None:
         connection = endpoint.connection
         return lambda: fetch_pod_metrics(connection)
-    if target.load is not None and target.load.metrics_url is not None:
-        base, path = metrics_location(target.load.metrics_url)
+    if endpoint_spec.load is not None and endpoint_spec.load.metrics_url is not None:
+        base, path = metrics_location(endpoint_spec.load.metrics_url)
         return lambda: capture.fetch_text(base, path, timeout=10)
     return None
 
@@ -150,9 +133,8 @@ def _capture(endpoint: Endpoint, run: _Run, kind_name: str, *, seconds: int | No
     spec = CaptureSpec(kind=get_kind(kind_name), seconds=seconds, max_bytes=max_bytes,
                        destination=Destination(directory=run.directory, label=label))
     outcome = run_capture(spec, endpoint)
-    if not keep_empty and outcome.sample_count == 0:
-        Path(outcome.raw_path).unlink(missing_ok=True)
-        run.warnings.append(f"{kind_name}: empty (the controller does not set its sampling rate), not kept")
+    if not keep_empty and discard_if_empty(outcome):
+        run.warnings.append(f"{kind_name}: {EMPTY_NOT_KEPT}, not kept")
         return None
     run.captures.append(outcome)
     run.files.append(outcome.raw_path)
@@ -236,24 +218,74 @@ def _goroutine_leak(endpoint: Endpoint, spec: DiagnoseSpec, run: _Run, env: Envi
     _metrics(run, fetch, "end")
 
 
-def _cold_start(target: TargetSpec, spec: DiagnoseSpec, env: Environment, started: datetime) -> DiagnoseOutcome:
-    if target.url is not None:
+MetricsFetcher = Callable[[], bytes]
+Steps = Callable[[Endpoint, DiagnoseSpec, _Run, Environment, MetricsFetcher | None, threading.Event], None]
+
+
+def _snapshots_only(spec: DiagnoseSpec) -> Sampling:
+    """Snapshots cost the controller next to nothing: never refused under high load."""
+    return Sampling(what=f"a {spec.symptom} run", sustained=False)
+
+
+def _cpu_capture(spec: DiagnoseSpec) -> Sampling:
+    """One cpu capture: refused under high load only when longer than a short capture."""
+    return Sampling(what=f"a {spec.symptom} run", sustained=spec.cpu_seconds > SHORT_CAPTURE_SECONDS)
+
+
+def _over_a_period(spec: DiagnoseSpec) -> Sampling:
+    """Sampling spread over --over: sustained."""
+    return Sampling(what=f"a {spec.symptom} run over {spec.over_seconds:g}s", sustained=True)
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """One row of the symptom table: what a run captures (in words, for --help), the steps that capture it, whether
+    it takes a cpu capture (then the cooldown applies), what the load guard makes of it, and the findings it is
+    meant to bring out (ids of analysis/findings.py; every finding is still looked for)."""
+
+    name: str
+    captures: str
+    steps: Steps | None  # None: the cold start, which opens its own endpoint (runbook/coldstart.py)
+    timed: bool
+    guard: Callable[[DiagnoseSpec], Sampling]
+    findings: tuple[str, ...]
+
+
+SYMPTOMS: dict[str, Symptom] = {row.name: row for row in (
+    Symptom("memory-growth", "heap and metrics at the start and the end of --over, then the diff", _memory_growth,
+            timed=False, guard=_snapshots_only, findings=("heap-growth",)),
+    Symptom("high-cpu", "cpu (--seconds), allocs and metrics", _high_cpu, timed=True, guard=_cpu_capture,
+            findings=("gc-share", "cpu-decoding", "too-few-samples")),
+    Symptom("slow-reconcile", "cpu, block/mutex when their rates are set, metrics (work queue, rollout_reconcile) "
+            "over --over", _slow_reconcile, timed=True, guard=_over_a_period,
+            findings=("reconcile-latency", "workqueue-backlog", "cpu-decoding")),
+    Symptom("goroutine-leak", "goroutine snapshots spread over --over (a trend) and metrics", _goroutine_leak,
+            timed=False, guard=_over_a_period, findings=("goroutine-growth", "goroutines-waiting-http")),
+    Symptom("cold-start", "wait for a controller start (--restart provokes one), then cpu, heap and goroutine",
+            None, timed=True, guard=_cpu_capture, findings=("cpu-decoding", "gc-share")),
+)}
+
+
+def _cold_start(endpoint_spec: EndpointSpec, spec: DiagnoseSpec, env: Environment,
+                started: datetime) -> DiagnoseOutcome:
+    if endpoint_spec.url is not None:
         raise UsageError("diagnose cold-start watches the cluster for a controller start; it cannot use --url")
+    cold_spec = coldstart.ColdStartSpec(seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds,
+                                        restart=spec.restart, max_bytes=spec.max_bytes)
+    coldstart.check_spec(cold_spec, endpoint_spec.cluster)
     made: list[Path] = []
     with _complete_or_explained(made, spec.symptom):
         staging = _make_directory(spec.directory, "controller", "cold-start", started, made)
-        cold = coldstart.run_cold_start(target.cluster, coldstart.ColdStartSpec(
-            seconds=spec.cpu_seconds, wait_seconds=spec.wait_seconds, restart=spec.restart,
-            destination=Destination(directory=staging), max_bytes=spec.max_bytes, lock=target.lock,
-            cooldown_seconds=target.cooldown_seconds), env)
+        cold = coldstart.run_cold_start(endpoint_spec, replace(cold_spec, destination=Destination(directory=staging)),
+                                        env)
         run = _Run(staging, captures=list(cold.captures), files=[c.raw_path for c in cold.captures],
                    warnings=list(cold.warnings))
-        return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=None,
+        return _finish(run, spec.symptom, cold.start.pod.name, env, started, load=cold.load,
                        facts=(("start", f"{cold.start.how}: pod {cold.start.pod.name}"),
                               ("waited", f"{cold.waited_seconds:.1f}s")))
 
 
-def _finish(run: _Run, symptom: str, target_name: str, env: Environment, started: datetime, *,
+def _finish(run: _Run, symptom: str, source_name: str, env: Environment, started: datetime, *,
             load: LoadReading | None, facts: Sequence[tuple[str, str]] = ()) -> DiagnoseOutcome:
     profiles = tuple(
         ProfileInput(Path(outcome.raw_path).name, _analysis_kind(outcome.kind.name), outcome.profile)
@@ -261,14 +293,14 @@ def _finish(run: _Run, symptom: str, target_name: str, env: Environment, started
     )
     data = AnalysisInput(
         profiles=profiles, metrics=tuple(run.metrics), trend=tuple(run.trend),
-        facts=(("symptom", symptom), ("target", target_name),
+        facts=(("symptom", symptom), ("target", source_name),
                ("started", started.strftime("%Y-%m-%d %H:%M:%S UTC")), *facts,
                *((("load", load.summary()),) if load is not None else ())),
     )
     findings = tuple(find(data))
-    page = render_report(data, findings, title=f"Diagnose {symptom}: {target_name}")
+    page = render_report(data, findings, title=f"Diagnose {symptom}: {source_name}")
     report = deliver.write_atomic(run.directory / "report.html", page, force=False)
-    return DiagnoseOutcome(symptom=symptom, target_name=target_name, directory=run.directory,
+    return DiagnoseOutcome(symptom=symptom, source_name=source_name, directory=run.directory,
                            files=(*run.files, str(report)), findings=findings, report=report,
                            warnings=tuple(dict.fromkeys(run.warnings)), load=load)
 
@@ -277,9 +309,11 @@ def _analysis_kind(kind_name: str) -> str:
     return {"block": "contention", "mutex": "contention"}.get(kind_name, kind_name)
 
 
-def with_default_lock(target: TargetSpec, cooldown_seconds: float) -> TargetSpec:
+def with_default_lock(endpoint_spec: EndpointSpec, cooldown_seconds: float) -> EndpointSpec:
     """A symptom run through the cluster holds the capture lock (with the cooldown), like a bundle."""
-    return target if target.url is not None else replace(target, lock=True, cooldown_seconds=cooldown_seconds)
+    if endpoint_spec.url is not None:
+        return endpoint_spec
+    return replace(endpoint_spec, lock=True, cooldown_seconds=cooldown_seconds)
 
 
 @contextlib.contextmanager
@@ -290,14 +324,8 @@ def _complete_or_explained(made: list[Path], symptom: str) -> Iterator[None]:
         yield
     except BaseException as error:
         if made:
-            _leave_explained(made[0], symptom, _captures_of(symptom), error)
+            _leave_explained(made[0], symptom, SYMPTOMS[symptom].captures, error)
         raise
-
-
-def _captures_of(symptom: str) -> str:
-    """What a symptom's run captures, in words (the module's table)."""
-    lines = [line.split(None, 1) for line in (__doc__ or "").splitlines() if line.startswith("    ")]
-    return dict((row[0], row[1]) for row in lines if len(row) == 2).get(symptom, "")
 
 
 def _leave_explained(directory: Path, symptom: str, captures: str, error: BaseException) -> None:

@@ -33,7 +33,8 @@ CHILD_CLEANUP_SECONDS = 60.0
 STDERR_TAIL_LINES = 20
 MANIFEST_NAME = "fleet.json"
 NOT_RUN = -1  # the exit code recorded for a context that a stop kept from starting
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+# SIGHUP where the platform has one (Windows has none, nor signal masks: there the masking is skipped).
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def run_contexts(
     def guarded(context: str) -> ContextOutcome:
         # This thread may have been made while the stop signals were held back: a child started from here would
         # inherit that mask and never see the signal passed on to it.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        _mask(block=False)
         if stop.stopped:
             return ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")
         return work(context, stop)
@@ -160,11 +161,12 @@ def run_contexts(
                 if not futures:
                     # Every context is queued with the stop signals held back, so none can start untracked (and the
                     # pool's threads, made meanwhile, inherit the mask: the signals go to this thread).
-                    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                    held = _mask(block=True)
                     try:
                         futures = {pool.submit(guarded, context): context for context in contexts}
                     finally:
-                        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                        if held is not None:
+                            signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 pending = {future for future in futures if futures[future] not in outcomes}
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -180,6 +182,13 @@ def run_contexts(
     ordered = tuple(outcomes.get(context) or ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")
                     for context in contexts)
     return FleetRun(ordered, stopped_by=stop.signal_number, seconds=time.monotonic() - started)
+
+
+def _mask(block: bool) -> Any:
+    """Block or unblock the stop signals in this thread; the previous mask (None where there are no masks)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK if block else signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 @dataclass(frozen=True)
@@ -208,8 +217,9 @@ class ChildCommand:
         child = subprocess.Popen(
             self.argv(context), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(self.environ), text=True, errors="replace",
-            # Its own session: a Ctrl-C at the terminal reaches the parent only, which passes it on once.
-            start_new_session=True,
+            # Its own session (process group on Windows): a Ctrl-C at the terminal reaches the parent only, which
+            # passes it on once.
+            **_own_session(),
         )
         stop.on_stop(lambda number: _signal(child, number))
         try:
@@ -223,6 +233,12 @@ class ChildCommand:
             directory = None
         return outcome_of(context, child.returncode, stdout, stderr, seconds=time.monotonic() - started,
                           directory=str(directory) if directory is not None else None)
+
+
+def _own_session() -> dict[str, Any]:
+    if os.name == "nt":
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    return {"start_new_session": True}
 
 
 def _signal(child: subprocess.Popen, number: int) -> None:

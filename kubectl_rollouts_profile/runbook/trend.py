@@ -20,8 +20,8 @@ from kubectl_rollouts_profile.pipeline import (
     DEFAULT_MAX_BYTES,
     CaptureSpec,
     Destination,
+    EndpointSpec,
     Sampling,
-    TargetSpec,
     open_endpoint,
     run_capture,
 )
@@ -66,7 +66,7 @@ def growth(first: Profile, last: Profile, *, limit: int = 10) -> list[Growth]:
 
 
 def run_trend(
-    target: TargetSpec,
+    endpoint_spec: EndpointSpec,
     every_seconds: float,
     count: int,
     out_dir: Path,
@@ -86,7 +86,7 @@ def run_trend(
     interrupted: KeyboardInterrupt | None = None
     check_directory(out_dir)
     sampling = Sampling(what=f"a goroutine trend ({count} snapshots {every_seconds:g}s apart)", sustained=True)
-    with open_endpoint(target, env, lock_seconds=every_seconds * count, sampling=sampling) as endpoint:
+    with open_endpoint(endpoint_spec, env, lock_seconds=every_seconds * count, sampling=sampling) as endpoint:
         env.result("time                  goroutines   change")
         try:
             for number in range(count):
@@ -110,7 +110,7 @@ def run_trend(
     grown = growth(profiles[0], profiles[-1]) if len(profiles) > 1 else []
     print_summary(env, snapshots, grown, out_dir)
     if len(snapshots) > 1:
-        _write_chart(env, snapshots, profiles, out_dir, endpoint.target_name)
+        _write_chart(env, snapshots, profiles, out_dir, endpoint.source_name)
     if interrupted is not None and type(interrupted) is not KeyboardInterrupt:
         raise interrupted  # a termination signal: summary printed, and the process still ends as told
     return snapshots, grown
@@ -135,14 +135,14 @@ def print_summary(env: Environment, snapshots: list[Snapshot], grown: list[Growt
 
 
 def _write_chart(env: Environment, snapshots: list[Snapshot], profiles: list[Profile], out_dir: Path,
-                 target_name: str) -> None:  # fmt: skip
+                 source_name: str) -> None:  # fmt: skip
     """The trend's chart page beside the snapshots; a failure to write it is a warning, the snapshots stay."""
     points = [(f"{snapshot.taken_at:%H:%M:%S}", float(snapshot.goroutines)) for snapshot in snapshots]
     first = ProfileInput(snapshots[0].path.name, "goroutine", profiles[0])
     last = ProfileInput(snapshots[-1].path.name, "goroutine", profiles[-1])
-    path = out_dir / default_name(target_name, "goroutine-trend", snapshots[-1].taken_at, ".html")
+    path = out_dir / default_name(source_name, "goroutine-trend", snapshots[-1].taken_at, ".html")
     try:
-        written = write_atomic(path, trend_page(points, first, last, target_name=target_name), force=False)
+        written = write_atomic(path, trend_page(points, first, last, source_name=source_name), force=False)
     except (RolloutsProfileError, OSError) as error:
         env.message(f"warning: no trend chart page: {error}")
         return

@@ -330,12 +330,13 @@ def start_replacement_pod(server: KubeApiServer, scenario: Scenario, like: dict,
 
 def replace_deleted_leader(child: subprocess.Popen, server: KubeApiServer, scenario: Scenario, like: dict, *,
                            pprof_port: int, timeout: float = 120.0) -> tuple[str, str, str]:
-    """For a ``--restart`` run in ``child``: once it has deleted the leader pod, start its replacement (reaching
-    ``pprof_port``) and wait for the run to end. Returns ``(new pod, stdout, stderr)``; the child never outlives it."""
+    """For a ``--restart`` run in ``child``: once it has deleted the pod ``like`` (the leader, unless the run named
+    another with ``--pod``), start its replacement (reaching ``pprof_port``) and wait for the run to end. Returns
+    ``(new pod, stdout, stderr)``; the child never outlives it."""
     try:
         deadline = time.monotonic() + 60
-        while server.get_object("v1", "Pod", scenario.namespace, scenario.leader_pod) is not None:
-            assert time.monotonic() < deadline, "the run did not delete the leader pod"
+        while server.get_object("v1", "Pod", scenario.namespace, like["metadata"]["name"]) is not None:
+            assert time.monotonic() < deadline, "the run did not delete the pod"
             time.sleep(0.05)
         new_pod = start_replacement_pod(server, scenario, like, pprof_port=pprof_port)
         stdout, stderr = child.communicate(timeout=timeout)
