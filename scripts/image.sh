@@ -77,10 +77,10 @@ if [ $debian_base = 1 ]; then
   base=$debian_base_image
 fi
 
-# The CA bundle this host's pip trusts (a TLS-inspecting proxy's CA among them), handed to the build's pip step as a
-# secret: it is not copied into the image.
+# The CA bundle this host's pip trusts (PIP_CERT, SSL_CERT_FILE, else the system's, where a TLS-inspecting proxy's CA
+# is installed), handed to the build's pip step as a secret: it is not copied into the image.
 build_args=(--build-arg "BASE=$base" --tag "$tag" --file Containerfile)
-ca_bundle=${PIP_CERT:-${SSL_CERT_FILE:-}}
+ca_bundle=${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
 if [ -n "$ca_bundle" ] && [ -s "$ca_bundle" ]; then
   build_args+=(--secret "id=pip-ca,src=$ca_bundle")
 fi

@@ -287,10 +287,14 @@ def _runs_of_equals(ranked: np.ndarray) -> Iterator[tuple[int, int]]:
     equal_to_next = np.flatnonzero(ranked[1:] == ranked[:-1])  # i: ranked[i] == ranked[i + 1]
     if not len(equal_to_next):
         return
-    # A run starts at an i whose predecessor is not also equal to its next, and ends one past the last such i + 1.
-    starts = equal_to_next[np.diff(equal_to_next, prepend=equal_to_next[0] - 2) != 1]
-    lasts = np.append(equal_to_next[np.flatnonzero(np.diff(equal_to_next) != 1)], equal_to_next[-1])
-    yield from zip(starts.tolist(), (lasts + 2).tolist(), strict=True)
+    # Consecutive i's make one run: it starts at its first i, and its last i equals the value after it (i + 1), so
+    # the run ends one past that: at last i + 2.
+    gap_after = np.diff(equal_to_next) != 1
+    firsts = np.ones(len(equal_to_next), np.bool_)
+    firsts[1:] = gap_after
+    lasts = np.ones(len(equal_to_next), np.bool_)
+    lasts[:-1] = gap_after
+    yield from zip(equal_to_next[firsts].tolist(), (equal_to_next[lasts] + 2).tolist(), strict=True)
 
 
 def _slices(blob: bytes, bounds: np.ndarray) -> list[bytes]:
