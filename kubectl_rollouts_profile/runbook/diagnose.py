@@ -20,6 +20,7 @@ from kubectl_rollouts_profile.analysis.findings import Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, ProfileInput
 from kubectl_rollouts_profile.analysis.metrics import MetricsSnapshot, parse_metrics
 from kubectl_rollouts_profile.analysis.report import render_report
+from kubectl_rollouts_profile.budget import DEFAULT
 from kubectl_rollouts_profile.environment import Environment
 from kubectl_rollouts_profile.errors import RolloutsProfileError, Terminated, UsageError, note_leftovers
 from kubectl_rollouts_profile.kinds import get_kind
@@ -124,7 +125,7 @@ def _metrics_fetcher(endpoint_spec: EndpointSpec, endpoint: Endpoint) -> Callabl
         return lambda: fetch_pod_metrics(connection)
     if endpoint_spec.load is not None and endpoint_spec.load.metrics_url is not None:
         base, path = metrics_location(endpoint_spec.load.metrics_url)
-        return lambda: capture.fetch_text(base, path, timeout=10)
+        return lambda: capture.fetch_text(base, path, timeout=10, max_bytes=DEFAULT.metrics_bytes)
     return None
 
 

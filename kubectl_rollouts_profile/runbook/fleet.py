@@ -18,13 +18,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubectl_rollouts_profile.errors import PartialResult, RolloutsProfileError, Terminated
+from kubectl_rollouts_profile.errors import PartialResult, RolloutsProfileError
 from kubectl_rollouts_profile.safe import dumps
 
 DEFAULT_PARALLEL = 4
@@ -33,8 +34,9 @@ CHILD_CLEANUP_SECONDS = 60.0
 STDERR_TAIL_LINES = 20
 MANIFEST_NAME = "fleet.json"
 NOT_RUN = -1  # the exit code recorded for a context that a stop kept from starting
-# SIGHUP where the platform has one (Windows has none, nor signal masks: there the masking is skipped).
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
+# SIGHUP where the platform has one (Windows has none).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
+STOP_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -135,60 +137,56 @@ def run_contexts(
     progress: Callable[[ContextOutcome, int, int], None] = lambda outcome, done, total: None,
 ) -> FleetRun:
     """Run ``work(context, stop)`` for each context, at most ``parallel`` at once, in the order given; report each
-    outcome as it arrives. Ctrl-C, SIGTERM or SIGHUP in the main thread stops the run: contexts not started are
-    not started, running ones are told through ``stop`` (their work passes the signal on) and waited for; the
-    outcomes are returned with ``stopped_by`` set, and the caller re-raises."""
+    outcome as it arrives. Ctrl-C, SIGTERM or SIGHUP stops the run: contexts not started are not started, running
+    ones are told through ``stop`` (their work passes the signal on) and waited for; the outcomes are returned with
+    ``stopped_by`` set, and the caller re-raises.
+
+    While it runs, those signals only note themselves (when called from the main thread, where handlers live): an
+    exception raised at an arbitrary point could leave the pool or a future's lock half-taken, or lose a context
+    that had just started. The loop looks at the note between waits of at most ``STOP_POLL_SECONDS``."""
     stop = Stop()
     outcomes: dict[str, ContextOutcome] = {}
     total = len(contexts)
+    noted: list[int] = []
 
     def guarded(context: str) -> ContextOutcome:
-        # This thread may have been made while the stop signals were held back: a child started from here would
-        # inherit that mask and never see the signal passed on to it.
-        _mask(block=False)
         if stop.stopped:
             return ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")
         return work(context, stop)
 
     started = time.monotonic()
-    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="context")
-    futures: dict[Future[ContextOutcome], str] = {}
-    try:
-        while True:
-            # A signal can land anywhere in here: it stops the run, and the loop goes on waiting for the contexts
-            # already running to end as their children clean up.
-            try:
-                if not futures:
-                    # Every context is queued with the stop signals held back, so none can start untracked (and the
-                    # pool's threads, made meanwhile, inherit the mask: the signals go to this thread).
-                    held = _mask(block=True)
-                    try:
-                        futures = {pool.submit(guarded, context): context for context in contexts}
-                    finally:
-                        if held is not None:
-                            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-                pending = {future for future in futures if futures[future] not in outcomes}
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        outcome = outcomes[futures[future]] = future.result()
-                        if outcome.exit_code != NOT_RUN:
-                            progress(outcome, sum(o.exit_code != NOT_RUN for o in outcomes.values()), total)
-                break
-            except KeyboardInterrupt as interrupt:
-                stop.trigger(interrupt.exit_code - 128 if isinstance(interrupt, Terminated) else signal.SIGINT)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    with _signals_noted(noted):
+        pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="context")
+        try:
+            futures = {pool.submit(guarded, context): context for context in contexts}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if noted and not stop.stopped:
+                    stop.trigger(noted[0])
+                for future in done:
+                    outcome = outcomes[futures[future]] = future.result()
+                    if outcome.exit_code != NOT_RUN:
+                        progress(outcome, sum(o.exit_code != NOT_RUN for o in outcomes.values()), total)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     ordered = tuple(outcomes.get(context) or ContextOutcome(context, NOT_RUN, error="not started: the run was stopped")
                     for context in contexts)
     return FleetRun(ordered, stopped_by=stop.signal_number, seconds=time.monotonic() - started)
 
 
-def _mask(block: bool) -> Any:
-    """Block or unblock the stop signals in this thread; the previous mask (None where there are no masks)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK if block else signal.SIG_UNBLOCK, STOP_SIGNALS)
+@contextmanager
+def _signals_noted(noted: list[int]) -> Iterator[None]:
+    """The stop signals append their number to ``noted`` instead of raising (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, lambda number, frame: noted.append(number)) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @dataclass(frozen=True)
