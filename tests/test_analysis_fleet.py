@@ -65,3 +65,25 @@ def test_folders_without_a_manifest_are_one_cluster_each_and_later_runs_add_to_t
     assert cluster["context"] == "lab" and len(cluster["files"]) == 2 and cluster["version"] == "v1.10.0"
     code, _, stderr = invoke("analyze", str(first), str(later / "lab" / "metrics.txt"))
     assert code == 2 and "not both" in stderr
+
+
+def test_a_cluster_whose_captures_cannot_show_a_finding_is_not_counted_against_it(tmp_path: Path) -> None:
+    """A cluster with only a heap snapshot cannot show a metrics finding: it is "cannot tell", never "not in"."""
+    from kubectl_rollouts_profile.pprof.encode import encode_profile
+    from tests.test_pprof_evidence import heap_profile
+
+    run = fleet_run(tmp_path)
+    staging = run / "staging"
+    staging.mkdir()
+    (staging / "argo-rollouts-x-heap-20261201T010203Z.pb.gz").write_bytes(encode_profile(heap_profile(8 << 20)))
+    manifest = json.loads((run / "fleet.json").read_text())
+    manifest["contexts"].append({"context": "staging", "exitCode": 0, "directory": str(staging)})
+    (run / "fleet.json").write_text(json.dumps(manifest))
+
+    code, stdout, _ = invoke("analyze", str(run), "--json", "--html", str(tmp_path / "fleet.html"))
+    assert code == 0
+    (finding,) = [item for item in json.loads(stdout)["fleet"]["findings"] if item["id"] == "reconcile-latency"]
+    assert finding["notIn"] == [{"context": "prod-eu-1", "version": "v1.8.3"}]
+    assert [entry["context"] for entry in finding["cannotTell"]] == ["staging"]
+    assert "not in prod-eu-1 (v1.8.3); cannot tell in staging (needs metrics)" in finding["summary"]
+    assert "cannot tell from its captures" in (tmp_path / "fleet.html").read_text()

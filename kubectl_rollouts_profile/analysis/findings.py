@@ -123,6 +123,19 @@ class Rule:
     inputs: str  # what it reads
     rule: Callable[[Context], Iterable[Finding]]
     next_step: str  # the kind of next step it gives
+    can_tell: Callable[[AnalysisInput], bool]  # whether the input holds the least the rule needs to conclude
+
+
+def _has(*kinds: str) -> Callable[[AnalysisInput], bool]:
+    return lambda data: any(data.of_kind(kind) for kind in kinds)
+
+
+def _has_pair(kind: str) -> Callable[[AnalysisInput], bool]:
+    return lambda data: data.pair(kind) is not None
+
+
+def _has_metrics(snapshots: int = 1) -> Callable[[AnalysisInput], bool]:
+    return lambda data: len(data.metrics) >= snapshots
 
 
 def _pct(share: float) -> str:
@@ -995,26 +1008,32 @@ def _reconcile_latency(ctx: Context) -> Iterable[Finding]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("too-few-samples", "cpu, heap", _too_few_samples, "capture again while the symptom is present"),
-    Rule("gc-share", "cpu (+ allocs)", _gc_share, "reduce allocation at the named site; GOGC/GOMEMLIMIT"),
-    Rule("cpu-decoding", "cpu", _cpu_decoding, "object sizes, watches and relists; protobuf where offered"),
+    Rule("too-few-samples", "cpu, heap", _too_few_samples, "capture again while the symptom is present",
+         _has("cpu", "heap")),
+    Rule("gc-share", "cpu (+ allocs)", _gc_share, "reduce allocation at the named site; GOGC/GOMEMLIMIT", _has("cpu")),
+    Rule("cpu-decoding", "cpu", _cpu_decoding, "object sizes, watches and relists; protobuf where offered",
+         _has("cpu")),
     Rule("conversion-churn", "cpu or allocs (+ metrics)", _conversion_churn,
-         "scrape less often / keep fewer objects / upgrade; never the wire format"),
+         "scrape less often / keep fewer objects / upgrade; never the wire format", _has("cpu", "allocs")),
     Rule("reconcile-hot-loop", "metrics (one or two snapshots) (+ cpu)", _reconcile_hot_loop,
-         "what requeues the object: the controller itself or another writer"),
-    Rule("heap-growth", "two heaps", _heap_growth, "state kept and never released, by owner"),
+         "what requeues the object: the controller itself or another writer", _has_metrics()),
+    Rule("heap-growth", "two heaps", _heap_growth, "state kept and never released, by owner", _has_pair("heap")),
     Rule("informer-memory", "heap(s) (+ two goroutine profiles)", _informer_memory,
-         "advice for the object type held (history limits)"),
+         "advice for the object type held (history limits)", _has("heap")),
     Rule("informer-leak", "two goroutine profiles (+ two heaps)", _informer_leak,
-         "find who starts informers and never stops them; never pruning"),
+         "find who starts informers and never stops them; never pruning", _has_pair("goroutine")),
     Rule("metric-series-growth", "two metrics snapshots and/or two heaps", _metric_series_growth,
-         "the metric and label that take new values; restart releases them"),
-    Rule("goroutine-growth", "two goroutine profiles", _goroutine_growth, "a missing cancel, close or timeout"),
-    Rule("goroutines-waiting-http", "one goroutine profile", _goroutines_waiting_http, "an HTTP client timeout"),
-    Rule("workqueue-backlog", "metrics (+ goroutine)", _workqueue_backlog, "what the workers wait on"),
-    Rule("reconcile-latency", "metrics", _reconcile_latency, "what syncHandler waits on"),
+         "the metric and label that take new values; restart releases them",
+         lambda data: len(data.metrics) >= 2 or data.pair("heap") is not None),
+    Rule("goroutine-growth", "two goroutine profiles", _goroutine_growth, "a missing cancel, close or timeout",
+         _has_pair("goroutine")),
+    Rule("goroutines-waiting-http", "one goroutine profile", _goroutines_waiting_http, "an HTTP client timeout",
+         _has("goroutine")),
+    Rule("workqueue-backlog", "metrics (+ goroutine)", _workqueue_backlog, "what the workers wait on", _has_metrics()),
+    Rule("reconcile-latency", "metrics", _reconcile_latency, "what syncHandler waits on", _has_metrics()),
 )  # fmt: skip
 _RULE_ORDER = {rule.id: index for index, rule in enumerate(RULES)}
+RULES_BY_ID = {rule.id: rule for rule in RULES}
 
 
 def context(data: AnalysisInput, catalog: Catalog | None = None) -> Context:

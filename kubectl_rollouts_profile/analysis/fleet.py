@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubectl_rollouts_profile.analysis.findings import SEVERITIES, Finding, find
+from kubectl_rollouts_profile.analysis.findings import RULES, RULES_BY_ID, SEVERITIES, Finding, find
 from kubectl_rollouts_profile.analysis.inputs import AnalysisInput, load_paths
 from kubectl_rollouts_profile.cluster.locate import image_tag
 from kubectl_rollouts_profile.errors import RolloutsProfileError, UsageError
@@ -38,6 +38,7 @@ class ClusterAnalysis:
     version: str | None
     findings: tuple[Finding, ...] = ()
     problem: str | None = None  # no data, or the error reading it
+    can_tell: frozenset[str] = frozenset()  # the finding ids its captures could show (e.g. growth needs two heaps)
 
     @property
     def analyzed(self) -> bool:
@@ -51,7 +52,8 @@ class FleetFinding:
     id: str
     severity: str
     holds: tuple[tuple[ClusterAnalysis, Finding], ...]
-    not_in: tuple[ClusterAnalysis, ...]
+    not_in: tuple[ClusterAnalysis, ...]  # its captures could have shown it, and do not
+    cannot_tell: tuple[ClusterAnalysis, ...]  # analyzed, but without what the finding needs (e.g. two heaps)
     no_data: tuple[ClusterAnalysis, ...]
 
     @property
@@ -62,6 +64,10 @@ class FleetFinding:
         line = f"{self.id}: {len(self.holds)} of {analyzed} clusters, {on}"
         if self.not_in:
             line += "; not in " + ", ".join(f"{cluster.context} ({_version(cluster)})" for cluster in self.not_in)
+        if self.cannot_tell:
+            needs = RULES_BY_ID[self.id].inputs if self.id in RULES_BY_ID else "other captures"
+            line += (f"; cannot tell in {', '.join(cluster.context for cluster in self.cannot_tell)}"
+                     f" (needs {needs})")
         return line
 
     def as_json(self) -> dict:
@@ -70,6 +76,7 @@ class FleetFinding:
             "holds": [{"context": cluster.context, "version": cluster.version, "finding": finding.as_json()}
                       for cluster, finding in self.holds],
             "notIn": [{"context": cluster.context, "version": cluster.version} for cluster in self.not_in],
+            "cannotTell": [{"context": cluster.context, "version": cluster.version} for cluster in self.cannot_tell],
             "noData": [{"context": cluster.context, "problem": cluster.problem} for cluster in self.no_data],
         }  # fmt: skip
 
@@ -156,7 +163,7 @@ def _analyze_cluster(context: str, folders: Sequence[Path], image: str | None) -
     except RolloutsProfileError as error:
         return ClusterAnalysis(context, files, None, problem=str(error))
     return ClusterAnalysis(context, files, version_of(data) or (image_tag(image) if image else None),
-                           tuple(find(data)))
+                           tuple(find(data)), can_tell=frozenset(rule.id for rule in RULES if rule.can_tell(data)))
 
 
 def readable(name: str) -> bool:
@@ -189,8 +196,10 @@ def line_up(clusters: Sequence[ClusterAnalysis]) -> list[FleetFinding]:
         holds = tuple((cluster, next(f for f in cluster.findings if f.id == finding_id))
                       for cluster in analyzed if any(f.id == finding_id for f in cluster.findings))
         severity = min((finding.severity for _, finding in holds), key=SEVERITIES.index)
-        not_in = tuple(cluster for cluster in analyzed if all(f.id != finding_id for f in cluster.findings))
-        lined.append(FleetFinding(finding_id, severity, holds, not_in, no_data))
+        without = [cluster for cluster in analyzed if all(f.id != finding_id for f in cluster.findings)]
+        not_in = tuple(cluster for cluster in without if finding_id in cluster.can_tell)
+        cannot_tell = tuple(cluster for cluster in without if finding_id not in cluster.can_tell)
+        lined.append(FleetFinding(finding_id, severity, holds, not_in, cannot_tell, no_data))
     return sorted(lined, key=lambda item: (SEVERITIES.index(item.severity), -len(item.holds)))
 
 
@@ -229,12 +238,15 @@ def fleet_html(fleet: FleetAnalysis, *, title: str = "Argo Rollouts controllers:
     rows = []
     for item in fleet.findings:
         holding = {cluster.context: finding for cluster, finding in item.holds}
+        unknown = {cluster.context for cluster in item.cannot_tell}
         cells = []
         for cluster in fleet.clusters:
             if not cluster.analyzed:
                 cells.append(f"<td class='nodata'>no data: {e(cluster.problem)}</td>")
             elif cluster.context in holding:
                 cells.append(f"<td class='yes'>holds: {e(holding[cluster.context].title)}</td>")
+            elif cluster.context in unknown:
+                cells.append("<td class='nodata'>cannot tell from its captures</td>")
             else:
                 cells.append("<td class='no'>does not hold</td>")
         rows.append(f"<tr><th class='{e(item.severity)}'>{e(item.summary)}</th>{''.join(cells)}</tr>")
