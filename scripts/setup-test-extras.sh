@@ -4,29 +4,21 @@
 # image tools (shellcheck, actionlint, uv, podman, mmdebstrap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-log() { printf '[setup] %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_updated=0
-apt_install() {
-  if [ $apt_updated = 0 ]; then as_root apt-get update -qq >&2; apt_updated=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
+. scripts/setup-common.sh
 
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   log "installing chromium (headless browser tests)"
-  as_root apt-get update -qq >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  apt_install chromium
 fi
 if ! command -v tinyproxy >/dev/null 2>&1 && [ ! -x /usr/bin/tinyproxy ] && [ ! -x /usr/sbin/tinyproxy ]; then
   log "installing tinyproxy (proxy tests)"
-  as_root apt-get update -qq >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy >&2
+  apt_install tinyproxy
   # The package starts a system-wide instance on port 8888; the tests run their own on a free loopback port.
   as_root sh -c 'command -v service >/dev/null && service tinyproxy stop' >/dev/null 2>&1 || true
 fi
 if ! command -v npm >/dev/null 2>&1; then
   log "installing npm"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >&2
+  apt_install npm
 fi
 if [ ! -f .cache/node/node_modules/speedscope/package.json ]; then
   log "installing the speedscope npm package into .cache/node"

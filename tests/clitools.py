@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,3 +60,13 @@ def invoke(*args: str, environ: dict[str, str] | None = None) -> tuple[int, str,
 def refuse_constant(name: str) -> None:
     """``json.loads(..., parse_constant=refuse_constant)``: strict JSON has no NaN, Infinity or -Infinity."""
     raise ValueError(f"not strict JSON: {name}")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

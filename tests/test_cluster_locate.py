@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -26,6 +25,7 @@ from kubectl_rollouts_profile.cluster.locate import (
     parse_listen_address,
 )
 from kubectl_rollouts_profile.errors import ProfilingUnavailable, TargetNotFound
+from tests.clitools import wait_for
 
 
 def pod_json(
@@ -357,14 +357,6 @@ def test_stale_holder_waits_for_the_new_leader(argo_cluster) -> None:
     assert f"new leader: {new_leader}" in stderr.getvalue()
     assert "warning" not in stderr.getvalue()
 
-
-def wait_for(condition, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_instance_id_is_read_from_the_pods_and_leader_elect_false_needs_no_lease(kube_api, go_new, tmp_path) -> None:

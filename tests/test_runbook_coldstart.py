@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,17 +15,8 @@ import pytest
 
 from kubectl_rollouts_profile.cluster.locate import ControllerPod, Survey
 from kubectl_rollouts_profile.runbook.coldstart import detect_start, pending_note
-from tests.clitools import PLUGIN, plugin_env, run_plugin
+from tests.clitools import PLUGIN, plugin_env, run_plugin, wait_for
 from tests.kubeapi.scenario import replace_deleted_leader, start_replacement_pod
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def closed_port() -> int:
