@@ -101,14 +101,16 @@ def test_disk_full_during_the_capture_is_exit_9_and_leaves_nothing(go_new: Any, 
     assert files_in(tmp_path) == []
 
 
-def test_an_export_that_does_not_fit_still_reports_the_saved_profile(go_new: Any, tmp_path: Path) -> None:
-    # One fixed heap profile, so the sizes are known: a file-size limit between the raw profile (and its top
-    # table) and the flame graph page lets the first two be written and not the page.
-    from kubectl_rollouts_profile.capture import fetch_text
+def test_an_export_that_does_not_fit_still_reports_the_saved_profile(tmp_path: Path) -> None:
+    # One fixed heap profile (not the live target's, whose size varies with what it has allocated), so the sizes
+    # are known: a file-size limit between the raw profile (and its top table) and the flame graph page lets the
+    # first two be written and not the page.
     from kubectl_rollouts_profile.export import render
     from kubectl_rollouts_profile.pprof.decode import decode_profile
+    from kubectl_rollouts_profile.pprof.encode import encode_profile
+    from tests.test_pprof_evidence import heap_profile
 
-    body = fetch_text(go_new.base_url, "/debug/pprof/heap")
+    body = encode_profile(heap_profile(8 << 20))
     profile = decode_profile(body)
     fits = max(len(body), len(render(profile, "top", title="x")) + 200)
     page = len(render(profile, "html", title="x"))
